@@ -1,0 +1,69 @@
+# Slipway: `make run` opens the app, `make test` runs every test. Both build the
+# environment first. The virtual environment lives outside the clone, keyed by
+# the hash of the pinned requirements, so a fresh clone reuses it when nothing
+# changed (and pip's cache makes a rebuild quick when something did).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -ec
+PYTHON ?= python3
+QUIET_PIP := { grep -v "is ignored" || true; }
+VENV_ROOT ?= $(HOME)/.cache/slipway/venvs
+REQ_HASH := $(shell cat pyproject.toml requirements/constraints.txt | sha256sum | cut -c1-16)
+VENV := $(VENV_ROOT)/$(REQ_HASH)
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check -q
+STAMP := $(VENV)/.installed
+export QT_QPA_PLATFORM ?= offscreen
+
+.PHONY: help venv run test test-quick test-slow lint bench samples clean-venvs
+
+help:
+	@echo "make run         install everything (first time) and open the app"
+	@echo "make test        the whole suite: lint, type check, fast and slow tests"
+	@echo "make test-quick  fast tests only (skips real exports), for iterating"
+	@echo "make lint        ruff + mypy"
+	@echo "make bench       the benchmark scripts (ratios, printed)"
+	@echo "make samples     retrain the bundled sample models (slow)"
+
+$(STAMP): pyproject.toml requirements/constraints.txt
+	@echo "building the environment in $(VENV) (pinned; reused across clones)"
+	rm -rf $(VENV)
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -c requirements/constraints.txt pip setuptools wheel
+	$(PIP) install -c requirements/constraints.txt -e '.[all,dev]' 2>&1 | $(QUIET_PIP)
+	$(PY) -m pip check
+	touch $(STAMP)
+
+# The environment is shared by clones; point its editable install at this one.
+venv: $(STAMP)
+	@$(PY) -c "import core, pathlib, sys; sys.exit(pathlib.Path(core.__file__).resolve().parents[1] != pathlib.Path.cwd().resolve())" 2>/dev/null \
+		|| $(PIP) install --no-deps --no-build-isolation -e . 2>&1 | $(QUIET_PIP)
+	@ln -sfn $(VENV) .venv
+
+run: venv
+	QT_QPA_PLATFORM= $(PY) -m gui.launcher
+
+lint: venv
+	$(PY) -m ruff check .
+	$(PY) -m mypy
+
+test: venv lint
+	$(PY) -m pytest -q --durations=15
+
+test-quick: venv
+	$(PY) -m pytest -q -m "not slow"
+
+test-slow: venv
+	$(PY) -m pytest -q -m slow
+
+bench: venv
+	$(PY) benchmarks/bench_export_overhead.py
+	$(PY) benchmarks/bench_wrapper.py
+
+samples: venv
+	$(PY) resources/samples/shapes-yolo11n/train.py
+	$(PY) resources/samples/digits-timm/train.py
+	$(PY) resources/samples/digits-hf/train.py
+
+clean-venvs:
+	rm -rf $(VENV_ROOT) .venv

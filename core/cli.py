@@ -1,0 +1,295 @@
+"""``slipway``: the command line, driving the same engine as the desktop app.
+
+    slipway                              open the app (gui.launcher routes it)
+    slipway export CKPT --format F ...   export, with progress on stderr
+    slipway export --spec SPEC.json      the same from a spec file
+    slipway capabilities [--framework F] [--json]
+    slipway jobs list|show ID|delete ID|set-default ID|tag ID TAG
+    slipway predict PACKAGE_DIR IMAGE... [--conf X] [--iou X] [--json]
+
+Exit codes: 0 done, 1 internal error, 2 bad input, 3 unsupported,
+4 validation failed, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from core.errors import BadInput, SlipwayError
+from core.spec import FORMATS, FRAMEWORKS, TASKS, ExportSpec, load_spec, parse_spec
+
+
+def _export_parser(sub: Any) -> None:
+    p = sub.add_parser("export", help="export a checkpoint", description="Export a checkpoint.")
+    p.add_argument("checkpoint", nargs="?", type=Path, help=".pt/.pth/.safetensors or HF directory")
+    p.add_argument("--spec", type=Path, help="a spec JSON file instead of flags")
+    p.add_argument("--format", dest="export_format", choices=FORMATS)
+    p.add_argument("--framework", choices=("auto", *FRAMEWORKS), default="auto")
+    p.add_argument("--model-name", help="timm architecture of a bare state dict")
+    p.add_argument("--task", choices=("auto", *TASKS), default="auto")
+    p.add_argument("--imgsz", type=int, help="input size (square)")
+    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--opset", type=int, help="ONNX opset")
+    p.add_argument("--dynamic", action="store_true", help="dynamic batch axis")
+    p.add_argument("--simplify", action=argparse.BooleanOptionalAction, default=None,
+                   help="simplify the ONNX graph (default on)")
+    p.add_argument("--embed-preprocessing", action="store_true",
+                   help="ONNX takes uint8 RGB NHWC and normalizes in-graph")
+    p.add_argument("--embed-nms", action="store_true", help="ONNX detector with NMS in the graph")
+    p.add_argument("--method", choices=("trace", "script"), help="TorchScript method")
+    p.add_argument("--optimize-for-mobile", action="store_true")
+    p.add_argument("--labels", type=Path, help="a text file with one class name per line")
+    p.add_argument("--parity-images", type=Path, help="folder of images for the parity gate")
+    p.add_argument("--atol", type=float, help="parity: absolute tolerance on raw outputs")
+    p.add_argument("--rtol", type=float, help="parity: relative tolerance on raw outputs")
+    p.add_argument("--out", type=Path, help="package folder (default: the Slipway data directory)")
+    p.add_argument("--json", action="store_true", help="print the result as one JSON line")
+
+
+def spec_from_args(args: argparse.Namespace) -> ExportSpec:
+    """CLI flags → the same validated ExportSpec a spec file gives."""
+    if args.spec:
+        if args.checkpoint or args.export_format:
+            raise BadInput("give either --spec or a checkpoint with --format, not both")
+        return load_spec(args.spec)
+    if args.checkpoint is None or args.export_format is None:
+        raise BadInput("slipway export needs a CHECKPOINT and --format (or --spec FILE)")
+    export_config: dict[str, Any] = {}
+    if args.export_format == "onnx":
+        for key, value in (("opset_version", args.opset), ("simplify", args.simplify)):
+            if value is not None:
+                export_config[key] = value
+        if args.dynamic:
+            export_config["dynamic_axes"] = True
+        if args.embed_preprocessing:
+            export_config["embed_preprocessing"] = True
+        if args.embed_nms:
+            export_config["embed_nms"] = True
+    elif args.export_format == "torchscript":
+        if args.method:
+            export_config["method"] = args.method
+        if args.optimize_for_mobile:
+            export_config["optimize_for_mobile"] = True
+    onnx_only = [f for f, v in (("--opset", args.opset), ("--dynamic", args.dynamic),
+                                ("--embed-preprocessing", args.embed_preprocessing),
+                                ("--embed-nms", args.embed_nms)) if v]
+    if onnx_only and args.export_format != "onnx":
+        raise BadInput(f"{', '.join(onnx_only)} apply to --format onnx, not {args.export_format}")
+    data: dict[str, Any] = {
+        "checkpoint": str(args.checkpoint),
+        "export_format": args.export_format,
+        "framework": args.framework,
+        "task": args.task,
+        "batch_size": args.batch,
+        "export_config": export_config,
+    }
+    if args.model_name:
+        data["model_name"] = args.model_name
+    if args.imgsz:
+        data["input_size"] = args.imgsz
+    if args.labels:
+        data["class_names"] = _read_labels(args.labels)
+    parity = {k: v for k, v in (("images", args.parity_images and str(args.parity_images)),
+                                ("atol", args.atol), ("rtol", args.rtol)) if v is not None}
+    if parity:
+        data["parity"] = parity
+    return parse_spec(data)
+
+
+def _read_labels(path: Path) -> list[str]:
+    try:
+        names = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    except OSError as err:
+        raise BadInput(f"--labels {path}: {err.strerror or err}") from None
+    if not names:
+        raise BadInput(f"--labels {path} lists no class names")
+    return names
+
+
+class ProgressBar:
+    """A one-line progress bar on stderr; plain lines when stderr is not a terminal."""
+
+    def __init__(self, stream: Any = None) -> None:
+        self.stream = stream or sys.stderr
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self._stage: str | None = None
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        kind = event["type"]
+        if kind == "progress":
+            percent, stage = float(event["percent"]), event.get("stage", "")
+            if self.tty:
+                filled = int(percent / 100 * 30)
+                line = f"\r[{'#' * filled}{'.' * (30 - filled)}] {percent:5.1f}% {stage}: "
+                self.stream.write((line + str(event.get("message", "")))[:100].ljust(100))
+            elif stage != self._stage:
+                self.stream.write(f"{percent:5.1f}% {stage}: {event.get('message', '')}\n")
+            self._stage = stage
+        elif kind == "log" and event.get("level") in ("warning", "error", "info"):
+            if event.get("level") != "info" or "parity" in event.get("message", ""):
+                self.stream.write(("\n" if self.tty else "") + f"{event['message']}\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.tty:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from core.jobs import JobService
+
+    spec = spec_from_args(args)
+    service = JobService()
+    job = service.create_job(spec, out_dir=args.out)
+    bar = ProgressBar()
+    final: dict[str, Any] = {}
+
+    def on_event(event: dict[str, Any]) -> None:
+        if event["type"] in ("result", "error"):
+            final.update(event)
+        elif not args.json or sys.stderr.isatty():
+            bar(event)
+
+    job = service.run(job.id, on_event=on_event)
+    bar.close()
+    if args.json:
+        print(json.dumps({**final, "export_id": job.id, "status": job.status}, default=str))
+    if job.status == "completed":
+        if not args.json:
+            print(f"export {job.id} (v{job.version}) → {job.package_dir}")
+        return 0
+    if job.status == "cancelled":
+        sys.stderr.write("export cancelled\n")
+        return 130
+    sys.stderr.write(f"error: {job.error_message}\n")
+    from core.errors import EXIT_CODES
+
+    return EXIT_CODES.get(job.error_code or "internal", 1)
+
+
+def cmd_capabilities(args: argparse.Namespace) -> int:
+    from core.registry import capabilities
+
+    if args.framework and args.framework not in FRAMEWORKS:
+        raise BadInput(f"--framework must be one of {', '.join(FRAMEWORKS)}")
+    matrix = capabilities(args.framework)
+    if args.json:
+        print(json.dumps(matrix, indent=2))
+        return 0
+    print(f"{'framework':<12} " + " ".join(f"{f:<12}" for f in FORMATS))
+    for fw, formats in matrix.items():
+        cells = []
+        for fmt in FORMATS:
+            entry = formats[fmt]
+            mark = "yes" if entry["supported"] else "no"
+            cells.append(f"{mark + ' ' + str(entry['quality'])[:4]:<12}")
+        print(f"{fw:<12} " + " ".join(cells))
+    return 0
+
+
+def cmd_jobs(args: argparse.Namespace) -> int:
+    from core.jobs import JobService, job_summary
+
+    service = JobService()
+    if args.action == "list":
+        jobs = service.list_jobs()
+        if args.json:
+            print(json.dumps([job_summary(j) for j in jobs], indent=2))
+            return 0
+        print(f"{'id':<10}{'ver':<5}{'format':<13}{'status':<11}{'default':<9}{'tag':<12}checkpoint")
+        for j in jobs:
+            print(f"{j.id[:8]:<10}{'v' + str(j.version):<5}{j.export_format:<13}{j.status:<11}"
+                  f"{'*' if j.is_default else '':<9}{j.version_tag or '':<12}{Path(j.checkpoint_path).name}")
+        return 0
+    if args.id is None:
+        raise BadInput(f"slipway jobs {args.action} needs an export ID")
+    if args.action == "show":
+        print(json.dumps(job_summary(service.get(args.id)), indent=2))
+    elif args.action == "delete":
+        job = service.get(args.id)
+        service.delete(job.id)
+        print(f"deleted export {job.id[:8]} and its files")
+    elif args.action == "set-default":
+        job = service.set_default(args.id)
+        print(f"export {job.id[:8]} (v{job.version}) is now the default")
+    elif args.action == "tag":
+        if not args.tag:
+            raise BadInput("slipway jobs tag needs an ID and a TAG")
+        job = service.tag(args.id, args.tag)
+        print(f"export {job.id[:8]} tagged '{job.version_tag}'")
+    elif args.action == "cancel":
+        service.cancel(args.id)
+        print(f"cancel requested for {args.id}")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from core.inference import open_package
+
+    model = open_package(args.package)
+    for image in args.images:
+        if not Path(image).is_file():
+            raise BadInput(f"no such image: {image}")
+        try:
+            predictions = model.predict(str(image), conf=args.conf, iou=args.iou)
+        except ValueError as err:
+            raise BadInput(str(err)) from None
+        if args.json:
+            print(json.dumps({"image": str(image), "predictions": predictions}))
+            continue
+        print(f"{image}:")
+        for p in predictions:
+            box = " ".join(f"{v:.1f}" for v in p["bbox"]) if "bbox" in p else ""
+            print(f"  {p['class_name']:<16} {p['confidence']:.3f}  {box}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="slipway", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command")
+    _export_parser(sub)
+    caps = sub.add_parser("capabilities", help="the framework × format matrix on this machine")
+    caps.add_argument("--framework")
+    caps.add_argument("--json", action="store_true")
+    jobs = sub.add_parser("jobs", help="list and manage exports")
+    jobs.add_argument("action", choices=("list", "show", "delete", "set-default", "tag", "cancel"))
+    jobs.add_argument("id", nargs="?")
+    jobs.add_argument("tag", nargs="?")
+    jobs.add_argument("--json", action="store_true")
+    predict = sub.add_parser("predict", help="run a package's Python wrapper on images")
+    predict.add_argument("package", type=Path)
+    predict.add_argument("images", nargs="+", type=Path)
+    predict.add_argument("--conf", type=float)
+    predict.add_argument("--iou", type=float)
+    predict.add_argument("--json", action="store_true")
+    return parser
+
+
+COMMANDS = {"export": cmd_export, "capabilities": cmd_capabilities, "jobs": cmd_jobs,
+            "predict": cmd_predict}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        return COMMANDS[args.command](args)
+    except SlipwayError as err:
+        sys.stderr.write(f"error: {err.message}\n")
+        return err.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

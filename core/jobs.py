@@ -1,0 +1,360 @@
+"""The job service: the only writer of the job store.
+
+It imports checkpoints, creates export jobs from specs, starts the worker in a
+child process, records its events, cancels it (terminate, then kill), and on
+start reconciles jobs that a previous run left ``running``. The CLI drives a
+worker with :meth:`JobService.run` (subprocess); the GUI drives the same worker
+with a QProcess and feeds its lines to :meth:`record_event` and
+:meth:`finish` — both go through the same bookkeeping.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select, update
+
+from core import protocol
+from core.checkpoint import inspect_checkpoint
+from core.db import Checkpoint, Database, ExportJob, JobStatus
+from core.db.models import utcnow
+from core.errors import EXIT_CODES, BadInput
+from core.paths import data_dir, database_path, exports_dir
+from core.spec import ExportSpec
+
+EventCallback = Callable[[dict[str, Any]], None]
+CANCEL_GRACE_S = 5.0
+PROGRESS_WRITE_INTERVAL_S = 0.25
+
+
+def worker_command(spec_path: Path, out_dir: Path) -> list[str]:
+    """The command line of the export worker (pure: tests assert on it)."""
+    if getattr(sys, "frozen", False):  # the packaged app doubles as its own worker
+        return [sys.executable, "--worker", "--spec", str(spec_path), "--out", str(out_dir)]
+    return [sys.executable, "-m", "exporters", "--spec", str(spec_path), "--out", str(out_dir)]
+
+
+def worker_environment() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({"PYTHONUNBUFFERED": "1", "PYTHONIOENCODING": "utf-8"})
+    return env
+
+
+def process_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class JobService:
+    def __init__(self, db: Database | None = None) -> None:
+        self.db = db or Database(database_path())
+        self._cancelled: set[str] = set()
+        self.reconcile()
+
+    # --- checkpoints -------------------------------------------------------
+
+    def import_checkpoint(self, path: Path, *, name: str | None = None,
+                          model_name: str | None = None, sample: str | None = None) -> Checkpoint:
+        """Add a checkpoint to the library (or return the one already there)."""
+        path = Path(path).expanduser().resolve()
+        info = inspect_checkpoint(path)
+        size = (sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+                if path.is_dir() else path.stat().st_size)
+        with self.db.session() as s:
+            existing = s.scalar(select(Checkpoint).where(Checkpoint.path == str(path)))
+            if existing is not None:
+                if model_name and existing.model_name != model_name:
+                    existing.model_name = model_name
+                return existing
+            checkpoint = Checkpoint(
+                name=name or (path.parent.name if path.name in ("best.pt", "model") else path.stem),
+                path=str(path), framework=info.framework, task=info.task,
+                model_name=model_name or info.model_type, kind=info.kind, size_bytes=size,
+                sample=sample,
+            )
+            s.add(checkpoint)
+        return checkpoint
+
+    def checkpoints(self) -> list[Checkpoint]:
+        with self.db.session() as s:
+            return list(s.scalars(select(Checkpoint).order_by(Checkpoint.created_at)))
+
+    # --- jobs ----------------------------------------------------------------
+
+    def create_job(self, spec: ExportSpec, out_dir: Path | None = None) -> ExportJob:
+        """A pending job for a spec; its package goes to out_dir or the data directory."""
+        spec = spec.model_copy(update={"checkpoint": spec.checkpoint.expanduser().resolve()})
+        checkpoint = self.import_checkpoint(spec.checkpoint, model_name=spec.model_name)
+        with self.db.session() as s:
+            version = (s.scalar(select(func.max(ExportJob.version))
+                                .where(ExportJob.checkpoint_id == checkpoint.id)) or 0) + 1
+            job = ExportJob(
+                checkpoint_id=checkpoint.id, version=version, export_format=spec.export_format,
+                framework=checkpoint.framework if spec.framework == "auto" else spec.framework,
+                task_type=checkpoint.task if spec.task == "auto" else spec.task,
+                checkpoint_path=str(spec.checkpoint), spec=spec.model_dump(mode="json"),
+                export_config=spec.export_config.model_dump(mode="json"),
+                optimization_config=spec.optimization_config.model_dump(mode="json"),
+                validation_config=spec.validation_config.model_dump(mode="json"),
+                status=JobStatus.PENDING, progress_percent=0.0, package_dir="",
+                owns_package_dir=out_dir is None,
+            )
+            s.add(job)
+            s.flush()
+            package = Path(out_dir).expanduser().resolve() if out_dir else exports_dir() / job.id
+            job.package_dir = str(package)
+            job.log_path = str(self.job_dir(job.id) / "worker.log")
+        self.spec_path(job.id).write_text(spec.to_json(), encoding="utf-8")
+        return job
+
+    def job_dir(self, job_id: str) -> Path:
+        path = data_dir() / "jobs" / job_id
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def spec_path(self, job_id: str) -> Path:
+        return self.job_dir(job_id) / "spec.json"
+
+    def command(self, job: ExportJob) -> list[str]:
+        return worker_command(self.spec_path(job.id), Path(job.package_dir))
+
+    def get(self, job_id: str) -> ExportJob:
+        """A job by id or unambiguous id prefix."""
+        with self.db.session() as s:
+            matches = list(s.scalars(select(ExportJob).where(ExportJob.id.startswith(job_id))))
+        if not matches:
+            raise BadInput(f"no export with id {job_id!r}")
+        if len(matches) > 1:
+            raise BadInput(f"id prefix {job_id!r} matches {len(matches)} exports; give more of it")
+        return matches[0]
+
+    def list_jobs(self, checkpoint_id: str | None = None) -> list[ExportJob]:
+        query = select(ExportJob).order_by(ExportJob.created_at)
+        if checkpoint_id:
+            query = query.where(ExportJob.checkpoint_id == checkpoint_id)
+        with self.db.session() as s:
+            return list(s.scalars(query))
+
+    # --- recording a worker's life ---------------------------------------------
+
+    def mark_started(self, job_id: str, pid: int | None) -> None:
+        with self.db.session() as s:
+            s.execute(update(ExportJob).where(ExportJob.id == job_id).values(
+                status=JobStatus.RUNNING, process_id=pid, started_at=utcnow()))
+
+    def record_event(self, job_id: str, event: dict[str, Any]) -> None:
+        """Apply one protocol event to the job (progress and stage; results at finish)."""
+        if event.get("type") == "progress":
+            with self.db.session() as s:
+                s.execute(update(ExportJob).where(ExportJob.id == job_id).values(
+                    progress_percent=float(event.get("percent", 0.0)), stage=event.get("stage")))
+
+    def finish(self, job_id: str, exit_code: int | None, final: dict[str, Any] | None) -> ExportJob:
+        """Record how a worker ended: its final event (or result.json) and exit code."""
+        job = self.get(job_id)
+        final = final or protocol.read_result(Path(job.package_dir))
+        values: dict[str, Any] = {"completed_at": utcnow(), "process_id": None}
+        if job_id in self._cancelled or job.status == JobStatus.CANCELLED:
+            values.update(status=JobStatus.CANCELLED, error_code="cancelled",
+                          error_message="cancelled by the user")
+            self._cancelled.discard(job_id)
+        elif final and final.get("type") == "result" and exit_code in (0, None):
+            values.update(
+                status=JobStatus.COMPLETED, progress_percent=100.0, stage="package",
+                exported_model_path=final.get("model_path"),
+                export_package_path=str(Path(final["package_dir"]) / "export-package.zip"),
+                model_size_bytes=final.get("model_size_bytes"),
+                optimization_stats=final.get("optimization_stats"),
+                validation_metrics=final.get("validation_metrics"),
+                parity=final.get("parity"), timings=final.get("timings"),
+                error_code=None, error_message=None,
+            )
+        elif final and final.get("type") == "error":
+            values.update(status=JobStatus.FAILED, error_code=final.get("code", "internal"),
+                          error_message=str(final.get("message", ""))[:4000],
+                          parity=final.get("parity"))
+        else:
+            how = "was killed" if exit_code is not None and exit_code < 0 else "crashed"
+            values.update(
+                status=JobStatus.FAILED, error_code="internal",
+                error_message=(f"the export worker {how} (exit code {exit_code}) without a result; "
+                               f"see the log at {job.log_path}"),
+            )
+        with self.db.session() as s:
+            s.execute(update(ExportJob).where(ExportJob.id == job_id).values(**values))
+        return self.get(job_id)
+
+    # --- running (CLI) -------------------------------------------------------
+
+    def run(self, job_id: str, on_event: EventCallback | None = None) -> ExportJob:
+        """Run the worker to completion in a child process, recording its events."""
+        job = self.get(job_id)
+        log_path = Path(job.log_path or self.job_dir(job_id) / "worker.log")
+        with log_path.open("ab") as log:
+            process = subprocess.Popen(
+                self.command(job), stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL,
+                env=worker_environment(), text=True, encoding="utf-8", errors="replace",
+                start_new_session=True,
+            )
+            self.mark_started(job_id, process.pid)
+            final: dict[str, Any] | None = None
+            last_write = 0.0
+            try:
+                assert process.stdout is not None
+                for line in process.stdout:
+                    event = protocol.decode(line)
+                    if event["type"] in ("result", "error"):
+                        final = event
+                    now = time.monotonic()
+                    if event["type"] == "progress" and now - last_write >= PROGRESS_WRITE_INTERVAL_S:
+                        self.record_event(job_id, event)
+                        last_write = now
+                    if on_event is not None:
+                        on_event(event)
+                exit_code = process.wait()
+            except KeyboardInterrupt:
+                self._cancelled.add(job_id)
+                stop_process(process)
+                exit_code = process.returncode
+        return self.finish(job_id, exit_code, final)
+
+    def cancel(self, job_id: str) -> None:
+        """Stop a running job's worker: terminate, then kill after a grace period."""
+        job = self.get(job_id)
+        if job.status != JobStatus.RUNNING or not process_alive(job.process_id):
+            return
+        self._cancelled.add(job_id)
+        with self.db.session() as s:  # visible to whichever process is running the worker
+            s.execute(update(ExportJob).where(ExportJob.id == job_id).values(
+                status=JobStatus.CANCELLED))
+        assert job.process_id is not None
+        stop_pid(job.process_id)
+
+    # --- housekeeping --------------------------------------------------------
+
+    def reconcile(self) -> list[str]:
+        """Settle jobs a dead process left running: result.json decides their end."""
+        with self.db.session() as s:
+            stale = list(s.scalars(select(ExportJob).where(
+                ExportJob.status.in_([JobStatus.RUNNING, JobStatus.PENDING]))))
+        settled = []
+        for job in stale:
+            if job.status == JobStatus.PENDING and job.process_id is None:
+                continue  # created, never started: still a valid pending job
+            if process_alive(job.process_id):
+                continue
+            final = protocol.read_result(Path(job.package_dir))
+            if final is None:
+                final = {"type": "error", "code": "internal",
+                         "message": "the export was interrupted: its process ended without a "
+                                    "result (the app closed or crashed)"}
+            code = 0 if final.get("type") == "result" else EXIT_CODES.get(final.get("code", ""), 1)
+            self.finish(job.id, code, final)
+            settled.append(job.id)
+        return settled
+
+    def set_default(self, job_id: str) -> ExportJob:
+        job = self.get(job_id)
+        if job.status != JobStatus.COMPLETED:
+            raise BadInput(f"export {job.id[:8]} is {job.status}; only a completed export can be "
+                           "the default")
+        with self.db.session() as s:
+            s.execute(update(ExportJob).where(ExportJob.checkpoint_id == job.checkpoint_id)
+                      .values(is_default=False))
+            s.execute(update(ExportJob).where(ExportJob.id == job.id).values(is_default=True))
+        return self.get(job.id)
+
+    def tag(self, job_id: str, tag: str) -> ExportJob:
+        tag = tag.strip()
+        if not tag or len(tag) > 100:
+            raise BadInput("a tag needs 1 to 100 characters")
+        job = self.get(job_id)
+        with self.db.session() as s:
+            s.execute(update(ExportJob).where(ExportJob.id == job.id).values(version_tag=tag))
+        return self.get(job.id)
+
+    def delete(self, job_id: str) -> None:
+        """Delete an export and its files; a running export must be cancelled first."""
+        job = self.get(job_id)
+        if job.status == JobStatus.RUNNING and process_alive(job.process_id):
+            raise BadInput(f"export {job.id[:8]} is still running; cancel it first")
+        package = Path(job.package_dir)
+        if package.is_dir() and (job.owns_package_dir or _is_slipway_package(package)):
+            shutil.rmtree(package)
+        shutil.rmtree(data_dir() / "jobs" / job.id, ignore_errors=True)
+        with self.db.session() as s:
+            row = s.get(ExportJob, job.id)
+            if row is not None:
+                s.delete(row)
+
+
+def _is_slipway_package(folder: Path) -> bool:
+    """Only delete a user-chosen folder when it holds nothing but what the worker wrote."""
+    ours = {"model.onnx", "model.torchscript", "metadata.json", "labels.txt", "README.md",
+            "runtimes", "export.log", "export-package.zip", "result.json", "parity_report.json",
+            "validation_results.json", ".staging"}
+    return all(p.name in ours or p.name.startswith("model") for p in folder.iterdir())
+
+
+def stop_process(process: subprocess.Popen[str]) -> None:
+    stop_pid(process.pid)
+    try:
+        process.wait(timeout=CANCEL_GRACE_S)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def stop_pid(pid: int) -> None:
+    """SIGTERM the worker's process group, then SIGKILL it if it lingers."""
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except (ProcessLookupError, PermissionError):
+        return
+
+    def _kill_later() -> None:
+        deadline = time.monotonic() + CANCEL_GRACE_S
+        while time.monotonic() < deadline:
+            if not process_alive(pid):
+                return
+            time.sleep(0.1)
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    threading.Thread(target=_kill_later, daemon=True).start()
+
+
+def job_summary(job: ExportJob) -> dict[str, Any]:
+    """A job as plain JSON-able data (CLI --json, the GUI's detail pane)."""
+    return json.loads(json.dumps({
+        "id": job.id, "checkpoint_id": job.checkpoint_id, "version": job.version,
+        "version_tag": job.version_tag, "is_default": job.is_default,
+        "export_format": job.export_format, "framework": job.framework, "task": job.task_type,
+        "status": job.status, "progress_percent": job.progress_percent, "stage": job.stage,
+        "package_dir": job.package_dir, "model_path": job.exported_model_path,
+        "model_size_bytes": job.model_size_bytes, "optimization_stats": job.optimization_stats,
+        "parity": job.parity, "validation_metrics": job.validation_metrics,
+        "timings": job.timings, "created_at": job.created_at, "started_at": job.started_at,
+        "completed_at": job.completed_at, "duration_s": job.duration_s,
+        "error_code": job.error_code, "error_message": job.error_message,
+        "checkpoint_path": job.checkpoint_path,
+    }, default=str))

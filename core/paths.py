@@ -1,0 +1,37 @@
+"""Where Slipway keeps its data: one directory, overridable with SLIPWAY_HOME."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from platformdirs import user_data_dir
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+RESOURCES = REPO_ROOT / "resources"
+SAMPLES = RESOURCES / "samples"
+
+
+def data_dir() -> Path:
+    """The data directory (database, exports, logs); created on first use."""
+    override = os.environ.get("SLIPWAY_HOME")
+    root = Path(override).expanduser() if override else Path(user_data_dir("slipway", "slipway"))
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def exports_dir() -> Path:
+    path = data_dir() / "exports"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def database_path() -> Path:
+    return data_dir() / "slipway.db"
+
+
+def cache_dir() -> Path:
+    """Scratch space for libraries that insist on writing settings somewhere."""
+    path = data_dir() / "cache"
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -1,0 +1,280 @@
+"""The export spec: the one validated description of an export job.
+
+The wizard, the CLI flags and ``--spec job.json`` all end up here, so a choice
+that is invalid is rejected the same way everywhere, with a message naming the
+field. Field names follow the product spec (``export_format``, ``export_config``,
+``optimization_config``, ``validation_config``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializeAsAny,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from core.errors import BadInput
+
+Framework = Literal["auto", "ultralytics", "timm", "huggingface"]
+Task = Literal["auto", "detect", "classify", "segment", "pose"]
+ExportFormat = Literal["onnx", "torchscript", "openvino", "tflite", "coreml", "tensorrt"]
+
+FRAMEWORKS: tuple[str, ...] = ("ultralytics", "timm", "huggingface")
+TASKS: tuple[str, ...] = ("detect", "classify", "segment", "pose")
+FORMATS: tuple[str, ...] = ("onnx", "torchscript", "openvino", "tflite", "coreml", "tensorrt")
+
+
+class StrictModel(BaseModel):
+    """Unknown fields are an error: a typo must never be silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+# --- per-format settings (the product spec's export_config) -----------------
+
+
+class FormatConfig(StrictModel):
+    export_format: ClassVar[str] = ""
+
+
+class OnnxConfig(FormatConfig):
+    export_format: ClassVar[str] = "onnx"
+    opset_version: Annotated[int, Field(ge=11, le=21)] = 17
+    dynamic_axes: bool | dict[str, list[int]] = False
+    embed_preprocessing: bool = False
+    embed_nms: bool = False
+    simplify: bool = True
+
+
+class TorchScriptConfig(FormatConfig):
+    export_format: ClassVar[str] = "torchscript"
+    method: Literal["trace", "script"] = "trace"
+    optimize_for_mobile: bool = False
+
+
+class OpenVinoConfig(FormatConfig):
+    export_format: ClassVar[str] = "openvino"
+    precision: Literal["FP32", "FP16"] = "FP32"
+    reverse_input_channels: bool = False
+
+
+class TFLiteConfig(FormatConfig):
+    export_format: ClassVar[str] = "tflite"
+    quantization: Literal["none", "dynamic", "full_integer"] = "none"
+    supported_ops: list[Literal["TFLITE_BUILTINS", "SELECT_TF_OPS", "TFLITE_BUILTINS_INT8"]] = [
+        "TFLITE_BUILTINS"
+    ]
+
+
+class CoreMLConfig(FormatConfig):
+    export_format: ClassVar[str] = "coreml"
+    minimum_deployment_target: Literal["iOS15", "iOS16", "iOS17", "iOS18", "macOS12", "macOS13"] = (
+        "iOS15"
+    )
+    compute_units: Literal["all", "cpu_only", "cpu_and_gpu", "cpu_and_ne"] = "all"
+
+
+class TensorRTConfig(FormatConfig):
+    export_format: ClassVar[str] = "tensorrt"
+    precision: Literal["fp32", "fp16", "int8"] = "fp16"
+    max_batch_size: Annotated[int, Field(ge=1, le=1024)] = 1
+    workspace_size_gb: Annotated[float, Field(gt=0, le=256)] = 4.0
+
+
+FORMAT_CONFIGS: dict[str, type[FormatConfig]] = {
+    cls.export_format: cls
+    for cls in (
+        OnnxConfig,
+        TorchScriptConfig,
+        OpenVinoConfig,
+        TFLiteConfig,
+        CoreMLConfig,
+        TensorRTConfig,
+    )
+}
+
+
+# --- optimization, validation and the parity gate ----------------------------
+
+
+class QuantizationConfig(StrictModel):
+    method: Literal["dynamic", "static", "fp16"]
+    dtype: Literal["qint8", "quint8", "float16"] = "qint8"
+    calibration_data: Path | None = None
+    calibration_samples: Annotated[int, Field(ge=1, le=10_000)] = 100
+
+    @model_validator(mode="after")
+    def _static_needs_data(self) -> QuantizationConfig:
+        if self.method == "static" and self.calibration_data is None:
+            raise ValueError(
+                "static INT8 quantization needs calibration_data (a folder of images); "
+                "use method 'dynamic' to quantize without calibration"
+            )
+        if self.method == "fp16" and self.dtype != "float16":
+            self.dtype = "float16"
+        return self
+
+
+class PruningConfig(StrictModel):
+    method: Literal["structured", "unstructured"]
+    sparsity: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.5
+    pruning_schedule: Literal["oneshot", "iterative"] = "oneshot"
+
+
+class OptimizationConfig(StrictModel):
+    quantization: QuantizationConfig | None = None
+    pruning: PruningConfig | None = None
+
+
+class FailThreshold(StrictModel):
+    accuracy_drop_max: Annotated[float, Field(ge=0.0, le=1.0)] = 0.02
+
+
+class ValidationConfig(StrictModel):
+    enabled: bool = False
+    data: Path | None = None
+    metrics: list[Literal["accuracy", "top1", "top5", "mAP50", "mAP50-95"]] = []
+    fail_threshold: FailThreshold = FailThreshold()
+
+    @model_validator(mode="after")
+    def _enabled_needs_data(self) -> ValidationConfig:
+        if self.enabled and self.data is None:
+            raise ValueError("validation is enabled but no dataset was given (data)")
+        return self
+
+
+class ParityConfig(StrictModel):
+    """The parity gate every export passes. It cannot be switched off, only loosened.
+
+    An output passes when ``max|exported - original| <= atol + rtol * max|original|``.
+    Task agreement is the share of images whose top-1 class (classifiers), or of
+    confident boxes (detectors), that the export reproduces. Preprocessing
+    agreement compares the metadata's preprocessing with the framework's own.
+    """
+
+    atol: Annotated[float, Field(ge=0.0)] = 1e-4
+    rtol: Annotated[float, Field(ge=0.0)] = 1e-3
+    min_task_agreement: Annotated[float, Field(ge=0.0, le=1.0)] = 1.0
+    min_preprocessing_agreement: Annotated[float, Field(ge=0.0, le=1.0)] = 0.9
+    box_iou: Annotated[float, Field(gt=0.0, le=1.0)] = 0.9
+    images: Path | None = None
+    max_images: Annotated[int, Field(ge=1, le=1000)] = 16
+
+
+# --- the spec ----------------------------------------------------------------
+
+
+class ExportSpec(StrictModel):
+    checkpoint: Path
+    export_format: ExportFormat
+    framework: Framework = "auto"
+    model_name: str | None = None
+    task: Task = "auto"
+    input_size: Annotated[int, Field(ge=32, le=4096)] | None = None
+    batch_size: Annotated[int, Field(ge=1, le=1024)] = 1
+    class_names: list[str] | None = None
+    export_config: SerializeAsAny[FormatConfig] = FormatConfig()
+    optimization_config: OptimizationConfig = OptimizationConfig()
+    validation_config: ValidationConfig = ValidationConfig()
+    parity: ParityConfig = ParityConfig()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _format_config(cls, data: Any) -> Any:
+        """Validate export_config against the model of the chosen format."""
+        if not isinstance(data, dict):
+            return data
+        fmt = data.get("export_format")
+        config_cls = FORMAT_CONFIGS.get(fmt) if isinstance(fmt, str) else None
+        if config_cls is None:
+            return data  # the Literal on export_format reports the bad value
+        raw = data.get("export_config") or {}
+        if isinstance(raw, FormatConfig):
+            raw = raw.model_dump()
+        data = dict(data)
+        try:
+            data["export_config"] = config_cls.model_validate(raw)
+        except ValidationError as err:
+            problems = "; ".join(
+                f"export_config.{_field_path(e['loc'])}: {e['msg']}" for e in err.errors()
+            )
+            raise ValueError(f"{problems} (options of format '{fmt}')") from None
+        return data
+
+    @field_validator("checkpoint")
+    @classmethod
+    def _checkpoint_exists(cls, value: Path) -> Path:
+        if not value.exists():
+            raise ValueError(f"no such file or directory: {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _combinations(self) -> ExportSpec:
+        cfg = self.export_config
+        if isinstance(cfg, OnnxConfig) and cfg.embed_nms and self.task not in ("auto", "detect"):
+            raise ValueError(f"export_config.embed_nms applies to detection, not task {self.task!r}")
+        if isinstance(cfg, OnnxConfig) and cfg.embed_nms and self.framework in ("timm", "huggingface"):
+            raise ValueError(f"export_config.embed_nms applies to detectors; {self.framework} "
+                             "models here are classifiers")
+        if isinstance(cfg, TensorRTConfig) and self.batch_size > cfg.max_batch_size:
+            raise ValueError("batch_size is larger than export_config.max_batch_size")
+        if self.model_name is not None and self.framework not in ("auto", "timm"):
+            raise ValueError("model_name names a timm architecture; it needs framework 'timm'")
+        return self
+
+    @property
+    def onnx(self) -> OnnxConfig:
+        assert isinstance(self.export_config, OnnxConfig)
+        return self.export_config
+
+    def to_json(self) -> str:
+        return self.model_dump_json(indent=2, exclude_none=True)
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    # pydantic puts the union/class name in the location for nested models; drop it
+    parts = [str(p) for p in loc if not (isinstance(p, str) and p[:1].isupper())]
+    return ".".join(parts) or "spec"
+
+
+def format_validation_error(err: ValidationError) -> str:
+    """One line per problem, each naming the field the user has to change."""
+    lines = []
+    for item in err.errors():
+        msg = item["msg"].removeprefix("Value error, ")
+        lines.append(f"{_field_path(item['loc'])}: {msg}" if item["loc"] else msg)
+    return "invalid export spec:\n  " + "\n  ".join(lines)
+
+
+def parse_spec(data: dict[str, Any]) -> ExportSpec:
+    """Validate a spec from any source; errors become :class:`BadInput`."""
+    try:
+        return ExportSpec.model_validate(data)
+    except ValidationError as err:
+        raise BadInput(format_validation_error(err)) from None
+
+
+def load_spec(path: Path) -> ExportSpec:
+    """Read and validate a spec file (``slipway export --spec job.json``)."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BadInput(f"spec file not found: {path}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise BadInput(f"spec file {path} is not valid JSON: {err}") from None
+    if not isinstance(data, dict):
+        raise BadInput(f"spec file {path} must hold a JSON object")
+    base = Path(path).resolve().parent
+    for key in ("checkpoint",):
+        if isinstance(data.get(key), str) and not Path(data[key]).is_absolute():
+            data[key] = str(base / data[key])
+    return parse_spec(data)

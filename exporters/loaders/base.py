@@ -1,0 +1,84 @@
+"""What every loader hands to the rest of the pipeline: one loaded model, described."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import torch
+
+# The framework's own preprocessing: RGB uint8 image → the model's input tensor.
+FrameworkPreprocess = Callable[[np.ndarray], np.ndarray]
+
+_CV2_FROM_PIL = {0: "nearest", 1: "area", 2: "bilinear", 3: "bicubic", 4: "area", 5: "bicubic"}
+
+
+def pil_interpolation(code: int | str) -> str:
+    """PIL/torchvision resample names or codes → the wrapper's interpolation names."""
+    if isinstance(code, str):
+        name = code.lower()
+        return name if name in ("nearest", "bilinear", "bicubic") else "bilinear"
+    return _CV2_FROM_PIL.get(int(code), "bilinear")
+
+
+def normalize_section(scale: float, mean: list[float], std: list[float]) -> dict[str, Any]:
+    return {
+        "method": "standard",
+        "formula": "(pixel * scale - mean) / std",
+        "scale": scale,
+        "mean": [float(m) for m in mean],
+        "std": [float(s) for s in std],
+    }
+
+
+def format_section() -> dict[str, Any]:
+    return {"input_layout": "HWC", "output_layout": "NCHW", "color_space": "RGB", "dtype": "float32"}
+
+
+@dataclass
+class LoadedModel:
+    framework: str
+    framework_version: str
+    task: str  # detect | classify | segment | pose
+    model_name: str
+    module: torch.nn.Module  # the original model, eval mode, fp32, CPU: the parity reference
+    class_names: list[str]
+    input_size: tuple[int, int]  # height, width
+    preprocessing: dict[str, Any]
+    postprocessing: dict[str, Any]
+    input_name: str
+    output_names: list[str]
+    framework_preprocess: FrameworkPreprocess
+    checkpoint: Path  # the working copy the converters read
+    handle: Any = None  # the framework's own object (an ultralytics YOLO, an HF model dir)
+    notes: list[str] = field(default_factory=list)
+
+    def forward(self, tensor: np.ndarray) -> list[np.ndarray]:
+        """Run the original model on an input tensor; outputs in the exported order."""
+        import torch
+
+        with torch.inference_mode():
+            out = self.module(torch.from_numpy(np.ascontiguousarray(tensor)))
+        return [t.detach().float().numpy() for t in flatten_outputs(self.framework, out)]
+
+    def dummy_input(self, batch: int = 1) -> torch.Tensor:
+        import torch
+
+        h, w = self.input_size
+        return torch.zeros(batch, 3, h, w)
+
+
+def flatten_outputs(framework: str, out: Any) -> list[Any]:
+    """The tensors an export produces, from what the framework's eval forward returns."""
+    if framework == "ultralytics" and isinstance(out, tuple):
+        out = out[0]  # eval mode returns (export outputs, training extras)
+    if hasattr(out, "logits"):
+        out = out.logits
+    if isinstance(out, (list, tuple)):
+        return [t for item in out for t in flatten_outputs("", item)]
+    return [out]

@@ -1,0 +1,40 @@
+"""Write the export package exactly as DESIGN.md lays it out, then zip it."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from wrappers.render import render_readme, write_python_runtime
+
+ZIP_NAME = "export-package.zip"
+
+
+def write_metadata(package_dir: Path, metadata: dict[str, Any]) -> Path:
+    path = package_dir / "metadata.json"
+    path.write_text(json.dumps(metadata, indent=2, default=str) + "\n", encoding="utf-8")
+    return path
+
+
+def write_package(package_dir: Path, metadata: dict[str, Any]) -> None:
+    """metadata.json, labels.txt, README.md and runtimes/ beside the model file."""
+    write_metadata(package_dir, metadata)
+    names = [c["name"] for c in metadata["classes"]]
+    (package_dir / "labels.txt").write_text("\n".join(names) + "\n", encoding="utf-8")
+    (package_dir / "README.md").write_text(render_readme(metadata), encoding="utf-8")
+    write_python_runtime(package_dir)
+
+
+def zip_package(package_dir: Path) -> Path:
+    """export-package.zip with every file of the package (not itself, not result.json)."""
+    target = package_dir / ZIP_NAME
+    tmp = target.with_suffix(".zip.part")
+    skip = {ZIP_NAME, tmp.name, "result.json"}
+    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(package_dir.rglob("*")):
+            if path.is_file() and path.name not in skip and not path.name.startswith("."):
+                archive.write(path, path.relative_to(package_dir).as_posix())
+    tmp.replace(target)
+    return target

@@ -1,0 +1,155 @@
+"""The parity gate: the exported package against the original model, on real images.
+
+For every image:
+1. the package's own wrapper (metadata-driven preprocessing, the exported
+   model, the wrapper's decoding) gives raw outputs and predictions;
+2. the original PyTorch model runs on the tensor the same metadata describes;
+   raw outputs and predictions are compared with the exported ones;
+3. the original model also runs on the framework's *own* preprocessing (timm's
+   transforms, the HF image processor, Ultralytics' letterbox): its predictions
+   must agree with step 2, which catches a wrong resize or normalization in
+   metadata.json even when the graph itself converted perfectly.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core.errors import ValidationFailed
+from core.inference import wrapper_module
+from core.parity import Agreement, OutputDiff, match_boxes, top1_agrees
+from core.spec import ExportSpec
+from exporters.images import parity_images
+from exporters.loaders.base import LoadedModel
+
+# detectors: exported candidates are decoded at a lower threshold, so a box that
+# sits right at the confidence threshold in the original is not a false alarm
+CANDIDATE_CONF_FACTOR = 0.5
+
+
+def _predict(post: Any, task: str, outputs: list[np.ndarray], transform: dict[str, float],
+             shape: tuple[int, int], conf: float | None = None) -> list[dict[str, Any]]:
+    if task == "classify":
+        result: list[dict[str, Any]] = post.classify(outputs)
+        return result
+    detections: list[dict[str, Any]] = post.detect(outputs, transform, shape, conf=conf)
+    return detections
+
+
+def _agree(task: str, agreement: Agreement, name: str, reference: list[dict[str, Any]],
+           candidates: list[dict[str, Any]], box_iou: float) -> None:
+    if task == "classify":
+        agreement.add(name, int(top1_agrees(reference, candidates)), 1)
+    else:
+        matched, worst = match_boxes(reference, candidates, box_iou)
+        agreement.add(name, matched, len(reference), worst)
+
+
+def run_parity(
+    model: LoadedModel,
+    model_path: Path,
+    metadata_path: Path,
+    spec: ExportSpec,
+    progress: Callable[[float, str], None],
+) -> dict[str, Any]:
+    """Run the gate; returns the parity report, raises ValidationFailed when it fails."""
+    module = wrapper_module()
+    wrapper = module.ModelWrapper(model_path, metadata_path, threads=2)
+    meta = wrapper.metadata
+    reference_pre = module.Preprocessor(
+        {**meta["preprocessing"], "embedded": False}, {"dtype": "float32", "format": "NCHW"}
+    )
+    post = meta["postprocessing"]
+    reference_post = module.Postprocessor({**post, "type": post.get("decoded_type", post["type"])},
+                                          meta["classes"])
+    comparable = post["type"] == post.get("decoded_type", post["type"])
+    task, cfg = model.task, spec.parity
+    metric = "top1_agreement" if task == "classify" else "box_agreement"
+    diffs = [OutputDiff(name) for name in model.output_names]
+    exported_vs_original = Agreement(metric)
+    preprocessing = Agreement(metric)
+    input_diff = 0.0
+    latencies: list[float] = []
+    images = parity_images(spec, task)
+    conf = float(post.get("nms", {}).get("confidence_threshold", 0.25))
+    for index, (name, rgb) in enumerate(images):
+        start = time.perf_counter()
+        exported_out, transform = wrapper.run(rgb)
+        latencies.append((time.perf_counter() - start) * 1000)
+        tensor, _ = reference_pre(rgb)
+        original_out = model.forward(tensor)
+        if comparable:
+            if len(exported_out) != len(original_out):
+                raise ValidationFailed(
+                    f"the export has {len(exported_out)} outputs; the original has {len(original_out)}"
+                )
+            for diff, ref, exp in zip(diffs, original_out, exported_out, strict=True):
+                diff.add(ref, exp)
+        shape = rgb.shape[:2]
+        reference = _predict(reference_post, task, original_out, transform, shape)
+        candidates = _predict(wrapper.postprocess, task, exported_out, transform, shape,
+                              conf * CANDIDATE_CONF_FACTOR)
+        _agree(task, exported_vs_original, name, reference, candidates, cfg.box_iou)
+        framework_tensor = model.framework_preprocess(rgb)
+        if framework_tensor.shape == tensor.shape:
+            input_diff = max(input_diff, float(np.abs(framework_tensor - tensor).max()))
+        framework_out = model.forward(framework_tensor)
+        framework_pred = _predict(reference_post, task, framework_out, transform, shape)
+        ours = _predict(reference_post, task, original_out, transform, shape,
+                        conf * CANDIDATE_CONF_FACTOR)
+        _agree(task, preprocessing, name, framework_pred, ours, cfg.box_iou)
+        progress((index + 1) / len(images), f"image {index + 1}/{len(images)}")
+    outputs = {d.name: d.report(cfg.atol, cfg.rtol) for d in diffs} if comparable else {}
+    report: dict[str, Any] = {
+        "images": len(images),
+        "image_names": [n for n, _ in images],
+        "runtime": wrapper.runtime.__class__.__name__.strip("_"),
+        "tolerance": {"atol": cfg.atol, "rtol": cfg.rtol},
+        "outputs": outputs,
+        "task_agreement": exported_vs_original.report(cfg.min_task_agreement),
+        "preprocessing_agreement": {
+            **preprocessing.report(cfg.min_preprocessing_agreement),
+            "max_abs_input_diff": input_diff,
+        },
+        "latency_ms_median": float(np.median(latencies)) if latencies else None,
+    }
+    if not comparable:
+        report["outputs_note"] = "raw outputs not compared: NMS runs inside the exported graph"
+    report["passed"] = all(o["passed"] for o in outputs.values()) and bool(
+        report["task_agreement"]["passed"] and report["preprocessing_agreement"]["passed"]
+    )
+    if not report["passed"]:
+        raise ValidationFailed(_failure_message(report), details={"parity": report})
+    return report
+
+
+def _failure_message(report: dict[str, Any]) -> str:
+    problems = []
+    for name, out in report["outputs"].items():
+        if not out["passed"]:
+            problems.append(
+                f"output '{name}' diverged: max abs diff {out['max_abs_diff']:.3g} > tolerance "
+                f"{out['tolerance']:.3g} (mean {out['mean_abs_diff']:.3g})"
+            )
+    task = report["task_agreement"]
+    if not task["passed"]:
+        problems.append(
+            f"{task['metric']} {task['value']:.1%} < required {task['required']:.0%} "
+            f"({task['agreed']}/{task['total']})"
+        )
+    pre = report["preprocessing_agreement"]
+    if not pre["passed"]:
+        problems.append(
+            f"the preprocessing in metadata.json disagrees with the framework's own: "
+            f"{pre['metric']} {pre['value']:.1%} < {pre['required']:.0%} "
+            f"(max input difference {pre['max_abs_input_diff']:.3g})"
+        )
+    return (
+        f"parity gate failed on {report['images']} images: " + "; ".join(problems)
+        + ". Loosen it explicitly in the spec's 'parity' section if this is expected."
+    )

@@ -1,0 +1,249 @@
+"""One export, stage by stage: load, optimize, convert, parity, validate, package.
+
+Everything is written to a staging folder inside the output directory and moved
+into place only when every stage has passed, so a failed export never leaves
+files that look like a finished package.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import shutil
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any
+
+from core.checkpoint import CheckpointInfo, inspect_checkpoint
+from core.errors import BadInput, InternalError, Unsupported, ValidationFailed, missing_extra
+from core.metadata import build_metadata, sha256_of
+from core.registry import FORMAT_SUFFIX, Route, route_for
+from core.spec import ExportSpec, OnnxConfig
+from exporters.emitter import Emitter
+from exporters.loaders import LoadedModel, load_model
+from exporters.package import write_metadata, write_package, zip_package
+from exporters.parity import run_parity
+from exporters.steps import get_step
+from exporters.steps.onnx_preprocessing import EMBEDDED_INPUT, embed_preprocessing
+
+STAGING = ".staging"
+ENVIRONMENT_PACKAGES = (
+    "torch", "torchvision", "onnx", "onnxruntime", "onnxslim", "ultralytics", "timm",
+    "transformers", "optimum", "optimum-onnx", "numpy", "opencv-python-headless",
+)
+
+
+def resolve_framework(spec: ExportSpec, info: CheckpointInfo) -> str:
+    """The spec's framework, checked against what the checkpoint says it is."""
+    if spec.framework == "auto":
+        return info.framework
+    if info.kind == "ultralytics-pickle" and spec.framework != "ultralytics":
+        raise BadInput(f"framework: {info.path.name} is an Ultralytics checkpoint, not {spec.framework}")
+    if info.kind == "hf-directory" and spec.framework != "huggingface":
+        raise BadInput(f"framework: {info.path.name} is a Hugging Face model, not {spec.framework}")
+    if info.kind in ("state-dict", "safetensors") and spec.framework == "ultralytics":
+        raise BadInput(f"framework: {info.path.name} is a bare state dict, not an Ultralytics checkpoint")
+    return spec.framework
+
+
+def environment() -> dict[str, str]:
+    versions = {"python": platform.python_version(), "platform": platform.platform()}
+    for name in ENVIRONMENT_PACKAGES:
+        try:
+            versions[name] = importlib_metadata.version(name)
+        except importlib_metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def _check_route(route: Route) -> None:
+    missing = route.missing_modules()
+    if missing:
+        raise missing_extra(missing[0], route.extras[0])
+
+
+def _convert(model: LoadedModel, spec: ExportSpec, route: Route, staging: Path,
+             emitter: Emitter) -> Path:
+    work = staging / "work"
+    path: Path | None = None
+    for index, name in enumerate(route.steps):
+        emitter.progress(index / len(route.steps), f"{name}")
+        path = get_step(name)(model, spec, path, work)
+    assert path is not None
+    if not path.exists() or (path.is_file() and path.stat().st_size == 0):
+        raise InternalError(f"the converter wrote no model file ({path.name})")
+    target = staging / f"model{FORMAT_SUFFIX[spec.export_format]}"
+    shutil.move(str(path), str(target))
+    cfg = spec.export_config
+    if isinstance(cfg, OnnxConfig) and cfg.embed_preprocessing:
+        emitter.progress(0.9, "embedding preprocessing in the graph")
+        embed_preprocessing(target, model.input_name, model.preprocessing)
+    shutil.rmtree(work, ignore_errors=True)
+    return target
+
+
+def _io_specs(model: LoadedModel, model_file: Path, spec: ExportSpec) -> tuple[dict[str, Any],
+                                                                               list[dict[str, Any]]]:
+    """Input and output tensor descriptions, read from the exported file where possible."""
+    h, w = model.input_size
+    embedded = isinstance(spec.export_config, OnnxConfig) and spec.export_config.embed_preprocessing
+    batch: int | str = "batch" if getattr(spec.export_config, "dynamic_axes", False) else spec.batch_size
+    input_spec: dict[str, Any] = {
+        "name": EMBEDDED_INPUT if embedded else model.input_name,
+        "shape": [batch, h, w, 3] if embedded else [batch, 3, h, w],
+        "dtype": "uint8" if embedded else "float32",
+        "format": "NHWC" if embedded else "NCHW",
+    }
+    if model_file.suffix == ".onnx":
+        import onnx
+
+        graph = onnx.load(str(model_file), load_external_data=False).graph
+        first = graph.input[0]
+        input_spec["name"] = first.name
+        input_spec["shape"] = [d.dim_param or d.dim_value for d in first.type.tensor_type.shape.dim]
+        outputs = [
+            {"name": o.name,
+             "shape": [d.dim_param or d.dim_value for d in o.type.tensor_type.shape.dim],
+             "dtype": onnx.helper.tensor_dtype_to_np_dtype(o.type.tensor_type.elem_type).name}
+            for o in graph.output
+        ]
+        return input_spec, outputs
+    probe = model.forward(model.dummy_input(1).numpy())
+    outputs = [
+        {"name": name, "shape": [batch, *t.shape[1:]], "dtype": "float32"}
+        for name, t in zip(model.output_names, probe, strict=False)
+    ]
+    return input_spec, outputs
+
+
+def _metadata(model: LoadedModel, spec: ExportSpec, model_file: Path, info: CheckpointInfo,
+              parity: dict[str, Any]) -> dict[str, Any]:
+    input_spec, outputs = _io_specs(model, model_file, spec)
+    embedded = input_spec["dtype"] == "uint8"
+    latency = parity.get("latency_ms_median")
+    return build_metadata(
+        model_info={
+            "framework": model.framework,
+            "task": model.task,
+            "model_name": model.model_name,
+            "export_format": spec.export_format,
+            "model_file": model_file.name,
+        },
+        preprocessing={**model.preprocessing, "embedded": embedded},
+        postprocessing=model.postprocessing,
+        input_spec=input_spec,
+        outputs=outputs,
+        class_names=model.class_names,
+        source={
+            "checkpoint": str(info.path),
+            "checkpoint_name": info.path.name,
+            "sha256": sha256_of(info.path),
+            "kind": info.kind,
+            "framework": model.framework,
+            "framework_version": model.framework_version,
+        },
+        export=spec.model_dump(mode="json", exclude_none=True),
+        parity=parity,
+        performance={
+            "inference_latency_ms": latency,
+            "throughput_fps": round(1000 / latency, 1) if latency else None,
+            "hardware": platform.processor() or platform.machine(),
+            "batch_size": 1,
+            "measured_during": "parity gate, median over its images, 2 threads, wrapper included",
+        },
+        environment=environment(),
+    )
+
+
+def run_export(spec: ExportSpec, out_dir: Path, emitter: Emitter) -> dict[str, Any]:
+    """Run every stage; returns the result event. Raises SlipwayError subclasses."""
+    staging = out_dir / STAGING
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+
+    emitter.stage("load", f"reading {spec.checkpoint.name}")
+    info = inspect_checkpoint(spec.checkpoint)
+    framework = resolve_framework(spec, info)
+    route = route_for(framework, spec.export_format)
+    _check_route(route)
+    if framework != "ultralytics" and isinstance(spec.export_config, OnnxConfig) and \
+            spec.export_config.embed_nms:
+        raise BadInput(f"export_config.embed_nms: {framework} models here are classifiers, "
+                       "which have no NMS")
+    work = staging / "work"
+    work.mkdir()
+    model = load_model(spec, framework, spec.checkpoint, work)
+    emitter.log(f"loaded {framework} {model.task} model '{model.model_name}', "
+                f"{len(model.class_names)} classes, input {model.input_size}")
+    original_size = sha_size(spec.checkpoint)
+
+    emitter.stage("optimize")
+    opt = spec.optimization_config
+    if opt.quantization is not None or opt.pruning is not None:
+        raise Unsupported("quantization and pruning are not in this build yet; "
+                          "export without optimization_config")
+    emitter.progress(1.0, "no optimization requested")
+
+    emitter.stage("convert", f"{framework} → {spec.export_format} via {' → '.join(route.steps)}")
+    model_file = _convert(model, spec, route, staging, emitter)
+
+    emitter.stage("parity", "comparing the export with the original on real images")
+    draft = _metadata(model, spec, model_file, info, {"status": "running"})
+    metadata_path = write_metadata(staging, draft)
+    try:
+        parity = run_parity(model, model_file, metadata_path, spec, emitter.progress)
+    except ValidationFailed as err:
+        report = err.details.get("parity")
+        if report is not None:  # kept for the user to read; no model file is left behind
+            (out_dir / "parity_report.json").write_text(json.dumps(report, indent=2) + "\n")
+        raise
+    emitter.log(_parity_summary(parity))
+
+    emitter.stage("validate")
+    if spec.validation_config.enabled:
+        raise Unsupported("accuracy validation on a dataset is not in this build yet; "
+                          "set validation_config.enabled to false")
+    emitter.progress(1.0, "no dataset validation requested")
+
+    emitter.stage("package", "writing metadata, wrappers and the zip")
+    metadata = _metadata(model, spec, model_file, info, parity)
+    write_package(staging, metadata)
+    model_size = sha_size(model_file)
+    stats = {
+        "original_size_mb": round(original_size / 1e6, 3),
+        "exported_size_mb": round(model_size / 1e6, 3),
+        "compression_ratio": round(original_size / model_size, 3) if model_size else None,
+    }
+    emitter.write_log(staging / "export.log")
+    for item in staging.iterdir():
+        shutil.move(str(item), str(out_dir / item.name))
+    staging.rmdir()
+    zip_package(out_dir)
+    timings = emitter.finish()
+    return {
+        "type": "result",
+        "package_dir": str(out_dir),
+        "model_path": str(out_dir / model_file.name),
+        "model_size_bytes": model_size,
+        "framework": framework,
+        "task": model.task,
+        "export_format": spec.export_format,
+        "optimization_stats": stats,
+        "parity": parity,
+        "validation_metrics": None,
+        "timings": timings,
+    }
+
+
+def sha_size(path: Path) -> int:
+    """Size in bytes of a file or of everything under a directory."""
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    return path.stat().st_size
+
+
+def _parity_summary(parity: dict[str, Any]) -> str:
+    task = parity["task_agreement"]
+    worst = max((o["max_abs_diff"] for o in parity["outputs"].values()), default=0.0)
+    return (f"parity passed on {parity['images']} images: {task['metric']} {task['value']:.1%}, "
+            f"max abs diff {worst:.3g}")

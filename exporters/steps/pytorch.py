@@ -1,0 +1,100 @@
+"""Generic PyTorch conversions: torch.onnx (TorchScript-based exporter) and TorchScript."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+from core.errors import BadInput, Unsupported
+from core.spec import ExportSpec, OnnxConfig, TorchScriptConfig
+from exporters.loaders.base import LoadedModel
+
+
+def _dynamic_axes(model: LoadedModel, cfg: OnnxConfig) -> dict[str, dict[int, str]] | None:
+    if cfg.dynamic_axes is False:
+        return None
+    if cfg.dynamic_axes is True:  # batch only: the preprocessing fixes height and width
+        names = [model.input_name, *model.output_names]
+        return {name: {0: "batch"} for name in names}
+    known = {model.input_name, *model.output_names}
+    unknown = set(cfg.dynamic_axes) - known
+    if unknown:
+        raise BadInput(
+            f"export_config.dynamic_axes names {sorted(unknown)}; this model's tensors are "
+            f"{sorted(known)}"
+        )
+    return {name: {int(a): f"{name}_{a}" for a in axes} for name, axes in cfg.dynamic_axes.items()}
+
+
+def torch2onnx(model: LoadedModel, spec: ExportSpec, source: Path | None, work: Path) -> Path:
+    import torch
+
+    cfg = spec.export_config
+    assert isinstance(cfg, OnnxConfig)
+    path = work / "model.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            model.module,
+            (model.dummy_input(spec.batch_size),),
+            str(path),
+            opset_version=cfg.opset_version,
+            input_names=[model.input_name],
+            output_names=model.output_names,
+            dynamic_axes=_dynamic_axes(model, cfg),
+            do_constant_folding=True,
+            dynamo=False,
+        )
+    if cfg.simplify:
+        _simplify(path)
+    return path
+
+
+def _simplify(path: Path) -> None:
+    """Fold constants and drop redundant nodes with onnxslim when it is installed."""
+    try:
+        import onnxslim
+    except ImportError:
+        return
+    import onnx
+
+    slim = onnxslim.slim(onnx.load(str(path)))
+    if slim is not None:
+        onnx.save(slim, str(path))
+
+
+def torch2torchscript(model: LoadedModel, spec: ExportSpec, source: Path | None, work: Path) -> Path:
+    import torch
+
+    cfg = spec.export_config
+    assert isinstance(cfg, TorchScriptConfig)
+    path = work / "model.torchscript"
+    module: Any = model.module
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if cfg.method == "script":
+                scripted = torch.jit.script(module)
+            else:
+                scripted = torch.jit.trace(module, model.dummy_input(spec.batch_size), strict=False)
+    except Exception as err:  # noqa: BLE001 - TorchScript raises many unrelated types
+        alternative = "trace" if cfg.method == "script" else "script"
+        raise Unsupported(
+            f"TorchScript {cfg.method} failed for this model ({str(err).splitlines()[0]}); "
+            f"try export_config.method '{alternative}'"
+        ) from err
+    scripted = torch.jit.freeze(scripted.eval())
+    torch.jit.save(scripted, str(path))
+    if cfg.optimize_for_mobile:
+        optimize_torchscript_for_mobile(path)
+    return path
+
+
+def optimize_torchscript_for_mobile(path: Path) -> None:
+    """Apply PyTorch's mobile passes in place; the result still loads with torch.jit.load."""
+    import torch
+    from torch.utils.mobile_optimizer import optimize_for_mobile
+
+    module = torch.jit.load(str(path), map_location="cpu")
+    torch.jit.save(optimize_for_mobile(module), str(path))

@@ -1,0 +1,46 @@
+"""Shared fixtures. Every test runs with its own SLIPWAY_HOME and HOME, offline."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NETGUARD = Path(__file__).resolve().parent / "netguard"
+sys.path.insert(0, str(NETGUARD))
+
+from slipway_netguard import install as install_netguard  # noqa: E402
+
+
+@pytest.fixture(scope="session", autouse=True)
+def offline_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """No network for this process or any it starts; a home that is not the user's."""
+    base = tmp_path_factory.mktemp("session")
+    log = base / "netguard.log"
+    home = base / "home"
+    home.mkdir()
+    patch = pytest.MonkeyPatch()
+    patch.setenv("SLIPWAY_BLOCK_NETWORK", "1")
+    patch.setenv("SLIPWAY_NETGUARD_LOG", str(log))
+    patch.setenv("PYTHONPATH", os.pathsep.join([str(NETGUARD), str(ROOT)]))
+    patch.setenv("HOME", str(home))
+    patch.setenv("QT_QPA_PLATFORM", "offscreen")
+    from exporters.offline import configure_offline
+
+    configure_offline(base / "cache")
+    install_netguard()
+    yield base
+    patch.undo()
+    if log.exists() and log.read_text().strip():
+        pytest.fail(f"something tried to reach the network during the tests:\n{log.read_text()}")
+
+
+@pytest.fixture(autouse=True)
+def slipway_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "slipway-home"
+    monkeypatch.setenv("SLIPWAY_HOME", str(home))
+    return home

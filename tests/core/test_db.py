@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import text
+
+from core.db import Base, Database
+
+
+def test_migrations_match_the_models(tmp_path: Path) -> None:
+    db = Database(tmp_path / "s.db")
+    with db.engine.connect() as connection:
+        context = MigrationContext.configure(connection)
+        assert compare_metadata(context, Base.metadata) == []
+
+
+def test_wal_mode_and_idempotent_migration(tmp_path: Path) -> None:
+    db = Database(tmp_path / "s.db")
+    Database(tmp_path / "s.db")  # opening again migrates nothing and breaks nothing
+    with db.engine.connect() as connection:
+        assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        tables = {r[0] for r in connection.execute(text("SELECT name FROM sqlite_master"))}
+    assert {"checkpoints", "export_jobs", "alembic_version"} <= tables

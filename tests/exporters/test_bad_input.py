@@ -1,0 +1,130 @@
+"""Bad input ends as a failed job with a message naming the cause and the documented exit
+code; earlier exports are never touched."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from core.jobs import JobService
+from core.samples import sample
+from tests.helpers import SLIPWAY, CliRun, slipway
+
+DET = str(sample("shapes-yolo11n").checkpoint)
+TIMM = str(sample("digits-timm").checkpoint)
+
+
+def digest(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def garbage(tmp_path: Path) -> dict[str, Path]:
+    data = Path(DET).read_bytes()
+    files = {"truncated": tmp_path / "cut.pt", "text": tmp_path / "notes.pt"}
+    files["truncated"].write_bytes(data[: len(data) // 2])
+    files["text"].write_text("not a model")
+    return files
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["{truncated}", "--format", "onnx"], 2, "truncated or corrupt"),
+        (["{text}", "--format", "onnx"], 2, "not a PyTorch checkpoint"),
+        ([DET, "--format", "onnx", "--framework", "timm"], 2, "is an Ultralytics checkpoint"),
+        ([DET, "--format", "onnnx"], 2, "invalid choice"),
+        ([TIMM, "--format", "onnx"], 2, "--model-name"),
+        ([TIMM, "--format", "onnx", "--model-name", "resnet18"], 2, "do not fit"),
+        ([TIMM, "--format", "onnx", "--model-name", "no_such_net"], 2, "not a timm architecture"),
+        ([TIMM, "--format", "onnx", "--model-name", "mobilenetv3_small_050", "--embed-nms"], 2,
+         "embed_nms"),
+        ([DET, "--format", "torchscript", "--opset", "13"], 2, "apply to --format onnx"),
+        ([DET, "--format", "openvino"], 3, "not in this build"),
+        ([DET, "--format", "onnx", "--imgsz", "100"], 2, "multiple of the model stride"),
+        ([DET, "--format", "onnx", "--batch", "0"], 2, "batch_size"),
+    ],
+)
+def test_bad_exports_fail_clearly(
+    args: list[str], code: int, message: str, garbage: dict[str, Path], tmp_path: Path
+) -> None:
+    args = [a.format(**{k: str(v) for k, v in garbage.items()}) for a in args]
+    run = slipway("export", *args, "--out", str(tmp_path / "out"), home=tmp_path / "home")
+    assert run.code == code, run.stderr[-2000:]
+    assert message in run.stderr
+    assert "Traceback" not in run.stderr
+    assert not (tmp_path / "out" / "model.onnx").exists()
+
+
+def test_failed_job_is_recorded_with_its_reason(
+    garbage: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "home"
+    run = slipway("export", str(garbage["truncated"]), "--format", "onnx", "--json", home=home)
+    assert run.code == 2
+    assert run.result["code"] == "bad_input"
+    monkeypatch.setenv("SLIPWAY_HOME", str(home))
+    job = JobService().get(run.result["export_id"])
+    assert job.status == "failed" and job.error_code == "bad_input"
+    assert "truncated" in (job.error_message or "")
+
+
+@pytest.mark.slow
+def test_output_folders_are_never_overwritten(
+    exported: Callable[[str], CliRun], tmp_path: Path
+) -> None:
+    package = Path(exported("det-onnx").result["package_dir"])
+    before = digest(package)
+    run = slipway("export", DET, "--format", "onnx", "--out", str(package), home=tmp_path)
+    assert run.code == 2 and "not empty" in run.stderr
+    assert digest(package) == before
+    blocked = tmp_path / "a-file"
+    blocked.write_text("x")
+    run = slipway("export", DET, "--format", "onnx", "--out", str(blocked / "sub"), home=tmp_path)
+    assert run.code == 2 and "cannot write to the output directory" in run.stderr
+
+
+@pytest.mark.slow
+def test_a_killed_worker_fails_the_job_and_spares_earlier_exports(
+    exported: Callable[[str], CliRun], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    earlier = Path(exported("timm-onnx").result["package_dir"])
+    before = digest(earlier)
+    home = tmp_path / "home"
+    monkeypatch.setenv("SLIPWAY_HOME", str(home))
+    cli = subprocess.Popen([*SLIPWAY, "export", DET, "--format", "onnx", "--out",
+                            str(tmp_path / "out")], stderr=subprocess.PIPE, text=True,
+                           env={**os.environ, "SLIPWAY_HOME": str(home)})
+    deadline = time.monotonic() + 120
+    pid = None
+    while time.monotonic() < deadline and pid is None:
+        time.sleep(0.2)
+        if (home / "slipway.db").exists():
+            jobs = JobService().list_jobs()
+            pid = jobs[0].process_id if jobs and jobs[0].status == "running" else None
+    assert pid is not None, "the export never started"
+    time.sleep(1.0)
+    os.kill(pid, signal.SIGKILL)
+    _, stderr = cli.communicate(timeout=60)
+    assert cli.returncode == 1
+    job = JobService().list_jobs()[0]
+    assert job.status == "failed"
+    assert "killed" in (job.error_message or "") and "killed" in stderr
+    assert not (tmp_path / "out" / "model.onnx").exists()
+    assert digest(earlier) == before
+
+
+def test_cli_without_export_arguments(tmp_path: Path) -> None:
+    run = slipway("export", home=tmp_path)
+    assert run.code == 2 and "needs a CHECKPOINT and --format" in run.stderr
+    caps = slipway("capabilities", "--json", home=tmp_path)
+    assert caps.code == 0 and '"ultralytics"' in caps.stdout
+

@@ -1,0 +1,131 @@
+"""Real exports of the three sample frameworks to ONNX and TorchScript, through the CLI."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core.inference import open_package
+from core.metadata import REQUIRED_SECTIONS
+from core.samples import sample
+from tests.helpers import EXPORTS, CliRun, slipway
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.parametrize("name", list(EXPORTS))
+def test_package_is_complete_and_passed_parity(name: str, exported: Callable[[str], CliRun]) -> None:
+    result = exported(name).result
+    package = Path(result["package_dir"])
+    metadata = json.loads((package / "metadata.json").read_text())
+    assert set(REQUIRED_SECTIONS) <= set(metadata)
+    assert result["type"] == "result" and len(result["export_id"]) == 32
+    model_file = package / metadata["model_info"]["model_file"]
+    assert model_file.stat().st_size == result["model_size_bytes"] > 10_000
+    for item in ("labels.txt", "README.md", "export.log", "export-package.zip",
+                 "runtimes/python/model_wrapper.py", "runtimes/python/example.py"):
+        assert (package / item).is_file(), item
+    labels = (package / "labels.txt").read_text().split()
+    assert labels == [c["name"] for c in metadata["classes"]]
+    parity = metadata["parity"]
+    assert parity["passed"] and parity["images"] >= 8
+    assert parity["task_agreement"]["value"] == 1.0
+    assert parity["preprocessing_agreement"]["passed"]
+    for output in parity["outputs"].values():
+        assert output["max_abs_diff"] <= output["tolerance"]
+    source = metadata["source"]
+    assert source["sha256"] == _sha256(Path(source["checkpoint"]))
+    assert "torch" in metadata["environment"]
+    with zipfile.ZipFile(package / "export-package.zip") as archive:
+        names = set(archive.namelist())
+    assert {model_file.name, "metadata.json", "labels.txt", "README.md",
+            "runtimes/python/model_wrapper.py"} <= names
+    assert set(result["timings"]) == {"load", "optimize", "convert", "parity", "validate", "package"}
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for file in files:
+        if path.is_dir():
+            digest.update(str(file.relative_to(path)).encode())
+        digest.update(file.read_bytes())
+    return digest.hexdigest()
+
+
+def test_detector_wrapper_matches_ultralytics_predict(exported: Callable[[str], CliRun]) -> None:
+    """The package's own wrapper gives Ultralytics' boxes: IoU >= 0.99, same classes."""
+    from ultralytics import YOLO
+
+    from core.parity import box_iou
+
+    det = sample("shapes-yolo11n")
+    wrapper = open_package(Path(exported("det-onnx").result["package_dir"]))
+    yolo = YOLO(str(det.checkpoint))
+    imgsz = wrapper.metadata["input_spec"]["shape"][2]
+    total = 0
+    for image in det.image_files()[:12]:
+        ours = wrapper.predict(str(image))
+        theirs = yolo.predict(str(image), imgsz=imgsz, conf=0.25, iou=0.7, verbose=False)[0].boxes
+        assert len(ours) == len(theirs), image.name
+        if not ours:
+            continue
+        iou = box_iou(np.array([p["bbox"] for p in ours]), theirs.xyxy.numpy())
+        best = iou.argmax(axis=1)
+        assert (iou.max(axis=1) >= 0.99).all(), image.name
+        assert [p["class_id"] for p in ours] == theirs.cls.numpy().astype(int)[best].tolist()
+        total += len(ours)
+    assert total >= 12, "the sample detector should find shapes in its validation images"
+
+
+def test_torchscript_and_onnx_packages_agree(exported: Callable[[str], CliRun]) -> None:
+    from core.parity import match_boxes
+
+    onnx = open_package(Path(exported("det-onnx").result["package_dir"]))
+    script = open_package(Path(exported("det-torchscript").result["package_dir"]))
+    for image in sample("shapes-yolo11n").image_files()[:6]:
+        a, b = onnx.predict(str(image)), script.predict(str(image), conf=0.2)
+        assert match_boxes(a, b, 0.98)[0] == len(a)
+
+
+@pytest.mark.parametrize("name", ["timm-onnx", "timm-torchscript", "hf-onnx", "hf-torchscript"])
+def test_classifier_packages_keep_their_accuracy(name: str, exported: Callable[[str], CliRun]) -> None:
+    """Through the wrapper, the exported classifier is as accurate as the sample was trained."""
+    framework = "digits-timm" if name.startswith("timm") else "digits-hf"
+    wrapper = open_package(Path(exported(name).result["package_dir"]))
+    images = sample(framework).image_files()[::4]
+    correct = sum(wrapper.predict(str(p))[0]["class_name"] == p.parent.name for p in images)
+    trained = json.loads((sample(framework).folder / "metrics.json").read_text())["top1"]
+    assert correct / len(images) >= min(trained, 0.85) - 0.03
+
+
+def test_predict_cli_prints_json_lines(exported: Callable[[str], CliRun], tmp_path: Path) -> None:
+    package = exported("det-onnx").result["package_dir"]
+    images = [str(p) for p in sample("shapes-yolo11n").image_files()[:2]]
+    run = slipway("predict", package, *images, "--json", home=tmp_path)
+    assert run.code == 0, run.stderr
+    lines = [json.loads(line) for line in run.stdout.splitlines()]
+    assert [line["image"] for line in lines] == images
+    first = lines[0]["predictions"][0]
+    assert set(first) == {"class_id", "class_name", "confidence", "bbox"}
+    x1, y1, x2, y2 = first["bbox"]
+    assert 0 <= x1 < x2 <= 320 and 0 <= y1 < y2 <= 320
+
+
+def test_jobs_commands(exported: Callable[[str], CliRun], export_home: Path) -> None:
+    export_id = exported("det-onnx").result["export_id"]
+    listing = slipway("jobs", "list", "--json", home=export_home)
+    assert export_id in {j["id"] for j in json.loads(listing.stdout)}
+    assert slipway("jobs", "set-default", export_id[:8], home=export_home).code == 0
+    assert slipway("jobs", "tag", export_id[:8], "production", home=export_home).code == 0
+    shown = json.loads(slipway("jobs", "show", export_id, home=export_home).stdout)
+    assert shown["is_default"] and shown["version_tag"] == "production"
+    assert shown["status"] == "completed" and shown["parity"]["passed"]
+    missing = slipway("jobs", "show", "ffffffff", home=export_home)
+    assert missing.code == 2 and "no export" in missing.stderr

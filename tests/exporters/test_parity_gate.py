@@ -1,0 +1,92 @@
+"""The parity gate fails real divergences: a wrong normalization in metadata.json and a
+model that no longer computes what the original does. It runs in-process here so the
+tests can break one thing at a time."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from core.errors import ValidationFailed
+from core.samples import sample
+from core.spec import parse_spec
+from exporters.emitter import Emitter
+from exporters.loaders import base as loader_base
+from exporters.pipeline import run_export
+
+pytestmark = pytest.mark.slow
+
+
+def timm_spec(tmp_path: Path, **extra: Any) -> Any:
+    return parse_spec({"checkpoint": str(sample("digits-timm").checkpoint),
+                       "model_name": "mobilenetv3_small_050", "export_format": "onnx", **extra})
+
+
+def export(spec: Any, out: Path) -> dict[str, Any]:
+    out.mkdir(parents=True, exist_ok=True)
+    return run_export(spec, out, Emitter(io.StringIO()))
+
+
+def test_a_wrong_normalization_fails_the_gate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from exporters.loaders import timm as timm_loader
+
+    real = timm_loader.normalize_section
+
+    def forgot_imagenet_mean_std(scale: float, mean: list[float], std: list[float]) -> dict[str, Any]:
+        return real(scale, [0.0, 0.0, 0.0], [1.0, 1.0, 1.0])
+
+    monkeypatch.setattr(timm_loader, "normalize_section", forgot_imagenet_mean_std)
+    with pytest.raises(ValidationFailed) as err:
+        export(timm_spec(tmp_path), tmp_path / "out")
+    assert "preprocessing in metadata.json disagrees" in err.value.message
+    report = json.loads((tmp_path / "out" / "parity_report.json").read_text())
+    assert report["preprocessing_agreement"]["value"] < 0.9
+    assert not (tmp_path / "out" / "model.onnx").exists()
+    assert not (tmp_path / "out" / "metadata.json").exists()
+
+
+def _perturb_after_load(monkeypatch: pytest.MonkeyPatch, scale: float) -> None:
+    """The converter sees a subtly different model than the parity reference."""
+    import torch
+
+    real_steps = __import__("exporters.steps.pytorch", fromlist=["torch2onnx"])
+    original = real_steps.torch2onnx
+
+    def diverging_torch2onnx(model: loader_base.LoadedModel, *args: Any) -> Path:
+        import copy
+
+        reference = model.module
+        changed = copy.deepcopy(reference)
+        with torch.no_grad():
+            head = changed.get_classifier()
+            head.weight.mul_(scale)
+        model.module = changed
+        try:
+            return original(model, *args)
+        finally:
+            model.module = reference
+
+    monkeypatch.setattr(real_steps, "torch2onnx", diverging_torch2onnx)
+
+
+def test_a_diverging_graph_fails_and_names_the_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _perturb_after_load(monkeypatch, 1.01)  # a 1% change in one layer
+    with pytest.raises(ValidationFailed) as err:
+        export(timm_spec(tmp_path), tmp_path / "out")
+    assert "output 'logits' diverged" in err.value.message
+
+
+def test_the_user_can_loosen_the_gate_explicitly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _perturb_after_load(monkeypatch, 1.01)
+    spec = timm_spec(tmp_path, parity={"rtol": 0.05})
+    result = export(spec, tmp_path / "out")
+    assert result["parity"]["passed"]
+    assert result["parity"]["tolerance"]["rtol"] == 0.05

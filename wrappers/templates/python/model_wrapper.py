@@ -1,0 +1,329 @@
+"""Run an exported Slipway model with the exact pre- and post-processing of its original.
+
+Standalone: needs numpy and opencv-python (headless is fine) plus the runtime of
+the model file: onnxruntime for .onnx, torch for .torchscript. Everything about
+the model (input size, resize method, normalization, class names, NMS settings)
+is read from metadata.json; nothing is hard-coded here.
+
+    from model_wrapper import ModelWrapper
+    model = ModelWrapper("model.onnx", "metadata.json")
+    for p in model.predict("image.jpg"):
+        print(p["class_name"], p["confidence"], p["bbox"])
+
+Images are file paths, or numpy arrays in RGB order (H x W x 3 uint8, as PIL
+gives them); pass ``bgr=True`` for arrays straight from cv2.imread.
+Detectors return ``[{"class_id", "class_name", "confidence", "bbox"}]`` with
+``bbox`` as absolute [x1, y1, x2, y2] in the original image; classifiers return
+the top-k classes as ``[{"class_id", "class_name", "confidence"}]``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+_INTERPOLATION = {
+    "nearest": cv2.INTER_NEAREST,
+    "linear": cv2.INTER_LINEAR,
+    "bilinear": cv2.INTER_LINEAR,
+    "cubic": cv2.INTER_CUBIC,
+    "bicubic": cv2.INTER_CUBIC,
+    "area": cv2.INTER_AREA,
+}
+
+
+# --- runtimes --------------------------------------------------------------
+
+
+class _OnnxRuntime:
+    def __init__(self, path: str, threads: int | None) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+        self.session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+        self.input_name = self.session.get_inputs()[0].name
+
+    def __call__(self, tensor: np.ndarray) -> list[np.ndarray]:
+        return self.session.run(None, {self.input_name: tensor})
+
+
+class _TorchScriptRuntime:
+    def __init__(self, path: str, threads: int | None) -> None:
+        import torch
+
+        if threads:
+            torch.set_num_threads(threads)
+        self.torch = torch
+        self.module = torch.jit.load(path, map_location="cpu").eval()
+
+    def __call__(self, tensor: np.ndarray) -> list[np.ndarray]:
+        with self.torch.inference_mode():
+            out = self.module(self.torch.from_numpy(tensor))
+        items = out if isinstance(out, (list, tuple)) else [out]
+        return [t.numpy() for t in items]
+
+
+_RUNTIMES = {".onnx": _OnnxRuntime, ".torchscript": _TorchScriptRuntime, ".pt": _TorchScriptRuntime}
+
+
+# --- pre-processing --------------------------------------------------------
+
+
+class Preprocessor:
+    """Image → input tensor, plus what it takes to map boxes back."""
+
+    def __init__(self, spec: dict[str, Any], input_spec: dict[str, Any]) -> None:
+        resize = spec["resize"]
+        self.method = resize["method"]
+        self.height, self.width = (int(v) for v in resize["size"])
+        self.fill = int(resize.get("fill_value", 114))
+        self.interpolation = _INTERPOLATION[resize.get("interpolation", "linear")]
+        self.crop_pct = float(resize.get("crop_pct", 1.0))
+        self.embedded = bool(spec.get("embedded", False))
+        norm = spec["normalize"]
+        scale = float(norm.get("scale", 1.0 / 255.0))
+        mean = np.asarray(norm.get("mean", [0.0, 0.0, 0.0]), dtype=np.float32)
+        std = np.asarray(norm.get("std", [1.0, 1.0, 1.0]), dtype=np.float32)
+        # (x * scale - mean) / std  ==  x * (scale / std) - mean / std
+        self.mul = (scale / std).astype(np.float32)
+        self.add = (-mean / std).astype(np.float32)
+        self.dtype = np.dtype(input_spec.get("dtype", "float32"))
+        self.layout = input_spec.get("format", "NCHW")
+
+    def resize(self, image: np.ndarray) -> tuple[np.ndarray, dict[str, float]]:
+        h, w = image.shape[:2]
+        if self.method == "letterbox":
+            return self._letterbox(image)
+        if self.method == "resize":
+            out = cv2.resize(image, (self.width, self.height), interpolation=self.interpolation)
+            return out, {"gain_x": self.width / w, "gain_y": self.height / h, "pad_x": 0, "pad_y": 0}
+        if self.method == "shorter_side_center_crop":
+            return self._resize_crop(image)
+        raise ValueError(f"unknown resize method in metadata.json: {self.method!r}")
+
+    def _letterbox(self, image: np.ndarray) -> tuple[np.ndarray, dict[str, float]]:
+        """Keep the aspect ratio, pad the rest with fill_value, centred."""
+        h, w = image.shape[:2]
+        gain = min(self.height / h, self.width / w)
+        new_w, new_h = max(round(w * gain), 1), max(round(h * gain), 1)
+        if (new_w, new_h) != (w, h):
+            image = cv2.resize(image, (new_w, new_h), interpolation=self.interpolation)
+        dw, dh = (self.width - new_w) / 2, (self.height - new_h) / 2
+        top, bottom = round(dh - 0.1), round(dh + 0.1)
+        left, right = round(dw - 0.1), round(dw + 0.1)
+        fill = (self.fill, self.fill, self.fill)
+        image = cv2.copyMakeBorder(image, top, bottom, left, right, cv2.BORDER_CONSTANT, value=fill)
+        return image, {"gain_x": new_w / w, "gain_y": new_h / h, "pad_x": left, "pad_y": top}
+
+    def _resize_crop(self, image: np.ndarray) -> tuple[np.ndarray, dict[str, float]]:
+        h, w = image.shape[:2]
+        short = int(np.floor(min(self.height, self.width) / self.crop_pct))
+        if w <= h:
+            new_w, new_h = short, int(short * h / w)
+        else:
+            new_w, new_h = int(short * w / h), short
+        image = cv2.resize(image, (new_w, new_h), interpolation=self.interpolation)
+        top = int(round((new_h - self.height) / 2.0))
+        left = int(round((new_w - self.width) / 2.0))
+        image = image[top : top + self.height, left : left + self.width]
+        return image, {"gain_x": new_w / w, "gain_y": new_h / h, "pad_x": -left, "pad_y": -top}
+
+    def to_tensor(self, rgb: np.ndarray) -> np.ndarray:
+        if self.embedded:  # the graph normalizes: feed uint8 RGB, NHWC
+            return np.ascontiguousarray(rgb[None], dtype=self.dtype)
+        x = rgb.astype(np.float32) * self.mul + self.add
+        if self.layout == "NCHW":
+            x = x.transpose(2, 0, 1)
+        return np.ascontiguousarray(x[None], dtype=self.dtype)
+
+    def __call__(self, rgb: np.ndarray) -> tuple[np.ndarray, dict[str, float]]:
+        resized, transform = self.resize(rgb)
+        return self.to_tensor(resized), transform
+
+
+# --- post-processing -------------------------------------------------------
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
+    """Greedy non-maximum suppression; boxes are xyxy. Returns kept indices, best first."""
+    order = np.argsort(-scores, kind="stable")
+    x1, y1, x2, y2 = boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3]
+    areas = (x2 - x1).clip(0) * (y2 - y1).clip(0)
+    keep: list[int] = []
+    while order.size:
+        i = order[0]
+        keep.append(int(i))
+        rest = order[1:]
+        w = (np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest])).clip(0)
+        h = (np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest])).clip(0)
+        inter = w * h
+        iou = inter / (areas[i] + areas[rest] - inter + 1e-9)
+        order = rest[iou <= iou_threshold]
+    return np.asarray(keep, dtype=np.int64)
+
+
+def _to_original(xy: np.ndarray, t: dict[str, float], shape: tuple[int, int]) -> np.ndarray:
+    """Map x/y columns (even: x, odd: y) from model input pixels to the original image."""
+    out = xy.astype(np.float32, copy=True)
+    out[..., 0::2] = ((out[..., 0::2] - t["pad_x"]) / t["gain_x"]).clip(0, shape[1])
+    out[..., 1::2] = ((out[..., 1::2] - t["pad_y"]) / t["gain_y"]).clip(0, shape[0])
+    return out
+
+
+class Postprocessor:
+    def __init__(self, spec: dict[str, Any], classes: list[dict[str, Any]]) -> None:
+        self.kind = spec["type"]
+        nms_spec = spec.get("nms", {})
+        self.conf = float(nms_spec.get("confidence_threshold", 0.25))
+        self.iou = float(nms_spec.get("iou_threshold", 0.7))
+        self.max_det = int(nms_spec.get("max_detections", 300))
+        self.agnostic = bool(nms_spec.get("class_agnostic", False))
+        self.top_k = int(spec.get("top_k", 5))
+        self.kpt_shape = spec.get("keypoint_shape")
+        self.names = [c["name"] for c in sorted(classes, key=lambda c: c["id"])]
+
+    def classify(self, outputs: list[np.ndarray]) -> list[dict[str, Any]]:
+        scores = outputs[0].reshape(-1).astype(np.float64)
+        if self.kind == "logits":
+            scores = np.exp(scores - scores.max())
+            scores /= scores.sum()
+        top = np.argsort(-scores, kind="stable")[: self.top_k]
+        return [
+            {"class_id": int(i), "class_name": self.names[i], "confidence": float(scores[i])}
+            for i in top
+        ]
+
+    def candidates(self, outputs: list[np.ndarray], conf: float) -> dict[str, np.ndarray]:
+        """Raw YOLO head output → confident boxes (xyxy, model pixels) before NMS."""
+        if self.kind == "yolo_nms":  # NMS inside the graph: rows of x1,y1,x2,y2,score,class
+            rows = outputs[0][0]
+            rows = rows[rows[:, 4] > conf]
+            return {"boxes": rows[:, :4], "scores": rows[:, 4], "classes": rows[:, 5].astype(int),
+                    "extra": rows[:, 6:], "presorted": np.ones(1)}
+        pred = outputs[0][0]  # (4 + nc + extra, anchors)
+        nc = len(self.names)
+        class_scores = pred[4 : 4 + nc]
+        best = class_scores.max(axis=0)
+        keep = best > conf
+        cols = pred[:, keep].T
+        cls = class_scores[:, keep].argmax(axis=0)
+        cx, cy, w, h = cols[:, 0], cols[:, 1], cols[:, 2] / 2, cols[:, 3] / 2
+        boxes = np.stack([cx - w, cy - h, cx + w, cy + h], axis=1)
+        return {"boxes": boxes, "scores": best[keep], "classes": cls, "extra": cols[:, 4 + nc :]}
+
+    def detect(
+        self, outputs: list[np.ndarray], t: dict[str, float], shape: tuple[int, int],
+        conf: float | None = None, iou: float | None = None, masks: bool = False,
+    ) -> list[dict[str, Any]]:
+        conf = self.conf if conf is None else conf
+        iou = self.iou if iou is None else iou
+        c = self.candidates(outputs, conf)
+        boxes, scores, classes, extra = c["boxes"], c["scores"], c["classes"], c["extra"]
+        if "presorted" in c:
+            keep = np.argsort(-scores, kind="stable")[: self.max_det]
+        else:
+            offset = 0.0 if self.agnostic else 7680.0
+            keep = nms(boxes + classes[:, None] * offset, scores, iou)[: self.max_det]
+        results = []
+        orig = _to_original(boxes[keep], t, shape)
+        for row, k in enumerate(keep):
+            cid = int(classes[k])
+            item: dict[str, Any] = {
+                "class_id": cid,
+                "class_name": self.names[cid] if cid < len(self.names) else str(cid),
+                "confidence": float(scores[k]),
+                "bbox": [float(v) for v in orig[row]],
+            }
+            if self.kind == "yolo_pose" and self.kpt_shape:
+                nk, dims = self.kpt_shape
+                kp = extra[k].reshape(nk, dims).astype(np.float32)
+                kp[:, :2] = _to_original(kp[:, :2].reshape(nk, 2), t, shape).reshape(nk, 2)
+                item["keypoints"] = kp.tolist()
+            if self.kind == "yolo_segment" and masks:
+                item["mask"] = self._mask(extra[k], outputs[1][0], boxes[k], t, shape)
+            results.append(item)
+        return results
+
+    @staticmethod
+    def _mask(coef: np.ndarray, protos: np.ndarray, box: np.ndarray, t: dict[str, float],
+              shape: tuple[int, int]) -> np.ndarray:
+        """One instance mask (bool, original image size) from prototype masks."""
+        nm, mh, mw = protos.shape
+        logits = (coef[:nm] @ protos.reshape(nm, -1)).reshape(mh, mw)
+        in_h, in_w = round(mh * 4), round(mw * 4)
+        mask = cv2.resize(logits, (in_w, in_h), interpolation=cv2.INTER_LINEAR)
+        x1, y1, x2, y2 = box
+        keep = np.zeros_like(mask, dtype=bool)
+        keep[max(int(y1), 0) : int(np.ceil(y2)), max(int(x1), 0) : int(np.ceil(x2))] = True
+        mask = np.where(keep, mask, -np.inf)
+        h, w = shape
+        top, left = int(t["pad_y"]), int(t["pad_x"])
+        crop = mask[top : top + round(h * t["gain_y"]), left : left + round(w * t["gain_x"])]
+        return cv2.resize(crop, (w, h), interpolation=cv2.INTER_LINEAR) > 0.0
+
+
+# --- the wrapper -----------------------------------------------------------
+
+
+class ModelWrapper:
+    """An exported model with its pre- and post-processing, driven by metadata.json."""
+
+    def __init__(self, model_path: str | os.PathLike[str], metadata_path: str | os.PathLike[str],
+                 threads: int | None = None) -> None:
+        self.metadata: dict[str, Any] = json.loads(Path(metadata_path).read_text(encoding="utf-8"))
+        model_path = Path(model_path)
+        runtime = _RUNTIMES.get(model_path.suffix)
+        if runtime is None:
+            raise ValueError(f"no Python runtime for {model_path.name} in this wrapper")
+        self.runtime = runtime(str(model_path), threads)
+        self.task = self.metadata["model_info"]["task"]
+        self.preprocess = Preprocessor(self.metadata["preprocessing"], self.metadata["input_spec"])
+        self.postprocess = Postprocessor(self.metadata["postprocessing"], self.metadata["classes"])
+
+    @property
+    def class_names(self) -> list[str]:
+        return self.postprocess.names
+
+    @staticmethod
+    def load_image(image: Any, bgr: bool = False) -> np.ndarray:
+        """A path or an array → RGB uint8 H x W x 3."""
+        if isinstance(image, (str, os.PathLike)):
+            data = cv2.imread(os.fspath(image), cv2.IMREAD_COLOR)
+            if data is None:
+                raise ValueError(f"cannot read image: {image}")
+            return cv2.cvtColor(data, cv2.COLOR_BGR2RGB)
+        array = np.asarray(image)
+        if array.ndim == 2:
+            return cv2.cvtColor(array, cv2.COLOR_GRAY2RGB)
+        if array.ndim != 3 or array.shape[2] not in (3, 4):
+            raise ValueError(f"expected an H x W x 3 image, got shape {array.shape}")
+        if array.shape[2] == 4:
+            array = cv2.cvtColor(array, cv2.COLOR_BGRA2BGR if bgr else cv2.COLOR_RGBA2RGB)
+        if bgr:
+            array = cv2.cvtColor(array, cv2.COLOR_BGR2RGB)
+        return np.ascontiguousarray(array, dtype=np.uint8)
+
+    def run(self, rgb: np.ndarray) -> tuple[list[np.ndarray], dict[str, float]]:
+        """Pre-process and run the model; the raw outputs and the resize transform."""
+        tensor, transform = self.preprocess(rgb)
+        batch = self.metadata["input_spec"]["shape"][0]
+        if isinstance(batch, int) and batch > 1:  # a fixed-batch export: fill the batch
+            outputs = self.runtime(np.repeat(tensor, batch, axis=0))
+            return [o[:1] for o in outputs], transform
+        return self.runtime(tensor), transform
+
+    def predict(self, image: Any, conf: float | None = None, iou: float | None = None,
+                bgr: bool = False, masks: bool = False) -> list[dict[str, Any]]:
+        rgb = self.load_image(image, bgr=bgr)
+        outputs, transform = self.run(rgb)
+        if self.task == "classify":
+            return self.postprocess.classify(outputs)
+        return self.postprocess.detect(outputs, transform, rgb.shape[:2], conf, iou, masks)
