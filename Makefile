@@ -8,7 +8,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 QUIET_PIP := { grep -v "is ignored" || true; }
 VENV_ROOT ?= $(HOME)/.cache/slipway/venvs
-REQ_HASH := $(shell cat pyproject.toml requirements/constraints.txt | sha256sum | cut -c1-16)
+REQ_HASH := $(shell $(PYTHON) requirements/env_hash.py)
 VENV := $(VENV_ROOT)/$(REQ_HASH)
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
@@ -25,7 +25,7 @@ help:
 	@echo "make bench       the benchmark scripts (ratios, printed)"
 	@echo "make samples     retrain the bundled sample models (slow)"
 
-$(STAMP): pyproject.toml requirements/constraints.txt
+$(STAMP):
 	@echo "building the environment in $(VENV) (pinned; reused across clones)"
 	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)

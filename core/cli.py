@@ -129,9 +129,9 @@ class ProgressBar:
             elif stage != self._stage:
                 self.stream.write(f"{percent:5.1f}% {stage}: {event.get('message', '')}\n")
             self._stage = stage
-        elif kind == "log" and event.get("level") in ("warning", "error", "info"):
-            if event.get("level") != "info" or "parity" in event.get("message", ""):
-                self.stream.write(("\n" if self.tty else "") + f"{event['message']}\n")
+        elif kind == "log" and (event.get("level") in ("warning", "error")
+                                or "parity" in event.get("message", "")):
+            self.stream.write(("\n" if self.tty else "") + f"{event['message']}\n")
         self.stream.flush()
 
     def close(self) -> None:

@@ -10,6 +10,7 @@ with a QProcess and feeds its lines to :meth:`record_event` and
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -28,7 +29,7 @@ from core import protocol
 from core.checkpoint import inspect_checkpoint
 from core.db import Checkpoint, Database, ExportJob, JobStatus
 from core.db.models import utcnow
-from core.errors import EXIT_CODES, BadInput
+from core.errors import EXIT_CODES, BadInput, SlipwayError
 from core.paths import data_dir, database_path, exports_dir
 from core.spec import ExportSpec
 
@@ -75,6 +76,12 @@ class JobService:
         """Add a checkpoint to the library (or return the one already there)."""
         path = Path(path).expanduser().resolve()
         info = inspect_checkpoint(path)
+        return self._add_checkpoint(path, info.framework, info.task, info.kind,
+                                    name=name, model_name=model_name or info.model_type, sample=sample)
+
+    def _add_checkpoint(self, path: Path, framework: str, task: str | None, kind: str, *,
+                        name: str | None = None, model_name: str | None = None,
+                        sample: str | None = None) -> Checkpoint:
         size = (sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
                 if path.is_dir() else path.stat().st_size)
         with self.db.session() as s:
@@ -85,9 +92,8 @@ class JobService:
                 return existing
             checkpoint = Checkpoint(
                 name=name or (path.parent.name if path.name in ("best.pt", "model") else path.stem),
-                path=str(path), framework=info.framework, task=info.task,
-                model_name=model_name or info.model_type, kind=info.kind, size_bytes=size,
-                sample=sample,
+                path=str(path), framework=framework, task=task, model_name=model_name, kind=kind,
+                size_bytes=size, sample=sample,
             )
             s.add(checkpoint)
         return checkpoint
@@ -101,7 +107,12 @@ class JobService:
     def create_job(self, spec: ExportSpec, out_dir: Path | None = None) -> ExportJob:
         """A pending job for a spec; its package goes to out_dir or the data directory."""
         spec = spec.model_copy(update={"checkpoint": spec.checkpoint.expanduser().resolve()})
-        checkpoint = self.import_checkpoint(spec.checkpoint, model_name=spec.model_name)
+        try:
+            checkpoint = self.import_checkpoint(spec.checkpoint, model_name=spec.model_name)
+        except SlipwayError:
+            # Still a job: the worker reports why, and the failure is on record like any other.
+            framework = "unknown" if spec.framework == "auto" else spec.framework
+            checkpoint = self._add_checkpoint(spec.checkpoint, framework, None, "unrecognised")
         with self.db.session() as s:
             version = (s.scalar(select(func.max(ExportJob.version))
                                 .where(ExportJob.checkpoint_id == checkpoint.id)) or 0) + 1
@@ -335,10 +346,8 @@ def stop_pid(pid: int) -> None:
             if not process_alive(pid):
                 return
             time.sleep(0.1)
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
 
     threading.Thread(target=_kill_later, daemon=True).start()
 

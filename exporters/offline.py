@@ -27,6 +27,8 @@ _FLAGS = {
     "NNCF_TELEMETRY_DISABLE": "1",
     "TF_CPP_MIN_LOG_LEVEL": "2",
     "TOKENIZERS_PARALLELISM": "false",
+    "USE_TF": "0",  # transformers would import TensorFlow (slow, and it crashes beside triton)
+    "USE_FLAX": "0",
     "PYTHONWARNINGS": "ignore::DeprecationWarning",
 }
 

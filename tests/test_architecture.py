@@ -49,6 +49,6 @@ def test_exporters_import_ml_libraries_lazily() -> None:
 
 def test_the_gui_process_never_loads_torch() -> None:
     code = ("import sys, gui.app, core.cli, core.jobs, core.inference; "
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in %r))" % (HEAVY,))
+            f"print(sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

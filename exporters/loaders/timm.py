@@ -28,7 +28,7 @@ def _read_checkpoint(path: Path) -> tuple[dict[str, Any] | None, Any, str | None
         return dict(load_file(str(path))), None, None
     try:
         obj = torch.load(str(path), map_location="cpu", weights_only=False)
-    except Exception as err:  # noqa: BLE001 - unpickling errors come in every type
+    except Exception as err:
         raise BadInput(f"{path.name} could not be read as a PyTorch checkpoint: {err}") from err
     if isinstance(obj, torch.nn.Module):
         return None, obj, None
@@ -81,7 +81,9 @@ def load(spec: ExportSpec, checkpoint: Path, work: Path) -> LoadedModel:
         module = _build(arch, state)
     arch = arch or getattr(module, "default_cfg", {}).get("architecture", type(module).__name__)
     module = module.float().eval()
-    overrides: dict[str, Any] = {"input_size": (3, spec.input_size, spec.input_size)} if spec.input_size else {}
+    overrides: dict[str, Any] = {}
+    if spec.input_size:
+        overrides["input_size"] = (3, spec.input_size, spec.input_size)
     config = timm.data.resolve_data_config(overrides, model=module)
     if config.get("crop_mode", "center") != "center":
         raise Unsupported(f"timm crop_mode '{config['crop_mode']}' is not supported yet (center is)")

@@ -58,7 +58,7 @@ def load(spec: ExportSpec, checkpoint: Path, work: Path) -> LoadedModel:
     shutil.copyfile(checkpoint, local)
     try:
         yolo = YOLO(str(local))
-    except Exception as err:  # noqa: BLE001 - any unpickling failure is a bad checkpoint
+    except Exception as err:
         raise BadInput(f"{checkpoint.name} could not be loaded as an Ultralytics model: {err}") from err
     task = str(yolo.task)
     if task not in ("detect", "classify", "segment", "pose"):
@@ -74,7 +74,7 @@ def load(spec: ExportSpec, checkpoint: Path, work: Path) -> LoadedModel:
     names = [str(yolo.names[i]) for i in sorted(yolo.names)]
     if spec.class_names and len(spec.class_names) != len(names):
         raise BadInput(f"class_names has {len(spec.class_names)} names; the model has {len(names)}")
-    reference = YOLO(str(checkpoint)).model.float().eval()  # untouched by export's fusing
+    reference = net.float().eval()  # Ultralytics' exporter converts a deep copy of it
     if task == "classify":
         resize = {"method": "shorter_side_center_crop", "size": [size, size], "crop_pct": 1.0,
                   "interpolation": "bilinear", "antialias": True}

@@ -12,6 +12,7 @@ import ipaddress
 import os
 import socket
 import traceback
+from pathlib import Path
 from typing import Any
 
 _LOCAL_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost", ""}
@@ -38,7 +39,7 @@ def _is_local(host: Any) -> bool:
 def _record(what: str) -> None:
     log = os.environ.get("SLIPWAY_NETGUARD_LOG")
     if log:
-        with open(log, "a", encoding="utf-8") as fh:
+        with Path(log).open("a", encoding="utf-8") as fh:
             fh.write(f"pid {os.getpid()}: {what}\n{''.join(traceback.format_stack(limit=8))}\n")
 
 

@@ -92,3 +92,14 @@ def test_load_image_conventions(tmp_path: object) -> None:
     assert W.ModelWrapper.load_image(np.zeros((4, 4), np.uint8)).shape == (4, 4, 3)
     with pytest.raises(ValueError, match="cannot read image"):
         W.ModelWrapper.load_image("/nonexistent.jpg")
+
+
+def test_normalization_follows_the_metadata_formula() -> None:
+    mean, std = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
+    spec = {"resize": {"method": "resize", "size": [64, 96]},
+            "normalize": {"scale": 1 / 255, "mean": mean, "std": std}}
+    pre = W.Preprocessor(spec, {"dtype": "float32", "format": "NCHW"})
+    rgb = np.random.default_rng(2).integers(0, 256, (64, 96, 3), dtype=np.uint8)
+    expected = ((rgb / 255.0 - np.array(mean)) / np.array(std)).transpose(2, 0, 1)[None]
+    assert pre.to_tensor(rgb).shape == (1, 3, 64, 96)
+    assert np.allclose(pre.to_tensor(rgb), expected, atol=1e-5)

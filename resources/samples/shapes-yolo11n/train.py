@@ -23,7 +23,7 @@ HERE = Path(__file__).resolve().parent
 CLASSES = ["circle", "square", "triangle", "star"]
 IMAGE_SIZE = (320, 320)  # h, w of generated images
 TRAIN_IMAGES, VAL_IMAGES = 480, 48
-EPOCHS = int(os.environ.get("SHAPES_EPOCHS", "80"))
+EPOCHS = int(os.environ.get("SHAPES_EPOCHS", "50"))
 
 
 def _background(rng: np.random.Generator, h: int, w: int) -> np.ndarray:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +72,12 @@ class _TorchScriptRuntime:
         return [t.numpy() for t in items]
 
 
-_RUNTIMES = {".onnx": _OnnxRuntime, ".torchscript": _TorchScriptRuntime, ".pt": _TorchScriptRuntime}
+Runtime = Callable[[np.ndarray], list[np.ndarray]]
+_RUNTIMES: dict[str, Callable[[str, int | None], Runtime]] = {
+    ".onnx": _OnnxRuntime,
+    ".torchscript": _TorchScriptRuntime,
+    ".pt": _TorchScriptRuntime,
+}
 
 
 # --- pre-processing --------------------------------------------------------
@@ -97,6 +103,16 @@ class Preprocessor:
         self.add = (-mean / std).astype(np.float32)
         self.dtype = np.dtype(input_spec.get("dtype", "float32"))
         self.layout = input_spec.get("format", "NCHW")
+        # OpenCV does scale, shift and HWC->NCHW in one pass: (x - m) * s per channel
+        self._blob = None
+        if self.layout == "NCHW" and self.dtype == np.float32 and hasattr(cv2.dnn, "Image2BlobParams"):
+            self._blob = cv2.dnn.Image2BlobParams(
+                scalefactor=(*(float(v) for v in self.mul), 0.0),
+                size=(self.width, self.height),
+                mean=(*(float(v) for v in -self.add / self.mul), 0.0),
+                swapRB=False,
+                ddepth=cv2.CV_32F,
+            )
 
     def resize(self, image: np.ndarray) -> tuple[np.ndarray, dict[str, float]]:
         h, w = image.shape[:2]
@@ -131,14 +147,16 @@ class Preprocessor:
         else:
             new_w, new_h = int(short * w / h), short
         image = cv2.resize(image, (new_w, new_h), interpolation=self.interpolation)
-        top = int(round((new_h - self.height) / 2.0))
-        left = int(round((new_w - self.width) / 2.0))
+        top = round((new_h - self.height) / 2.0)
+        left = round((new_w - self.width) / 2.0)
         image = image[top : top + self.height, left : left + self.width]
         return image, {"gain_x": new_w / w, "gain_y": new_h / h, "pad_x": -left, "pad_y": -top}
 
     def to_tensor(self, rgb: np.ndarray) -> np.ndarray:
         if self.embedded:  # the graph normalizes: feed uint8 RGB, NHWC
             return np.ascontiguousarray(rgb[None], dtype=self.dtype)
+        if self._blob is not None and rgb.shape[:2] == (self.height, self.width):
+            return cv2.dnn.blobFromImageWithParams(rgb, self._blob)
         x = rgb.astype(np.float32) * self.mul + self.add
         if self.layout == "NCHW":
             x = x.transpose(2, 0, 1)

@@ -1,0 +1,56 @@
+"""Segment, pose and classify YOLO models export with metadata that decodes them.
+
+Built from Ultralytics' bundled yaml files (random weights, no download): what is
+checked is the export route, the metadata and the parity gate, not accuracy.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import slipway
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def yolo_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    from exporters.offline import configure_offline
+
+    folder = tmp_path_factory.mktemp("yolo")
+    configure_offline(folder / "cache")
+    from ultralytics import YOLO
+
+    models = {}
+    for task, suffix in (("segment", "-seg"), ("pose", "-pose"), ("classify", "-cls")):
+        models[task] = folder / f"yolo11n{suffix}.pt"
+        YOLO(f"yolo11n{suffix}.yaml").save(str(models[task]))
+    return models
+
+
+@pytest.mark.parametrize("task", ["segment", "pose", "classify"])
+def test_task_exports_to_onnx_with_decodable_metadata(
+    task: str, yolo_models: dict[str, Path], tmp_path: Path
+) -> None:
+    run = slipway("export", str(yolo_models[task]), "--format", "onnx", "--imgsz", "160",
+                  "--out", str(tmp_path / "pkg"), "--json", home=tmp_path / "home")
+    assert run.code == 0, run.stderr[-3000:]
+    metadata = json.loads((tmp_path / "pkg" / "metadata.json").read_text())
+    post = metadata["postprocessing"]
+    outputs = metadata["output_spec"]["outputs"]
+    assert metadata["model_info"]["task"] == task
+    assert metadata["parity"]["passed"]
+    if task == "segment":
+        assert post["type"] == "yolo_segment" and post["mask_prototypes"] == 32
+        assert [o["name"] for o in outputs] == ["output0", "output1"]
+        assert outputs[1]["shape"][1] == 32
+    elif task == "pose":
+        assert post["type"] == "yolo_pose" and post["keypoint_shape"] == [17, 3]
+        assert outputs[0]["shape"][1] == 4 + len(metadata["classes"]) + 17 * 3
+    else:
+        assert post["type"] == "probabilities"
+        assert metadata["preprocessing"]["resize"]["method"] == "shorter_side_center_crop"
+        assert outputs[0]["shape"] == [1, len(metadata["classes"])]
