@@ -13,7 +13,6 @@ VENV := $(VENV_ROOT)/$(REQ_HASH)
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 STAMP := $(VENV)/.installed
-export QT_QPA_PLATFORM ?= offscreen
 
 .PHONY: help venv run test test-quick test-slow lint bench samples clean-venvs
 
@@ -41,7 +40,7 @@ venv: $(STAMP)
 	@ln -sfn $(VENV) .venv
 
 run: venv
-	QT_QPA_PLATFORM= $(PY) -m gui.launcher
+	$(PY) -m gui.launcher
 
 lint: venv
 	$(PY) -m ruff check .

@@ -36,6 +36,7 @@ from core.spec import ExportSpec
 EventCallback = Callable[[dict[str, Any]], None]
 CANCEL_GRACE_S = 5.0
 PROGRESS_WRITE_INTERVAL_S = 0.25
+GENERIC_STEMS = {"model", "best", "last", "weights", "checkpoint", "pytorch_model"}
 
 
 def worker_command(spec_path: Path, out_dir: Path) -> list[str]:
@@ -89,9 +90,11 @@ class JobService:
             if existing is not None:
                 if model_name and existing.model_name != model_name:
                     existing.model_name = model_name
+                if sample and existing.sample is None:  # first seen from the CLI, now known
+                    existing.sample, existing.name = sample, name or existing.name
                 return existing
             checkpoint = Checkpoint(
-                name=name or (path.parent.name if path.name in ("best.pt", "model") else path.stem),
+                name=name or (path.parent.name if path.stem in GENERIC_STEMS else path.stem),
                 path=str(path), framework=framework, task=task, model_name=model_name, kind=kind,
                 size_bytes=size, sample=sample,
             )

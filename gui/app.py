@@ -43,6 +43,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("Slipway — model export studio")
         self.resize(1100, 680)
         self.models = QListWidget()
+        self.models.setStyleSheet("QListWidget::item { padding: 6px 4px; }")
         self.models.currentItemChanged.connect(self._show_exports)
         self.exports = QTableWidget(0, len(EXPORT_COLUMNS))
         self.exports.setHorizontalHeaderLabels([c.title() for c in EXPORT_COLUMNS])

@@ -40,6 +40,13 @@ EXPORTS: dict[str, list[str]] = {
                   "--format", "onnx"],
     "timm-torchscript": [str(sample("digits-timm").checkpoint), "--model-name",
                          "mobilenetv3_small_050", "--format", "torchscript"],
+    "det-onnx-nms": [str(sample("shapes-yolo11n").checkpoint), "--format", "onnx", "--embed-nms"],
+    "timm-torchscript-mobile": [str(sample("digits-timm").checkpoint), "--model-name",
+                                "mobilenetv3_small_050", "--format", "torchscript", "--method",
+                                "script", "--optimize-for-mobile"],
+    "timm-onnx-embedded": [str(sample("digits-timm").checkpoint), "--model-name",
+                           "mobilenetv3_small_050", "--format", "onnx", "--embed-preprocessing",
+                           "--dynamic", "--opset", "17"],
     "hf-onnx": [str(sample("digits-hf").checkpoint), "--format", "onnx"],
     "hf-torchscript": [str(sample("digits-hf").checkpoint), "--format", "torchscript"],
 }

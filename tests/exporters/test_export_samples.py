@@ -129,3 +129,38 @@ def test_jobs_commands(exported: Callable[[str], CliRun], export_home: Path) -> 
     assert shown["status"] == "completed" and shown["parity"]["passed"]
     missing = slipway("jobs", "show", "ffffffff", home=export_home)
     assert missing.code == 2 and "no export" in missing.stderr
+
+
+def test_nms_in_the_graph_gives_the_same_boxes(exported: Callable[[str], CliRun]) -> None:
+    from core.parity import match_boxes
+
+    plain = open_package(Path(exported("det-onnx").result["package_dir"]))
+    with_nms = open_package(Path(exported("det-onnx-nms").result["package_dir"]))
+    assert with_nms.metadata["postprocessing"]["type"] == "yolo_nms"
+    assert with_nms.metadata["output_spec"]["outputs"][0]["shape"][-1] == 6
+    for image in sample("shapes-yolo11n").image_files()[:8]:
+        a, b = plain.predict(str(image)), with_nms.predict(str(image))
+        assert match_boxes(a, b, 0.99)[0] == len(a) == len(b)
+
+
+def test_embedded_preprocessing_takes_uint8_pixels(exported: Callable[[str], CliRun]) -> None:
+    import onnxruntime as ort
+
+    package = Path(exported("timm-onnx-embedded").result["package_dir"])
+    metadata = json.loads((package / "metadata.json").read_text())
+    assert metadata["preprocessing"]["embedded"] is True
+    assert metadata["input_spec"] == {"name": "image", "shape": ["batch", 224, 224, 3],
+                                      "dtype": "uint8", "format": "NHWC"}
+    session = ort.InferenceSession(str(package / "model.onnx"), providers=["CPUExecutionProvider"])
+    pixels = np.zeros((3, 224, 224, 3), dtype=np.uint8)  # a dynamic batch of three
+    assert session.run(None, {"image": pixels})[0].shape == (3, 10)
+    plain = open_package(Path(exported("timm-onnx").result["package_dir"]))
+    embedded = open_package(package)
+    for image in sample("digits-timm").image_files()[::40]:
+        assert embedded.predict(str(image))[0]["class_id"] == plain.predict(str(image))[0]["class_id"]
+
+
+def test_scripted_mobile_torchscript_records_its_options(exported: Callable[[str], CliRun]) -> None:
+    package = Path(exported("timm-torchscript-mobile").result["package_dir"])
+    config = json.loads((package / "metadata.json").read_text())["export"]["export_config"]
+    assert config == {"method": "script", "optimize_for_mobile": True}

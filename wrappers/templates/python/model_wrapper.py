@@ -103,16 +103,9 @@ class Preprocessor:
         self.add = (-mean / std).astype(np.float32)
         self.dtype = np.dtype(input_spec.get("dtype", "float32"))
         self.layout = input_spec.get("format", "NCHW")
-        # OpenCV does scale, shift and HWC->NCHW in one pass: (x - m) * s per channel
-        self._blob = None
-        if self.layout == "NCHW" and self.dtype == np.float32 and hasattr(cv2.dnn, "Image2BlobParams"):
-            self._blob = cv2.dnn.Image2BlobParams(
-                scalefactor=(*(float(v) for v in self.mul), 0.0),
-                size=(self.width, self.height),
-                mean=(*(float(v) for v in -self.add / self.mul), 0.0),
-                swapRB=False,
-                ddepth=cv2.CV_32F,
-            )
+        # per-plane scalars: numpy broadcasts a (3, 1, 1) array several times slower
+        self._mul = [float(v) for v in self.mul]
+        self._add = [float(v) for v in self.add]
 
     def resize(self, image: np.ndarray) -> tuple[np.ndarray, dict[str, float]]:
         h, w = image.shape[:2]
@@ -155,16 +148,32 @@ class Preprocessor:
     def to_tensor(self, rgb: np.ndarray) -> np.ndarray:
         if self.embedded:  # the graph normalizes: feed uint8 RGB, NHWC
             return np.ascontiguousarray(rgb[None], dtype=self.dtype)
-        if self._blob is not None and rgb.shape[:2] == (self.height, self.width):
-            return cv2.dnn.blobFromImageWithParams(rgb, self._blob)
-        x = rgb.astype(np.float32) * self.mul + self.add
         if self.layout == "NCHW":
-            x = x.transpose(2, 0, 1)
-        return np.ascontiguousarray(x[None], dtype=self.dtype)
+            x = rgb.transpose(2, 0, 1).astype(np.float32)  # one pass: HWC uint8 -> CHW float
+            _scale_planes(x, self._mul, self._add)
+        else:
+            x = rgb.astype(np.float32) * self.mul + self.add
+        return x[None] if x.dtype == self.dtype else x[None].astype(self.dtype)
 
     def __call__(self, rgb: np.ndarray) -> tuple[np.ndarray, dict[str, float]]:
         resized, transform = self.resize(rgb)
         return self.to_tensor(resized), transform
+
+
+def _scale_planes(x: np.ndarray, mul: list[float], add: list[float]) -> None:
+    """x[c] = x[c] * mul[c] + add[c], in place, with scalar arithmetic where possible."""
+    if len(set(mul)) == 1:
+        x *= mul[0]
+    else:
+        for c, m in enumerate(mul):
+            x[c] *= m
+    if not any(add):
+        return
+    if len(set(add)) == 1:
+        x += add[0]
+    else:
+        for c, a in enumerate(add):
+            x[c] += a
 
 
 # --- post-processing -------------------------------------------------------
