@@ -96,5 +96,18 @@ def optimize_torchscript_for_mobile(path: Path) -> None:
     import torch
     from torch.utils.mobile_optimizer import optimize_for_mobile
 
+    if not xnnpack_available():
+        raise Unsupported(
+            f"export_config.optimize_for_mobile needs a PyTorch build with XNNPACK; this torch "
+            f"{torch.__version__} has none. Export without it, or on a machine whose torch has it"
+        )
     module = torch.jit.load(str(path), map_location="cpu")
     torch.jit.save(optimize_for_mobile(module), str(path))
+
+
+def xnnpack_available() -> bool:
+    """PyTorch's mobile passes need XNNPACK, which some builds (CUDA wheels) leave out."""
+    import torch
+
+    probe = getattr(torch._C, "_is_xnnpack_enabled", None)
+    return bool(probe and probe())

@@ -160,7 +160,19 @@ def test_embedded_preprocessing_takes_uint8_pixels(exported: Callable[[str], Cli
         assert embedded.predict(str(image))[0]["class_id"] == plain.predict(str(image))[0]["class_id"]
 
 
-def test_scripted_mobile_torchscript_records_its_options(exported: Callable[[str], CliRun]) -> None:
-    package = Path(exported("timm-torchscript-mobile").result["package_dir"])
+def test_scripted_torchscript_records_its_method(exported: Callable[[str], CliRun]) -> None:
+    package = Path(exported("timm-torchscript-script").result["package_dir"])
     config = json.loads((package / "metadata.json").read_text())["export"]["export_config"]
-    assert config == {"method": "script", "optimize_for_mobile": True}
+    assert config == {"method": "script", "optimize_for_mobile": False}
+
+
+def test_mobile_optimization_works_or_says_why(tmp_path: Path) -> None:
+    from exporters.steps.pytorch import xnnpack_available
+
+    run = slipway("export", *EXPORTS["timm-torchscript"], "--optimize-for-mobile", "--out",
+                  str(tmp_path / "pkg"), "--json", home=tmp_path)
+    if xnnpack_available():
+        assert run.code == 0, run.stderr[-2000:]
+    else:  # e.g. the CUDA build of torch on these machines
+        assert run.code == 3 and "needs a PyTorch build with XNNPACK" in run.stderr
+        assert not (tmp_path / "pkg" / "model.torchscript").exists()
