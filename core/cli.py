@@ -141,11 +141,23 @@ class ProgressBar:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from core.jobs import JobService
+    from core import launch
 
     spec = spec_from_args(args)
-    service = JobService()
-    job = service.create_job(spec, out_dir=args.out)
+    files = launch.JobFiles(launch.new_job_id())
+    # Start the worker first: it spends a second or more importing torch, time enough
+    # to open the database and record the job without adding to the export's wall time.
+    command = launch.worker_command(launch.write_spec(files, spec), launch.package_dir(files, args.out))
+    process = launch.spawn(command, files.log)
+    try:
+        from core.jobs import JobService
+
+        service = JobService()
+        job = service.create_job(spec, out_dir=args.out, job_id=files.job_id)
+        service.mark_started(job.id, process.pid)
+    except BaseException:
+        launch.stop_process(process)
+        raise
     bar = ProgressBar()
     final: dict[str, Any] = {}
 
@@ -155,7 +167,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         elif not args.json or sys.stderr.isatty():
             bar(event)
 
-    job = service.run(job.id, on_event=on_event)
+    job = service.follow(job.id, process, on_event=on_event)
     bar.close()
     if args.json:
         print(json.dumps({**final, "export_id": job.id, "status": job.status}, default=str))

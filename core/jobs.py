@@ -10,14 +10,9 @@ with a QProcess and feeds its lines to :meth:`record_event` and
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import shutil
-import signal
 import subprocess
-import sys
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -25,43 +20,18 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
-from core import protocol
+from core import launch, protocol
 from core.checkpoint import inspect_checkpoint
 from core.db import Checkpoint, Database, ExportJob, JobStatus
 from core.db.models import utcnow
 from core.errors import EXIT_CODES, BadInput, SlipwayError
-from core.paths import data_dir, database_path, exports_dir
+from core.launch import JobFiles, package_dir, process_alive, stop_pid, stop_process, write_spec
+from core.paths import database_path
 from core.spec import ExportSpec
 
 EventCallback = Callable[[dict[str, Any]], None]
-CANCEL_GRACE_S = 5.0
 PROGRESS_WRITE_INTERVAL_S = 0.25
 GENERIC_STEMS = {"model", "best", "last", "weights", "checkpoint", "pytorch_model"}
-
-
-def worker_command(spec_path: Path, out_dir: Path) -> list[str]:
-    """The command line of the export worker (pure: tests assert on it)."""
-    if getattr(sys, "frozen", False):  # the packaged app doubles as its own worker
-        return [sys.executable, "--worker", "--spec", str(spec_path), "--out", str(out_dir)]
-    return [sys.executable, "-m", "exporters", "--spec", str(spec_path), "--out", str(out_dir)]
-
-
-def worker_environment() -> dict[str, str]:
-    env = dict(os.environ)
-    env.update({"PYTHONUNBUFFERED": "1", "PYTHONIOENCODING": "utf-8"})
-    return env
-
-
-def process_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class JobService:
@@ -107,9 +77,15 @@ class JobService:
 
     # --- jobs ----------------------------------------------------------------
 
-    def create_job(self, spec: ExportSpec, out_dir: Path | None = None) -> ExportJob:
-        """A pending job for a spec; its package goes to out_dir or the data directory."""
+    def create_job(self, spec: ExportSpec, out_dir: Path | None = None,
+                   job_id: str | None = None) -> ExportJob:
+        """A pending job for a spec; its package goes to out_dir or the data directory.
+
+        ``job_id`` is given when the worker was started before the job was recorded
+        (the CLI does that: see ``core.launch``).
+        """
         spec = spec.model_copy(update={"checkpoint": spec.checkpoint.expanduser().resolve()})
+        files = JobFiles(job_id or launch.new_job_id())
         try:
             checkpoint = self.import_checkpoint(spec.checkpoint, model_name=spec.model_name)
         except SlipwayError:
@@ -120,7 +96,8 @@ class JobService:
             version = (s.scalar(select(func.max(ExportJob.version))
                                 .where(ExportJob.checkpoint_id == checkpoint.id)) or 0) + 1
             job = ExportJob(
-                checkpoint_id=checkpoint.id, version=version, export_format=spec.export_format,
+                id=files.job_id, checkpoint_id=checkpoint.id, version=version,
+                export_format=spec.export_format,
                 framework=checkpoint.framework if spec.framework == "auto" else spec.framework,
                 task_type=checkpoint.task if spec.task == "auto" else spec.task,
                 checkpoint_path=str(spec.checkpoint), spec=spec.model_dump(mode="json"),
@@ -130,24 +107,15 @@ class JobService:
                 status=JobStatus.PENDING, progress_percent=0.0, package_dir="",
                 owns_package_dir=out_dir is None,
             )
+            job.package_dir = str(package_dir(files, out_dir))
+            job.log_path = str(files.log)
             s.add(job)
-            s.flush()
-            package = Path(out_dir).expanduser().resolve() if out_dir else exports_dir() / job.id
-            job.package_dir = str(package)
-            job.log_path = str(self.job_dir(job.id) / "worker.log")
-        self.spec_path(job.id).write_text(spec.to_json(), encoding="utf-8")
+        if not files.spec.exists():
+            write_spec(files, spec)
         return job
 
-    def job_dir(self, job_id: str) -> Path:
-        path = data_dir() / "jobs" / job_id
-        path.mkdir(parents=True, exist_ok=True)
-        return path
-
-    def spec_path(self, job_id: str) -> Path:
-        return self.job_dir(job_id) / "spec.json"
-
     def command(self, job: ExportJob) -> list[str]:
-        return worker_command(self.spec_path(job.id), Path(job.package_dir))
+        return launch.worker_command(JobFiles(job.id).spec, Path(job.package_dir))
 
     def get(self, job_id: str) -> ExportJob:
         """A job by id or unambiguous id prefix."""
@@ -217,37 +185,40 @@ class JobService:
 
     # --- running (CLI) -------------------------------------------------------
 
-    def run(self, job_id: str, on_event: EventCallback | None = None) -> ExportJob:
-        """Run the worker to completion in a child process, recording its events."""
+    def start(self, job_id: str) -> subprocess.Popen[str]:
+        """Start the worker of a pending job."""
         job = self.get(job_id)
-        log_path = Path(job.log_path or self.job_dir(job_id) / "worker.log")
-        with log_path.open("ab") as log:
-            process = subprocess.Popen(
-                self.command(job), stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL,
-                env=worker_environment(), text=True, encoding="utf-8", errors="replace",
-                start_new_session=True,
-            )
-            self.mark_started(job_id, process.pid)
-            final: dict[str, Any] | None = None
-            last_write = 0.0
-            try:
-                assert process.stdout is not None
-                for line in process.stdout:
-                    event = protocol.decode(line)
-                    if event["type"] in ("result", "error"):
-                        final = event
-                    now = time.monotonic()
-                    if event["type"] == "progress" and now - last_write >= PROGRESS_WRITE_INTERVAL_S:
-                        self.record_event(job_id, event)
-                        last_write = now
-                    if on_event is not None:
-                        on_event(event)
-                exit_code = process.wait()
-            except KeyboardInterrupt:
-                self._cancelled.add(job_id)
-                stop_process(process)
-                exit_code = process.returncode
+        process = launch.spawn(self.command(job), JobFiles(job_id).log)
+        self.mark_started(job_id, process.pid)
+        return process
+
+    def follow(self, job_id: str, process: subprocess.Popen[str],
+               on_event: EventCallback | None = None) -> ExportJob:
+        """Read a running worker's events to the end and record how it finished."""
+        final: dict[str, Any] | None = None
+        last_write = 0.0
+        try:
+            assert process.stdout is not None
+            for line in process.stdout:
+                event = protocol.decode(line)
+                if event["type"] in ("result", "error"):
+                    final = event
+                now = time.monotonic()
+                if event["type"] == "progress" and now - last_write >= PROGRESS_WRITE_INTERVAL_S:
+                    self.record_event(job_id, event)
+                    last_write = now
+                if on_event is not None:
+                    on_event(event)
+            exit_code = process.wait()
+        except KeyboardInterrupt:
+            self._cancelled.add(job_id)
+            stop_process(process)
+            exit_code = process.returncode
         return self.finish(job_id, exit_code, final)
+
+    def run(self, job_id: str, on_event: EventCallback | None = None) -> ExportJob:
+        """Run a pending job's worker to completion in a child process."""
+        return self.follow(job_id, self.start(job_id), on_event)
 
     def cancel(self, job_id: str) -> None:
         """Stop a running job's worker: terminate, then kill after a grace period."""
@@ -312,7 +283,7 @@ class JobService:
         package = Path(job.package_dir)
         if package.is_dir() and (job.owns_package_dir or _is_slipway_package(package)):
             shutil.rmtree(package)
-        shutil.rmtree(data_dir() / "jobs" / job.id, ignore_errors=True)
+        shutil.rmtree(JobFiles(job.id).folder, ignore_errors=True)
         with self.db.session() as s:
             row = s.get(ExportJob, job.id)
             if row is not None:
@@ -325,34 +296,6 @@ def _is_slipway_package(folder: Path) -> bool:
             "runtimes", "export.log", "export-package.zip", "result.json", "parity_report.json",
             "validation_results.json", ".staging"}
     return all(p.name in ours or p.name.startswith("model") for p in folder.iterdir())
-
-
-def stop_process(process: subprocess.Popen[str]) -> None:
-    stop_pid(process.pid)
-    try:
-        process.wait(timeout=CANCEL_GRACE_S)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
-def stop_pid(pid: int) -> None:
-    """SIGTERM the worker's process group, then SIGKILL it if it lingers."""
-    try:
-        os.killpg(pid, signal.SIGTERM)
-    except (ProcessLookupError, PermissionError):
-        return
-
-    def _kill_later() -> None:
-        deadline = time.monotonic() + CANCEL_GRACE_S
-        while time.monotonic() < deadline:
-            if not process_alive(pid):
-                return
-            time.sleep(0.1)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, signal.SIGKILL)
-
-    threading.Thread(target=_kill_later, daemon=True).start()
 
 
 def job_summary(job: ExportJob) -> dict[str, Any]:

@@ -32,9 +32,11 @@ def zip_package(package_dir: Path) -> Path:
     target = package_dir / ZIP_NAME
     tmp = target.with_suffix(".zip.part")
     skip = {ZIP_NAME, tmp.name, "result.json"}
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
         for path in sorted(package_dir.rglob("*")):
             if path.is_file() and path.name not in skip and not path.name.startswith("."):
-                archive.write(path, path.relative_to(package_dir).as_posix())
+                # float weights barely compress (under 10%): store them, deflate the text
+                method = zipfile.ZIP_STORED if path.stem == "model" else zipfile.ZIP_DEFLATED
+                archive.write(path, path.relative_to(package_dir).as_posix(), compress_type=method)
     tmp.replace(target)
     return target

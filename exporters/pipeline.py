@@ -117,8 +117,8 @@ def _io_specs(model: LoadedModel, model_file: Path, spec: ExportSpec) -> tuple[d
 
 
 def _metadata(model: LoadedModel, spec: ExportSpec, model_file: Path, info: CheckpointInfo,
-              parity: dict[str, Any]) -> dict[str, Any]:
-    input_spec, outputs = _io_specs(model, model_file, spec)
+              io: tuple[dict[str, Any], list[dict[str, Any]]], parity: dict[str, Any]) -> dict[str, Any]:
+    input_spec, outputs = io
     embedded = input_spec["dtype"] == "uint8"
     latency = parity.get("latency_ms_median")
     return build_metadata(
@@ -188,7 +188,8 @@ def run_export(spec: ExportSpec, out_dir: Path, emitter: Emitter) -> dict[str, A
     model_file = _convert(model, spec, route, staging, emitter)
 
     emitter.stage("parity", "comparing the export with the original on real images")
-    draft = _metadata(model, spec, model_file, info, {"status": "running"})
+    io = _io_specs(model, model_file, spec)
+    draft = _metadata(model, spec, model_file, info, io, {"status": "running"})
     metadata_path = write_metadata(staging, draft)
     try:
         parity = run_parity(model, model_file, metadata_path, spec, emitter.progress)
@@ -206,7 +207,7 @@ def run_export(spec: ExportSpec, out_dir: Path, emitter: Emitter) -> dict[str, A
     emitter.progress(1.0, "no dataset validation requested")
 
     emitter.stage("package", "writing metadata, wrappers and the zip")
-    metadata = _metadata(model, spec, model_file, info, parity)
+    metadata = _metadata(model, spec, model_file, info, io, parity)
     write_package(staging, metadata)
     model_size = sha_size(model_file)
     stats = {

@@ -23,3 +23,14 @@ def test_wal_mode_and_idempotent_migration(tmp_path: Path) -> None:
         assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         tables = {r[0] for r in connection.execute(text("SELECT name FROM sqlite_master"))}
     assert {"checkpoints", "export_jobs", "alembic_version"} <= tables
+
+
+def test_head_revision_constant_is_the_newest_migration() -> None:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from core.db.session import HEAD_REVISION, MIGRATIONS
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    assert ScriptDirectory.from_config(config).get_current_head() == HEAD_REVISION

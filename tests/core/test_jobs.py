@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 
-import core.jobs
+import core.launch
 from core.db import JobStatus
 from core.errors import BadInput
-from core.jobs import JobService, worker_command
+from core.jobs import JobService
+from core.launch import worker_command
 from core.spec import parse_spec
 
 FAKE_WORKER = Path(__file__).resolve().parents[1] / "fixtures" / "fake_worker.py"
@@ -40,7 +41,7 @@ def replay(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
         replay_file.write_text(json.dumps({"replay": script}))
         return [sys.executable, str(FAKE_WORKER), "--spec", str(replay_file), "--out", str(out_dir)]
 
-    monkeypatch.setattr(core.jobs, "worker_command", command)
+    monkeypatch.setattr(core.launch, "worker_command", command)
     return script
 
 
