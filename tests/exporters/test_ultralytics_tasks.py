@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from core.inference import open_package
+from core.samples import sample
 from tests.helpers import slipway
 
 pytestmark = pytest.mark.slow
@@ -43,13 +45,19 @@ def test_task_exports_to_onnx_with_decodable_metadata(
     outputs = metadata["output_spec"]["outputs"]
     assert metadata["model_info"]["task"] == task
     assert metadata["parity"]["passed"]
+    wrapper = open_package(tmp_path / "pkg")
+    image = sample("shapes-yolo11n").image_files()[0]
     if task == "segment":
         assert post["type"] == "yolo_segment" and post["mask_prototypes"] == 32
         assert [o["name"] for o in outputs] == ["output0", "output1"]
         assert outputs[1]["shape"][1] == 32
+        found = wrapper.predict(str(image), conf=0.0, masks=True)  # random weights: tiny scores
+        assert found and found[0]["mask"].shape == (320, 320) and found[0]["mask"].dtype == bool
     elif task == "pose":
         assert post["type"] == "yolo_pose" and post["keypoint_shape"] == [17, 3]
         assert outputs[0]["shape"][1] == 4 + len(metadata["classes"]) + 17 * 3
+        found = wrapper.predict(str(image), conf=0.0)
+        assert found and len(found[0]["keypoints"]) == 17 and len(found[0]["keypoints"][0]) == 3
     else:
         assert post["type"] == "probabilities"
         assert metadata["preprocessing"]["resize"]["method"] == "shorter_side_center_crop"
