@@ -26,7 +26,7 @@ from core.db import Checkpoint, Database, ExportJob, JobStatus
 from core.db.models import utcnow
 from core.errors import EXIT_CODES, BadInput, SlipwayError
 from core.launch import JobFiles, package_dir, process_alive, stop_pid, stop_process, write_spec
-from core.paths import database_path
+from core.paths import database_path, size_of
 from core.spec import ExportSpec
 
 EventCallback = Callable[[dict[str, Any]], None]
@@ -53,8 +53,7 @@ class JobService:
     def _add_checkpoint(self, path: Path, framework: str, task: str | None, kind: str, *,
                         name: str | None = None, model_name: str | None = None,
                         sample: str | None = None) -> Checkpoint:
-        size = (sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-                if path.is_dir() else path.stat().st_size)
+        size = size_of(path)
         with self.db.session() as s:
             existing = s.scalar(select(Checkpoint).where(Checkpoint.path == str(path)))
             if existing is not None:

@@ -17,6 +17,7 @@ from typing import Any
 from core.checkpoint import CheckpointInfo, inspect_checkpoint
 from core.errors import BadInput, InternalError, Unsupported, ValidationFailed, missing_extra
 from core.metadata import build_metadata, sha256_of
+from core.paths import size_of
 from core.registry import FORMAT_SUFFIX, Route, route_for
 from core.spec import ExportSpec, OnnxConfig
 from exporters.emitter import Emitter
@@ -54,6 +55,17 @@ def environment() -> dict[str, str]:
         except importlib_metadata.PackageNotFoundError:
             continue
     return versions
+
+
+def _check_not_yet_built(spec: ExportSpec) -> None:
+    """Say so before any long work, rather than after converting."""
+    opt = spec.optimization_config
+    if opt.quantization is not None or opt.pruning is not None:
+        raise Unsupported("optimization_config: quantization and pruning are not in this build yet; "
+                          "export without them")
+    if spec.validation_config.enabled:
+        raise Unsupported("validation_config: accuracy validation on a dataset is not in this build "
+                          "yet; every export still passes the parity gate")
 
 
 def _check_route(route: Route) -> None:
@@ -162,6 +174,7 @@ def run_export(spec: ExportSpec, out_dir: Path, emitter: Emitter) -> dict[str, A
     staging.mkdir(parents=True)
 
     emitter.stage("load", f"reading {spec.checkpoint.name}")
+    _check_not_yet_built(spec)
     info = inspect_checkpoint(spec.checkpoint)
     framework = resolve_framework(spec, info)
     route = route_for(framework, spec.export_format)
@@ -175,13 +188,9 @@ def run_export(spec: ExportSpec, out_dir: Path, emitter: Emitter) -> dict[str, A
     model = load_model(spec, framework, spec.checkpoint, work)
     emitter.log(f"loaded {framework} {model.task} model '{model.model_name}', "
                 f"{len(model.class_names)} classes, input {model.input_size}")
-    original_size = sha_size(spec.checkpoint)
+    original_size = size_of(spec.checkpoint)
 
     emitter.stage("optimize")
-    opt = spec.optimization_config
-    if opt.quantization is not None or opt.pruning is not None:
-        raise Unsupported("quantization and pruning are not in this build yet; "
-                          "export without optimization_config")
     emitter.progress(1.0, "no optimization requested")
 
     emitter.stage("convert", f"{framework} → {spec.export_format} via {' → '.join(route.steps)}")
@@ -201,15 +210,12 @@ def run_export(spec: ExportSpec, out_dir: Path, emitter: Emitter) -> dict[str, A
     emitter.log(_parity_summary(parity))
 
     emitter.stage("validate")
-    if spec.validation_config.enabled:
-        raise Unsupported("accuracy validation on a dataset is not in this build yet; "
-                          "set validation_config.enabled to false")
     emitter.progress(1.0, "no dataset validation requested")
 
     emitter.stage("package", "writing metadata, wrappers and the zip")
     metadata = _metadata(model, spec, model_file, info, io, parity)
     write_package(staging, metadata)
-    model_size = sha_size(model_file)
+    model_size = size_of(model_file)
     stats = {
         "original_size_mb": round(original_size / 1e6, 3),
         "exported_size_mb": round(model_size / 1e6, 3),
@@ -234,13 +240,6 @@ def run_export(spec: ExportSpec, out_dir: Path, emitter: Emitter) -> dict[str, A
         "validation_metrics": None,
         "timings": timings,
     }
-
-
-def sha_size(path: Path) -> int:
-    """Size in bytes of a file or of everything under a directory."""
-    if path.is_dir():
-        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-    return path.stat().st_size
 
 
 def _parity_summary(parity: dict[str, Any]) -> str:

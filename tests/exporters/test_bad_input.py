@@ -128,3 +128,21 @@ def test_cli_without_export_arguments(tmp_path: Path) -> None:
     caps = slipway("capabilities", "--json", home=tmp_path)
     assert caps.code == 0 and '"ultralytics"' in caps.stdout
 
+
+
+@pytest.mark.parametrize(
+    ("spec_patch", "message"),
+    [
+        ({"optimization_config": {"quantization": {"method": "dynamic"}}}, "optimization_config"),
+        ({"validation_config": {"enabled": True, "data": "."}}, "validation_config"),
+    ],
+)
+def test_features_of_later_issues_are_refused_up_front(
+    spec_patch: dict[str, object], message: str, tmp_path: Path
+) -> None:
+    import json
+
+    spec = tmp_path / "job.json"
+    spec.write_text(json.dumps({"checkpoint": DET, "export_format": "onnx", **spec_patch}))
+    run = slipway("export", "--spec", str(spec), "--out", str(tmp_path / "out"), home=tmp_path)
+    assert run.code == 3 and message in run.stderr and "not in this build" in run.stderr
