@@ -1,0 +1,59 @@
+"""The CLI's pure parts: flags → spec, and the progress display."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+
+from core.cli import ProgressBar, build_parser, spec_from_args
+from core.errors import BadInput
+from core.spec import ExportSpec, OnnxConfig, TorchScriptConfig
+
+
+def parse(*argv: str) -> ExportSpec:
+    return spec_from_args(build_parser().parse_args(["export", *argv]))
+
+
+@pytest.fixture
+def ckpt(tmp_path: Path) -> str:
+    path = tmp_path / "m.pt"
+    path.write_bytes(b"x")
+    return str(path)
+
+
+def test_flags_become_the_spec(ckpt: str, tmp_path: Path) -> None:
+    labels = tmp_path / "labels.txt"
+    labels.write_text("cat\ndog\n")
+    spec = parse(ckpt, "--format", "onnx", "--opset", "13", "--dynamic", "--embed-preprocessing",
+                 "--imgsz", "416", "--labels", str(labels), "--atol", "0.01")
+    assert isinstance(spec.export_config, OnnxConfig)
+    assert (spec.onnx.opset_version, spec.onnx.dynamic_axes, spec.onnx.embed_preprocessing) == (
+        13, True, True)
+    assert spec.input_size == 416 and spec.class_names == ["cat", "dog"]
+    assert spec.parity.atol == 0.01
+    ts = parse(ckpt, "--format", "torchscript", "--method", "script")
+    assert isinstance(ts.export_config, TorchScriptConfig) and ts.export_config.method == "script"
+
+
+def test_conflicting_flags(ckpt: str, tmp_path: Path) -> None:
+    with pytest.raises(BadInput, match="apply to --format onnx"):
+        parse(ckpt, "--format", "torchscript", "--dynamic")
+    with pytest.raises(BadInput, match="not both"):
+        parse(ckpt, "--format", "onnx", "--spec", str(tmp_path / "x.json"))
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n")
+    with pytest.raises(BadInput, match="no class names"):
+        parse(ckpt, "--format", "onnx", "--labels", str(empty))
+
+
+def test_progress_without_a_terminal_prints_one_line_per_stage() -> None:
+    out = io.StringIO()
+    bar = ProgressBar(out)
+    for stage, pct in (("load", 0.0), ("load", 10.0), ("convert", 25.0), ("convert", 40.0)):
+        bar({"type": "progress", "percent": pct, "stage": stage, "message": stage})
+    bar({"type": "log", "level": "info", "message": "parity passed on 16 images"})
+    bar({"type": "log", "level": "info", "message": "chatter"})
+    lines = out.getvalue().splitlines()
+    assert lines == ["  0.0% load: load", " 25.0% convert: convert", "parity passed on 16 images"]
