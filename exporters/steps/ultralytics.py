@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.errors import InternalError
+from core.errors import BadInput, InternalError
 from core.spec import ExportSpec, OnnxConfig, TorchScriptConfig
 from exporters.loaders.base import LoadedModel
 from exporters.steps.pytorch import optimize_torchscript_for_mobile
@@ -22,6 +22,9 @@ def _export(model: LoadedModel, spec: ExportSpec, **kwargs: object) -> Path:
 def ultralytics2onnx(model: LoadedModel, spec: ExportSpec, source: Path | None, work: Path) -> Path:
     cfg = spec.export_config
     assert isinstance(cfg, OnnxConfig)
+    if isinstance(cfg.dynamic_axes, dict):
+        raise BadInput("export_config.dynamic_axes: Ultralytics' exporter makes batch, height and "
+                       "width dynamic together; use dynamic_axes: true")
     return _export(model, spec, format="onnx", opset=cfg.opset_version, simplify=cfg.simplify,
                    dynamic=bool(cfg.dynamic_axes), nms=cfg.embed_nms)
 
