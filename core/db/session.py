@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,7 +32,7 @@ def current_revision(engine: Engine) -> str | None:
             return None
 
 
-def migrate(engine: Engine) -> None:
+def migrate(engine: Engine, lock_path: Path) -> None:
     """Bring the schema to Alembic's head revision (creates it on a new database).
 
     Alembic itself is imported only when the database is not at the head already,
@@ -44,9 +45,33 @@ def migrate(engine: Engine) -> None:
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+    with _exclusive(lock_path):  # the app and a CLI may open a new database at once
+        if current_revision(engine) == HEAD_REVISION:
+            return
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+
+
+@contextmanager
+def _exclusive(path: Path) -> Iterator[None]:
+    """An inter-process lock on a file (POSIX flock; Windows locks a byte)."""
+    with path.open("a+b") as fh:
+        if sys.platform == "win32":
+            import msvcrt
+
+            msvcrt.locking(fh.fileno(), msvcrt.LK_LOCK, 1)
+        else:
+            import fcntl
+
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            if sys.platform != "win32":
+                import fcntl
+
+                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
 class Database:
@@ -57,7 +82,7 @@ class Database:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.engine = create_engine(f"sqlite:///{self.path}")
         event.listen(self.engine, "connect", _sqlite_pragmas)
-        migrate(self.engine)
+        migrate(self.engine, self.path.with_name(self.path.name + ".migrate-lock"))
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @contextmanager

@@ -34,3 +34,18 @@ def test_head_revision_constant_is_the_newest_migration() -> None:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     assert ScriptDirectory.from_config(config).get_current_head() == HEAD_REVISION
+
+
+def test_processes_creating_one_database_at_once(tmp_path: Path) -> None:
+    """The app and a CLI may both find no database and migrate at the same moment."""
+    import subprocess
+    import sys
+    import time
+
+    db, start = str(tmp_path / "x.db"), time.time() + 3  # imports first, then all at once
+    code = ("import time; from pathlib import Path; from core.db import Database\n"
+            f"time.sleep(max(0.0, {start} - time.time())); Database(Path({db!r}))")
+    procs = [subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True)
+             for _ in range(6)]
+    errors = [p.communicate(timeout=60)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0] * 6, errors

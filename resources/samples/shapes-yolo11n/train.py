@@ -1,6 +1,6 @@
 """Regenerate the sample detector: YOLO11n trained from scratch on synthetic shapes.
 
-    python resources/samples/shapes-yolo11n/train.py            # ~15 min on 2 CPU cores
+    python resources/samples/shapes-yolo11n/train.py      # about 45 min on 2 CPU cores
 
 Deterministic: the dataset is drawn from a fixed seed, training uses a fixed seed
 and deterministic kernels. Writes best.pt, dataset/ (the validation split that
