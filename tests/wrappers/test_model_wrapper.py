@@ -103,3 +103,10 @@ def test_normalization_follows_the_metadata_formula() -> None:
     expected = ((rgb / 255.0 - np.array(mean)) / np.array(std)).transpose(2, 0, 1)[None]
     assert pre.to_tensor(rgb).shape == (1, 3, 64, 96)
     assert np.allclose(pre.to_tensor(rgb), expected, atol=1e-5)
+
+
+def test_tensors_are_c_contiguous() -> None:
+    """A strided tensor would make ONNX Runtime copy it again on every call."""
+    pre = preprocessor("letterbox", 64)
+    tensor, _ = pre(np.zeros((48, 64, 3), np.uint8))
+    assert tensor.flags["C_CONTIGUOUS"] and tensor.dtype == np.float32

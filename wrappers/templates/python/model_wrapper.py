@@ -103,9 +103,8 @@ class Preprocessor:
         self.add = (-mean / std).astype(np.float32)
         self.dtype = np.dtype(input_spec.get("dtype", "float32"))
         self.layout = input_spec.get("format", "NCHW")
-        # per-plane scalars: numpy broadcasts a (3, 1, 1) array several times slower
-        self._mul = [float(v) for v in self.mul]
-        self._add = [float(v) for v in self.add]
+        self._mul = [np.float32(v) for v in self.mul]  # float32 scalars keep the maths in float32
+        self._add = [np.float32(v) for v in self.add]
 
     def resize(self, image: np.ndarray) -> tuple[np.ndarray, dict[str, float]]:
         h, w = image.shape[:2]
@@ -148,32 +147,20 @@ class Preprocessor:
     def to_tensor(self, rgb: np.ndarray) -> np.ndarray:
         if self.embedded:  # the graph normalizes: feed uint8 RGB, NHWC
             return np.ascontiguousarray(rgb[None], dtype=self.dtype)
-        if self.layout == "NCHW":
-            x = rgb.transpose(2, 0, 1).astype(np.float32)  # one pass: HWC uint8 -> CHW float
-            _scale_planes(x, self._mul, self._add)
-        else:
-            x = rgb.astype(np.float32) * self.mul + self.add
-        return x[None] if x.dtype == self.dtype else x[None].astype(self.dtype)
+        if self.layout != "NCHW":
+            return (rgb.astype(np.float32) * self.mul + self.add)[None].astype(self.dtype)
+        # Channel planes straight into a C-contiguous NCHW array: a transposed view would
+        # make the runtime copy the whole tensor again before it runs.
+        x = np.empty((1, 3, *rgb.shape[:2]), dtype=np.float32)
+        for c, plane in enumerate(cv2.split(rgb)):
+            np.multiply(plane, self._mul[c], out=x[0, c], casting="unsafe")
+            if self._add[c]:
+                x[0, c] += self._add[c]
+        return x if self.dtype == np.float32 else x.astype(self.dtype)
 
     def __call__(self, rgb: np.ndarray) -> tuple[np.ndarray, dict[str, float]]:
         resized, transform = self.resize(rgb)
         return self.to_tensor(resized), transform
-
-
-def _scale_planes(x: np.ndarray, mul: list[float], add: list[float]) -> None:
-    """x[c] = x[c] * mul[c] + add[c], in place, with scalar arithmetic where possible."""
-    if len(set(mul)) == 1:
-        x *= mul[0]
-    else:
-        for c, m in enumerate(mul):
-            x[c] *= m
-    if not any(add):
-        return
-    if len(set(add)) == 1:
-        x += add[0]
-    else:
-        for c, a in enumerate(add):
-            x[c] += a
 
 
 # --- post-processing -------------------------------------------------------
