@@ -103,11 +103,10 @@ class JobService:
                 export_config=spec.export_config.model_dump(mode="json"),
                 optimization_config=spec.optimization_config.model_dump(mode="json"),
                 validation_config=spec.validation_config.model_dump(mode="json"),
-                status=JobStatus.PENDING, progress_percent=0.0, package_dir="",
-                owns_package_dir=out_dir is None,
+                status=JobStatus.PENDING, progress_percent=0.0,
+                package_dir=str(package_dir(files, out_dir)), owns_package_dir=out_dir is None,
+                log_path=str(files.log),
             )
-            job.package_dir = str(package_dir(files, out_dir))
-            job.log_path = str(files.log)
             s.add(job)
         if not files.spec.exists():
             write_spec(files, spec)
@@ -118,6 +117,8 @@ class JobService:
 
     def get(self, job_id: str) -> ExportJob:
         """A job by id or unambiguous id prefix."""
+        if not job_id or any(c not in "0123456789abcdef" for c in job_id):
+            raise BadInput(f"{job_id!r} is not an export id (hexadecimal, as `slipway jobs list` shows)")
         with self.db.session() as s:
             matches = list(s.scalars(select(ExportJob).where(ExportJob.id.startswith(job_id))))
         if not matches:

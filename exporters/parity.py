@@ -74,6 +74,7 @@ def run_parity(
     exported_vs_original = Agreement(metric)
     preprocessing = Agreement(metric)
     input_diff = 0.0
+    input_gaps: list[float] = []
     latencies: list[float] = []
     images = parity_images(spec, task)
     conf = float(post.get("nms", {}).get("confidence_threshold", 0.25))
@@ -97,7 +98,9 @@ def run_parity(
         _agree(task, exported_vs_original, name, reference, candidates, cfg.box_iou)
         framework_tensor = model.framework_preprocess(rgb)
         if framework_tensor.shape == tensor.shape:
-            input_diff = max(input_diff, float(np.abs(framework_tensor - tensor).max()))
+            gap = np.abs(framework_tensor - tensor)
+            input_diff = max(input_diff, float(gap.max()))
+            input_gaps.append(float(gap.mean()))
         framework_out = model.forward(framework_tensor)
         framework_pred = _predict(reference_post, task, framework_out, transform, shape)
         ours = _predict(reference_post, task, original_out, transform, shape,
@@ -115,6 +118,7 @@ def run_parity(
         "preprocessing_agreement": {
             **preprocessing.report(cfg.min_preprocessing_agreement),
             "max_abs_input_diff": input_diff,
+            "mean_abs_input_diff": float(np.mean(input_gaps)) if input_gaps else None,
         },
         "latency_ms_median": float(np.median(latencies)) if latencies else None,
     }

@@ -15,14 +15,15 @@ if TYPE_CHECKING:
 # The framework's own preprocessing: RGB uint8 image → the model's input tensor.
 FrameworkPreprocess = Callable[[np.ndarray], np.ndarray]
 
-_CV2_FROM_PIL = {0: "nearest", 1: "area", 2: "bilinear", 3: "bicubic", 4: "area", 5: "bicubic"}
+# PIL resample codes: 0 nearest, 1 lanczos, 2 bilinear, 3 bicubic, 4 box, 5 hamming
+_CV2_FROM_PIL = {0: "nearest", 1: "lanczos", 2: "bilinear", 3: "bicubic", 4: "area", 5: "bilinear"}
 
 
 def pil_interpolation(code: int | str) -> str:
     """PIL/torchvision resample names or codes → the wrapper's interpolation names."""
     if isinstance(code, str):
         name = code.lower()
-        return name if name in ("nearest", "bilinear", "bicubic") else "bilinear"
+        return name if name in ("nearest", "bilinear", "bicubic", "lanczos") else "bilinear"
     return _CV2_FROM_PIL.get(int(code), "bilinear")
 
 

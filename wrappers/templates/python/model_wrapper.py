@@ -35,6 +35,7 @@ _INTERPOLATION = {
     "cubic": cv2.INTER_CUBIC,
     "bicubic": cv2.INTER_CUBIC,
     "area": cv2.INTER_AREA,
+    "lanczos": cv2.INTER_LANCZOS4,
 }
 
 
@@ -92,6 +93,9 @@ class Preprocessor:
         self.height, self.width = (int(v) for v in resize["size"])
         self.fill = int(resize.get("fill_value", 114))
         self.interpolation = _INTERPOLATION[resize.get("interpolation", "linear")]
+        # PIL-based pipelines (timm, Hugging Face) low-pass filter when they shrink;
+        # OpenCV's area interpolation is the close equivalent.
+        self.antialias = bool(resize.get("antialias", False))
         self.crop_pct = float(resize.get("crop_pct", 1.0))
         self.embedded = bool(spec.get("embedded", False))
         norm = spec["normalize"]
@@ -106,12 +110,17 @@ class Preprocessor:
         self._mul = [np.float32(v) for v in self.mul]  # float32 scalars keep the maths in float32
         self._add = [np.float32(v) for v in self.add]
 
+    def _resized(self, image: np.ndarray, width: int, height: int) -> np.ndarray:
+        shrinking = width < image.shape[1] and height < image.shape[0]
+        method = cv2.INTER_AREA if self.antialias and shrinking else self.interpolation
+        return cv2.resize(image, (width, height), interpolation=method)
+
     def resize(self, image: np.ndarray) -> tuple[np.ndarray, dict[str, float]]:
         h, w = image.shape[:2]
         if self.method == "letterbox":
             return self._letterbox(image)
         if self.method == "resize":
-            out = cv2.resize(image, (self.width, self.height), interpolation=self.interpolation)
+            out = self._resized(image, self.width, self.height)
             return out, {"gain_x": self.width / w, "gain_y": self.height / h, "pad_x": 0, "pad_y": 0}
         if self.method == "shorter_side_center_crop":
             return self._resize_crop(image)
@@ -123,7 +132,7 @@ class Preprocessor:
         gain = min(self.height / h, self.width / w)
         new_w, new_h = max(round(w * gain), 1), max(round(h * gain), 1)
         if (new_w, new_h) != (w, h):
-            image = cv2.resize(image, (new_w, new_h), interpolation=self.interpolation)
+            image = self._resized(image, new_w, new_h)
         dw, dh = (self.width - new_w) / 2, (self.height - new_h) / 2
         top, bottom = round(dh - 0.1), round(dh + 0.1)
         left, right = round(dw - 0.1), round(dw + 0.1)
@@ -138,7 +147,7 @@ class Preprocessor:
             new_w, new_h = short, int(short * h / w)
         else:
             new_w, new_h = int(short * w / h), short
-        image = cv2.resize(image, (new_w, new_h), interpolation=self.interpolation)
+        image = self._resized(image, new_w, new_h)
         top = round((new_h - self.height) / 2.0)
         left = round((new_w - self.width) / 2.0)
         image = image[top : top + self.height, left : left + self.width]
