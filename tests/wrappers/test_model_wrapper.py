@@ -110,3 +110,18 @@ def test_tensors_are_c_contiguous() -> None:
     pre = preprocessor("letterbox", 64)
     tensor, _ = pre(np.zeros((48, 64, 3), np.uint8))
     assert tensor.flags["C_CONTIGUOUS"] and tensor.dtype == np.float32
+
+
+def test_antialias_follows_pil_when_shrinking() -> None:
+    from PIL import Image
+    from skimage import data
+
+    photo = data.astronaut()  # 512 x 512
+    pil = np.asarray(Image.fromarray(photo).resize((96, 96), Image.Resampling.BILINEAR), np.float32)
+
+    def ours(antialias: bool) -> np.ndarray:
+        pre = preprocessor("resize", 96, interpolation="bilinear", antialias=antialias)
+        resized, _ = pre.resize(photo)
+        return np.asarray(resized, np.float32)
+
+    assert np.abs(ours(True) - pil).mean() < np.abs(ours(False) - pil).mean() / 2
