@@ -179,6 +179,8 @@ class JobService:
                 error_message=(f"the export worker {how} (exit code {exit_code}) without a result; "
                                f"see the log at {job.log_path}"),
             )
+        if values["status"] != JobStatus.COMPLETED:  # a killed worker cannot tidy up itself
+            shutil.rmtree(Path(job.package_dir) / protocol.STAGING_DIR, ignore_errors=True)
         with self.db.session() as s:
             s.execute(update(ExportJob).where(ExportJob.id == job_id).values(**values))
         return self.get(job_id)
@@ -294,7 +296,7 @@ def _is_slipway_package(folder: Path) -> bool:
     """Only delete a user-chosen folder when it holds nothing but what the worker wrote."""
     ours = {"model.onnx", "model.torchscript", "metadata.json", "labels.txt", "README.md",
             "runtimes", "export.log", "export-package.zip", "result.json", "parity_report.json",
-            "validation_results.json", ".staging"}
+            "validation_results.json", protocol.STAGING_DIR}
     return all(p.name in ours or p.name.startswith("model") for p in folder.iterdir())
 
 

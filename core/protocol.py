@@ -21,6 +21,7 @@ from typing import Any, Literal
 STAGES: tuple[str, ...] = ("load", "optimize", "convert", "parity", "validate", "package")
 EventType = Literal["progress", "log", "result", "error"]
 RESULT_FILE = "result.json"
+STAGING_DIR = ".staging"  # the worker's work in progress, inside the package folder
 
 # Share of the overall progress bar each stage occupies (sums to 100).
 STAGE_WEIGHTS: dict[str, float] = {

@@ -18,6 +18,7 @@ from core.checkpoint import CheckpointInfo, inspect_checkpoint
 from core.errors import BadInput, InternalError, Unsupported, ValidationFailed, missing_extra
 from core.metadata import build_metadata, sha256_of
 from core.paths import size_of
+from core.protocol import STAGING_DIR
 from core.registry import FORMAT_SUFFIX, Route, route_for
 from core.spec import ExportSpec, OnnxConfig
 from exporters.emitter import Emitter
@@ -27,7 +28,6 @@ from exporters.parity import run_parity
 from exporters.steps import get_step
 from exporters.steps.onnx_preprocessing import EMBEDDED_INPUT, embed_preprocessing
 
-STAGING = ".staging"
 ENVIRONMENT_PACKAGES = (
     "torch", "torchvision", "onnx", "onnxruntime", "onnxslim", "ultralytics", "timm",
     "transformers", "optimum", "optimum-onnx", "numpy", "opencv-python-headless",
@@ -169,7 +169,7 @@ def _metadata(model: LoadedModel, spec: ExportSpec, model_file: Path, info: Chec
 
 def run_export(spec: ExportSpec, out_dir: Path, emitter: Emitter) -> dict[str, Any]:
     """Run every stage; returns the result event. Raises SlipwayError subclasses."""
-    staging = out_dir / STAGING
+    staging = out_dir / STAGING_DIR
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
 

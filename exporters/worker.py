@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
 def _fail(stream: IO[str], out: Path | None, emitter: Any, err: SlipwayError) -> int:
     emitter.log(err.message, level="error")
     if out is not None and out.is_dir():
-        shutil.rmtree(out / ".staging", ignore_errors=True)
+        shutil.rmtree(out / protocol.STAGING_DIR, ignore_errors=True)
         emitter.finish()
         emitter.write_log(out / "export.log")
     event = err.to_event()

@@ -119,6 +119,7 @@ def test_a_killed_worker_fails_the_job_and_spares_earlier_exports(
     assert job.status == "failed"
     assert "killed" in (job.error_message or "") and "killed" in stderr
     assert not (tmp_path / "out" / "model.onnx").exists()
+    assert not (tmp_path / "out" / ".staging").exists()  # no half-written work left behind
     assert digest(earlier) == before
 
 
@@ -146,3 +147,28 @@ def test_features_of_later_issues_are_refused_up_front(
     spec.write_text(json.dumps({"checkpoint": DET, "export_format": "onnx", **spec_patch}))
     run = slipway("export", "--spec", str(spec), "--out", str(tmp_path / "out"), home=tmp_path)
     assert run.code == 3 and message in run.stderr and "not in this build" in run.stderr
+
+
+@pytest.mark.slow
+def test_cancel_from_another_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    home = tmp_path / "home"
+    monkeypatch.setenv("SLIPWAY_HOME", str(home))
+    cli = subprocess.Popen([*SLIPWAY, "export", DET, "--format", "onnx", "--out",
+                            str(tmp_path / "out")], stderr=subprocess.PIPE, text=True,
+                           env={**os.environ, "SLIPWAY_HOME": str(home)})
+    deadline = time.monotonic() + 120
+    job_id = None
+    while time.monotonic() < deadline and job_id is None:
+        time.sleep(0.2)
+        if (home / "slipway.db").exists():
+            jobs = JobService().list_jobs()
+            job_id = jobs[0].id if jobs and jobs[0].status == "running" else None
+    assert job_id is not None, "the export never started"
+    cancel = slipway("jobs", "cancel", job_id, home=home)
+    assert cancel.code == 0, cancel.stderr
+    _, stderr = cli.communicate(timeout=60)
+    assert cli.returncode == 130 and "cancelled" in stderr
+    job = JobService().get(job_id)
+    assert job.status == "cancelled" and job.error_message == "cancelled by the user"
+    assert not (tmp_path / "out" / "model.onnx").exists()
+    assert not (tmp_path / "out" / ".staging").exists()
