@@ -7,6 +7,10 @@ stratified with a fixed seed, so every run writes the same files.
 
 from __future__ import annotations
 
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
@@ -40,3 +44,14 @@ def write_imagefolder(root: Path, images: list[np.ndarray], labels: np.ndarray) 
         folder = root / CLASSES[int(label)]
         folder.mkdir(parents=True, exist_ok=True)
         cv2.imwrite(str(folder / f"{i:04d}.png"), img[:, :, ::-1])
+
+
+@contextmanager
+def offline_workspace() -> Iterator[Path]:
+    """A scratch folder, with every ML library kept offline and out of $HOME."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    from exporters.offline import configure_offline
+
+    with tempfile.TemporaryDirectory() as tmp:
+        configure_offline(Path(tmp) / "home")
+        yield Path(tmp)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from core.db import ExportJob
 from core.jobs import JobService
 from core.samples import sample
 from tests.helpers import SLIPWAY, CliRun, slipway
@@ -92,27 +93,34 @@ def test_output_folders_are_never_overwritten(
     assert run.code == 2 and "cannot write to the output directory" in run.stderr
 
 
+def start_export(tmp_path: Path) -> tuple[subprocess.Popen[str], ExportJob]:
+    """`slipway export` in the background; returns once its worker is running."""
+    home = tmp_path / "home"
+    cli = subprocess.Popen([*SLIPWAY, "export", DET, "--format", "onnx", "--out",
+                            str(tmp_path / "out")], stderr=subprocess.PIPE, text=True,
+                           env={**os.environ, "SLIPWAY_HOME": str(home)})
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        if (home / "slipway.db").exists():
+            jobs = JobService().list_jobs()
+            if jobs and jobs[0].status == "running":
+                return cli, jobs[0]
+    cli.kill()
+    raise AssertionError("the export never started")
+
+
 @pytest.mark.slow
 def test_a_killed_worker_fails_the_job_and_spares_earlier_exports(
     exported: Callable[[str], CliRun], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     earlier = Path(exported("timm-onnx").result["package_dir"])
     before = digest(earlier)
-    home = tmp_path / "home"
-    monkeypatch.setenv("SLIPWAY_HOME", str(home))
-    cli = subprocess.Popen([*SLIPWAY, "export", DET, "--format", "onnx", "--out",
-                            str(tmp_path / "out")], stderr=subprocess.PIPE, text=True,
-                           env={**os.environ, "SLIPWAY_HOME": str(home)})
-    deadline = time.monotonic() + 120
-    pid = None
-    while time.monotonic() < deadline and pid is None:
-        time.sleep(0.2)
-        if (home / "slipway.db").exists():
-            jobs = JobService().list_jobs()
-            pid = jobs[0].process_id if jobs and jobs[0].status == "running" else None
-    assert pid is not None, "the export never started"
+    monkeypatch.setenv("SLIPWAY_HOME", str(tmp_path / "home"))
+    cli, running = start_export(tmp_path)
     time.sleep(1.0)
-    os.kill(pid, signal.SIGKILL)
+    assert running.process_id is not None
+    os.kill(running.process_id, signal.SIGKILL)
     _, stderr = cli.communicate(timeout=60)
     assert cli.returncode == 1
     job = JobService().list_jobs()[0]
@@ -153,17 +161,8 @@ def test_features_of_later_issues_are_refused_up_front(
 def test_cancel_from_another_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     home = tmp_path / "home"
     monkeypatch.setenv("SLIPWAY_HOME", str(home))
-    cli = subprocess.Popen([*SLIPWAY, "export", DET, "--format", "onnx", "--out",
-                            str(tmp_path / "out")], stderr=subprocess.PIPE, text=True,
-                           env={**os.environ, "SLIPWAY_HOME": str(home)})
-    deadline = time.monotonic() + 120
-    job_id = None
-    while time.monotonic() < deadline and job_id is None:
-        time.sleep(0.2)
-        if (home / "slipway.db").exists():
-            jobs = JobService().list_jobs()
-            job_id = jobs[0].id if jobs and jobs[0].status == "running" else None
-    assert job_id is not None, "the export never started"
+    cli, running = start_export(tmp_path)
+    job_id = running.id
     cancel = slipway("jobs", "cancel", job_id, home=home)
     assert cancel.code == 0, cancel.stderr
     _, stderr = cli.communicate(timeout=60)

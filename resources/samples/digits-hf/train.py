@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -22,13 +21,9 @@ EPOCHS = 10
 
 def main() -> None:
     sys.path.insert(0, str(HERE.parent))
-    sys.path.insert(0, str(HERE.parents[2]))
-    from digits_data import CLASSES, SIZE, digit_images, write_imagefolder
+    from digits_data import CLASSES, SIZE, digit_images, offline_workspace, write_imagefolder
 
-    from exporters.offline import configure_offline
-
-    with tempfile.TemporaryDirectory() as tmp:
-        configure_offline(Path(tmp) / "home")
+    with offline_workspace():
         import torch
         from transformers import ResNetConfig, ResNetForImageClassification, ViTImageProcessor
 
