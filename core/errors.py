@@ -69,12 +69,6 @@ ERRORS_BY_CODE: dict[str, type[SlipwayError]] = {
 EXIT_CODES: dict[str, int] = {code: cls.exit_code for code, cls in ERRORS_BY_CODE.items()}
 
 
-def from_event(event: dict[str, Any]) -> SlipwayError:
-    """Rebuild the error a worker reported in its ``error`` event."""
-    cls = ERRORS_BY_CODE.get(str(event.get("code")), InternalError)
-    return cls(str(event.get("message", "the export worker failed")), details=event.get("details"))
-
-
 def missing_extra(package: str, extra: str) -> Unsupported:
     """The error for an optional backend that is not installed."""
     return Unsupported(
