@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         result = run_export(spec, out, emitter)
     except SlipwayError as err:
         return _fail(stream, out, emitter, err)
-    except Exception as err:
+    except Exception as err:  # the last line of defence: report, never hang
         traceback.print_exc(file=sys.stderr)
         internal = InternalError(f"unexpected {type(err).__name__}: {err}")
         return _fail(stream, out, emitter, internal)

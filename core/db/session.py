@@ -55,7 +55,7 @@ def migrate(engine: Engine, lock_path: Path) -> None:
 
 @contextmanager
 def _exclusive(path: Path) -> Iterator[None]:
-    """An inter-process lock on a file (POSIX flock; Windows locks a byte)."""
+    """An inter-process lock on a file, released when the file is closed."""
     with path.open("a+b") as fh:
         if sys.platform == "win32":
             import msvcrt
@@ -65,13 +65,7 @@ def _exclusive(path: Path) -> Iterator[None]:
             import fcntl
 
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            if sys.platform != "win32":
-                import fcntl
-
-                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+        yield
 
 
 class Database:

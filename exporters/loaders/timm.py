@@ -28,7 +28,7 @@ def _read_checkpoint(path: Path) -> tuple[dict[str, Any] | None, Any, str | None
         return dict(load_file(str(path))), None, None
     try:
         obj = torch.load(str(path), map_location="cpu", weights_only=False)
-    except Exception as err:
+    except Exception as err:  # unpickling fails with every exception type there is
         raise BadInput(f"{path.name} could not be read as a PyTorch checkpoint: {err}") from err
     if isinstance(obj, torch.nn.Module):
         return None, obj, None

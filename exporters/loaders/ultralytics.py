@@ -58,7 +58,7 @@ def load(spec: ExportSpec, checkpoint: Path, work: Path) -> LoadedModel:
     shutil.copyfile(checkpoint, local)
     try:
         yolo = YOLO(str(local))
-    except Exception as err:
+    except Exception as err:  # any unpickling failure means a bad checkpoint
         raise BadInput(f"{checkpoint.name} could not be loaded as an Ultralytics model: {err}") from err
     task = str(yolo.task)
     if task not in ("detect", "classify", "segment", "pose"):

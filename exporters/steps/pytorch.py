@@ -78,7 +78,7 @@ def torch2torchscript(model: LoadedModel, spec: ExportSpec, source: Path | None,
                 scripted = torch.jit.script(module)
             else:
                 scripted = torch.jit.trace(module, model.dummy_input(spec.batch_size), strict=False)
-    except Exception as err:
+    except Exception as err:  # TorchScript raises many unrelated types
         alternative = "trace" if cfg.method == "script" else "script"
         raise Unsupported(
             f"TorchScript {cfg.method} failed for this model ({str(err).splitlines()[0]}); "
