@@ -58,6 +58,7 @@ test-slow: venv
 bench: venv
 	$(PY) benchmarks/bench_export_overhead.py
 	$(PY) benchmarks/bench_wrapper.py
+	$(PY) benchmarks/bench_formats.py
 
 samples: venv
 	$(PY) resources/samples/shapes-yolo11n/train.py

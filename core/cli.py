@@ -42,6 +42,17 @@ def _export_parser(sub: Any) -> None:
     p.add_argument("--embed-nms", action="store_true", help="ONNX detector with NMS in the graph")
     p.add_argument("--method", choices=("trace", "script"), help="TorchScript method")
     p.add_argument("--optimize-for-mobile", action="store_true")
+    p.add_argument("--precision", help="OpenVINO FP32|FP16, TensorRT fp32|fp16|int8")
+    p.add_argument("--reverse-channels", action="store_true", help="OpenVINO model takes BGR")
+    p.add_argument("--inference-precision", choices=("f32", "bf16"),
+                   help="OpenVINO CPU compute precision the package pins (default f32)")
+    p.add_argument("--tflite-quantization", choices=("none", "dynamic", "full_integer"))
+    p.add_argument("--supported-ops", nargs="+",
+                   choices=("TFLITE_BUILTINS", "SELECT_TF_OPS", "TFLITE_BUILTINS_INT8"))
+    p.add_argument("--deployment-target", help="CoreML minimum deployment target, e.g. iOS16")
+    p.add_argument("--compute-units", choices=("all", "cpu_only", "cpu_and_gpu", "cpu_and_ne"))
+    p.add_argument("--max-batch", type=int, help="TensorRT max_batch_size")
+    p.add_argument("--workspace", type=float, help="TensorRT workspace size in GB")
     p.add_argument("--labels", type=Path, help="a text file with one class name per line")
     p.add_argument("--parity-images", type=Path, help="folder of images for the parity gate")
     p.add_argument("--atol", type=float, help="parity: absolute tolerance on raw outputs")
@@ -58,27 +69,7 @@ def spec_from_args(args: argparse.Namespace) -> ExportSpec:
         return load_spec(args.spec)
     if args.checkpoint is None or args.export_format is None:
         raise BadInput("slipway export needs a CHECKPOINT and --format (or --spec FILE)")
-    export_config: dict[str, Any] = {}
-    if args.export_format == "onnx":
-        for key, value in (("opset_version", args.opset), ("simplify", args.simplify)):
-            if value is not None:
-                export_config[key] = value
-        if args.dynamic:
-            export_config["dynamic_axes"] = True
-        if args.embed_preprocessing:
-            export_config["embed_preprocessing"] = True
-        if args.embed_nms:
-            export_config["embed_nms"] = True
-    elif args.export_format == "torchscript":
-        if args.method:
-            export_config["method"] = args.method
-        if args.optimize_for_mobile:
-            export_config["optimize_for_mobile"] = True
-    onnx_only = [f for f, v in (("--opset", args.opset), ("--dynamic", args.dynamic),
-                                ("--embed-preprocessing", args.embed_preprocessing),
-                                ("--embed-nms", args.embed_nms)) if v]
-    if onnx_only and args.export_format != "onnx":
-        raise BadInput(f"{', '.join(onnx_only)} apply to --format onnx, not {args.export_format}")
+    export_config = _format_options(args)
     data: dict[str, Any] = {
         "checkpoint": str(args.checkpoint),
         "export_format": args.export_format,
@@ -98,6 +89,46 @@ def spec_from_args(args: argparse.Namespace) -> ExportSpec:
     if parity:
         data["parity"] = parity
     return parse_spec(data)
+
+
+# flag (argparse dest) → the formats it applies to and its export_config field
+FORMAT_FLAGS: dict[str, tuple[tuple[str, ...], str]] = {
+    "opset": (("onnx",), "opset_version"),
+    "simplify": (("onnx",), "simplify"),
+    "dynamic": (("onnx",), "dynamic_axes"),
+    "embed_preprocessing": (("onnx",), "embed_preprocessing"),
+    "embed_nms": (("onnx",), "embed_nms"),
+    "method": (("torchscript",), "method"),
+    "optimize_for_mobile": (("torchscript",), "optimize_for_mobile"),
+    "precision": (("openvino", "tensorrt"), "precision"),
+    "reverse_channels": (("openvino",), "reverse_input_channels"),
+    "inference_precision": (("openvino",), "inference_precision"),
+    "tflite_quantization": (("tflite",), "quantization"),
+    "supported_ops": (("tflite",), "supported_ops"),
+    "deployment_target": (("coreml",), "minimum_deployment_target"),
+    "compute_units": (("coreml",), "compute_units"),
+    "max_batch": (("tensorrt",), "max_batch_size"),
+    "workspace": (("tensorrt",), "workspace_size_gb"),
+}
+
+
+def _format_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The format flags given → export_config; a flag of another format is an error."""
+    config: dict[str, Any] = {}
+    wrong: list[str] = []
+    for dest, (formats, key) in FORMAT_FLAGS.items():
+        value = getattr(args, dest)
+        if value is None or value is False:
+            continue
+        if args.export_format not in formats:
+            wrong.append(f"--{dest.replace('_', '-')} ({'/'.join(formats)})")
+            continue
+        if dest == "precision":
+            value = value.upper() if args.export_format == "openvino" else value.lower()
+        config[key] = value
+    if wrong:
+        raise BadInput(f"{', '.join(wrong)} do not apply to --format {args.export_format}")
+    return config
 
 
 def _read_labels(path: Path) -> list[str]:

@@ -4,8 +4,9 @@ The wrappers (Python, and later C++, Swift, Kotlin) read their whole behaviour
 from this file: input size and resize method, normalization, layout, output
 decoding, NMS settings and class names. The sections follow the product spec
 (model_info, preprocessing, postprocessing, input_spec, output_spec, classes,
-performance, runtime_wrappers) plus schema_version, source, export, parity and
-environment.
+performance, runtime_wrappers) plus schema_version, source, export, parity,
+environment and runtime (the format, the precision the parity gate checked and
+the runtime settings that reproduce it, e.g. OpenVINO's inference precision).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ REQUIRED_SECTIONS: tuple[str, ...] = (
     "export",
     "parity",
     "environment",
+    "runtime",
 )
 TASK_TYPES = {
     "detect": "object_detection",
@@ -71,6 +73,7 @@ def build_metadata(
     parity: dict[str, Any],
     performance: dict[str, Any],
     environment: dict[str, str],
+    runtime: dict[str, Any],
 ) -> dict[str, Any]:
     """Assemble metadata.json; raises if a section a wrapper relies on is missing."""
     task = model_info["task"]
@@ -88,6 +91,7 @@ def build_metadata(
         "export": export,
         "parity": parity,
         "environment": environment,
+        "runtime": runtime,
     }
     check_metadata(metadata)
     return metadata

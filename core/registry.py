@@ -9,8 +9,10 @@ this table; nothing else keeps a second list of formats.
 
 from __future__ import annotations
 
+import platform
 from dataclasses import dataclass
 from importlib.util import find_spec
+from pathlib import Path
 
 from core.errors import Unsupported
 from core.spec import FORMATS, FRAMEWORKS
@@ -18,7 +20,7 @@ from core.spec import FORMATS, FRAMEWORKS
 FORMAT_SUFFIX: dict[str, str] = {
     "onnx": ".onnx",
     "torchscript": ".torchscript",
-    "openvino": "_openvino_model",
+    "openvino": ".xml",  # with model.bin beside it
     "tflite": ".tflite",
     "coreml": ".mlpackage",
     "tensorrt": ".engine",
@@ -51,7 +53,19 @@ _FRAMEWORK_NEEDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "timm": (("timm",), ("torch", "timm")),
     "huggingface": (("huggingface",), ("torch", "transformers")),
 }
-_LATER = "arrives with the formats work (not in this build yet)"
+_NEEDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    # the format's extras and the modules that prove they are installed
+    "onnx": ((), ()),
+    "torchscript": ((), ()),
+    "openvino": (("openvino",), ("openvino",)),
+    "tflite": (("tflite",), ("onnx2tf", "tensorflow", "ai_edge_litert")),
+    "coreml": (("coreml",), ("coremltools",)),
+    "tensorrt": (("tensorrt",), ("tensorrt",)),
+}
+_HF_COREML = ("Hugging Face → CoreML is not supported (product matrix): coremltools has no "
+              "route for transformers' vision models that keeps the image processor's "
+              "preprocessing; for Apple devices export to onnx and run it with ONNX Runtime's "
+              "CoreML execution provider")
 
 
 def _route(
@@ -66,12 +80,15 @@ def _route(
     reason: str = "",
 ) -> Route:
     extras, modules = _FRAMEWORK_NEEDS[framework]
+    format_extras, format_modules = _NEEDS[fmt]
     return Route(
-        framework, fmt, steps, quality, native, embedded, runtime, extras,
-        modules + extra_modules, reason,
+        framework, fmt, steps, quality, native, embedded, runtime, extras + format_extras,
+        modules + format_modules + extra_modules, reason,
     )
 
 
+# Two-stage routes go through ONNX: the first step writes model.onnx, the second
+# converts it. "native" means one step from the framework, with no ONNX between.
 ROUTES: dict[tuple[str, str], Route] = {
     (r.framework, r.export_format): r
     for r in (
@@ -79,26 +96,34 @@ ROUTES: dict[tuple[str, str], Route] = {
                "onnxruntime", ("onnxslim",)),
         _route("ultralytics", "torchscript", ("ultralytics2torchscript",), "excellent", True, True,
                "torch"),
+        _route("ultralytics", "openvino", ("ultralytics2openvino",), "excellent", True, True,
+               "openvino"),
+        # Ultralytics' own TFLite route needs litert-torch (jax, torchao): go through ONNX
+        _route("ultralytics", "tflite", ("ultralytics2onnx", "onnx2tflite"), "excellent", False,
+               False, "litert", ("onnxslim",)),
+        _route("ultralytics", "coreml", ("ultralytics2coreml",), "excellent", True, True,
+               "coreml"),
+        _route("ultralytics", "tensorrt", ("ultralytics2onnx", "onnx2tensorrt"), "excellent",
+               False, True, "tensorrt", ("onnxslim",)),
         _route("timm", "onnx", ("torch2onnx",), "excellent", True, True, "onnxruntime"),
         _route("timm", "torchscript", ("torch2torchscript",), "excellent", True, True, "torch"),
+        _route("timm", "openvino", ("torch2onnx", "onnx2openvino"), "good", False, True,
+               "openvino"),
+        _route("timm", "tflite", ("torch2onnx", "onnx2tflite"), "fair", False, False, "litert"),
+        _route("timm", "coreml", ("torch2coreml",), "good", True, True, "coreml"),
+        _route("timm", "tensorrt", ("torch2onnx", "onnx2tensorrt"), "good", False, True,
+               "tensorrt"),
         _route("huggingface", "onnx", ("hf2onnx",), "excellent", True, True, "onnxruntime",
                ("optimum.exporters.onnx",)),
         _route("huggingface", "torchscript", ("torch2torchscript",), "excellent", True, True,
                "torch"),
-        # The seed's matrix for the remaining formats; routes land with the formats issue.
-        _route("ultralytics", "openvino", (), "excellent", True, True, "openvino", reason=_LATER),
-        _route("ultralytics", "tflite", (), "excellent", True, False, "litert", reason=_LATER),
-        _route("ultralytics", "coreml", (), "excellent", True, True, "none", reason=_LATER),
-        _route("ultralytics", "tensorrt", (), "excellent", True, True, "tensorrt", reason=_LATER),
-        _route("timm", "openvino", (), "good", False, False, "openvino", reason=_LATER),
-        _route("timm", "tflite", (), "fair", False, False, "litert", reason=_LATER),
-        _route("timm", "coreml", (), "good", False, False, "none", reason=_LATER),
-        _route("timm", "tensorrt", (), "good", False, False, "tensorrt", reason=_LATER),
-        _route("huggingface", "openvino", (), "excellent", True, False, "openvino", reason=_LATER),
-        _route("huggingface", "tflite", (), "fair", False, False, "litert", reason=_LATER),
-        _route("huggingface", "coreml", (), "fair", False, False, "none",
-               reason="the Hugging Face → CoreML route is not supported (product matrix)"),
-        _route("huggingface", "tensorrt", (), "fair", False, False, "tensorrt", reason=_LATER),
+        _route("huggingface", "openvino", ("hf2onnx", "onnx2openvino"), "excellent", False, True,
+               "openvino", ("optimum.exporters.onnx",)),
+        _route("huggingface", "tflite", ("hf2onnx", "onnx2tflite"), "fair", False, False,
+               "litert", ("optimum.exporters.onnx",)),
+        _route("huggingface", "coreml", (), "fair", False, False, "coreml", reason=_HF_COREML),
+        _route("huggingface", "tensorrt", ("hf2onnx", "onnx2tensorrt"), "fair", False, True,
+               "tensorrt", ("optimum.exporters.onnx",)),
     )
 }
 assert set(ROUTES) == {(fw, fmt) for fw in FRAMEWORKS for fmt in FORMATS}
@@ -114,24 +139,61 @@ def route_for(framework: str, export_format: str) -> Route:
     return route
 
 
+def cuda_gpu_present() -> bool:
+    """An NVIDIA driver with at least one GPU, probed without importing torch."""
+    gpus = Path("/proc/driver/nvidia/gpus")
+    return (gpus.is_dir() and any(gpus.iterdir()))
+
+
+# What the parity gate can check for each runtime on this machine.
+_VERIFICATION = {
+    "onnxruntime": "parity gate on ONNX Runtime (CPU)",
+    "torch": "parity gate on TorchScript (CPU)",
+    "openvino": "parity gate on OpenVINO (CPU) at the precision the package pins",
+    "litert": "parity gate on the LiteRT interpreter (CPU)",
+    "tensorrt": "parity gate on TensorRT (the GPU it was built on)",
+}
+
+
+def unavailable_reason(route: Route) -> tuple[str, str | None]:
+    """Why this machine cannot run the route now, and the extra that would fix it ('' if it can)."""
+    if not route.implemented:
+        return route.reason, None
+    if missing := route.missing_modules():
+        return f"not installed: {', '.join(missing)}", ",".join(route.extras)
+    if route.runtime == "tensorrt" and not cuda_gpu_present():
+        return "TensorRT builds engines on an NVIDIA GPU with CUDA; none is present here", None
+    return "", None
+
+
+def verification(route: Route) -> str:
+    if route.runtime == "coreml":
+        if platform.system() == "Darwin":
+            return "structure checks; parity on Core ML needs coremltools' runtime (macOS)"
+        return ("structure checks only (spec, inputs/outputs, labels, image scale/bias); "
+                "parity not run: Core ML models run only on macOS/iOS")
+    return _VERIFICATION[route.runtime]
+
+
 def capabilities(framework: str | None = None) -> dict[str, dict[str, dict[str, object]]]:
     """The capability matrix in the product spec's shape, probed on this machine."""
     matrix: dict[str, dict[str, dict[str, object]]] = {}
     for (fw, fmt), route in ROUTES.items():
         if framework and fw != framework:
             continue
+        reason, extra = unavailable_reason(route)
         entry: dict[str, object] = {
-            "supported": False,
+            "supported": not reason,
             "quality": route.quality,
             "native": route.native,
             "preprocessing_embedded": route.preprocessing_embedded,
+            "route": list(route.steps),
         }
-        if not route.implemented:
-            entry["reason"] = route.reason
-        elif missing := route.missing_modules():
-            entry["reason"] = f"not installed: {', '.join(missing)}"
-            entry["install"] = f"pip install 'slipway-studio[{','.join(route.extras)}]'"
-        else:
-            entry["supported"] = True
+        if reason:
+            entry["reason"] = reason
+        if extra:
+            entry["install"] = f"pip install 'slipway-studio[{extra}]'"
+        if route.implemented:
+            entry["verification"] = verification(route)
         matrix.setdefault(fw, {})[fmt] = entry
     return matrix

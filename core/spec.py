@@ -62,9 +62,17 @@ class TorchScriptConfig(FormatConfig):
 
 
 class OpenVinoConfig(FormatConfig):
+    """``precision`` is the IR's weights; ``inference_precision`` what the CPU computes in.
+
+    On CPUs with AMX or AVX512-BF16 OpenVINO silently computes in bf16 unless told
+    otherwise (about twice as fast, and outputs that differ by around 1%). The
+    package pins the precision its parity gate checked.
+    """
+
     export_format: ClassVar[str] = "openvino"
     precision: Literal["FP32", "FP16"] = "FP32"
     reverse_input_channels: bool = False
+    inference_precision: Literal["f32", "bf16"] = "f32"
 
 
 class TFLiteConfig(FormatConfig):
@@ -161,13 +169,24 @@ class ParityConfig(StrictModel):
     agreement compares the metadata's preprocessing with the framework's own.
     """
 
-    atol: Annotated[float, Field(ge=0.0)] = 1e-4
-    rtol: Annotated[float, Field(ge=0.0)] = 1e-3
+    # None: the default for the precision the export computes in (PARITY_TOLERANCE)
+    atol: Annotated[float, Field(ge=0.0)] | None = None
+    rtol: Annotated[float, Field(ge=0.0)] | None = None
     min_task_agreement: Annotated[float, Field(ge=0.0, le=1.0)] = 1.0
     min_preprocessing_agreement: Annotated[float, Field(ge=0.0, le=1.0)] = 0.9
     box_iou: Annotated[float, Field(gt=0.0, le=1.0)] = 0.9
     images: Path | None = None
     max_images: Annotated[int, Field(ge=1, le=1000)] = 16
+
+
+# Default raw-output tolerance (atol, rtol) by the precision an export computes in:
+# fp16 keeps about 3 significant digits, bf16 about 2. INT8 exports are judged by
+# task agreement and accuracy on data, so they get no raw-output default here.
+PARITY_TOLERANCE: dict[str, tuple[float, float]] = {
+    "fp32": (1e-4, 1e-3),
+    "fp16": (1e-3, 1e-2),
+    "bf16": (1e-2, 3e-2),
+}
 
 
 # --- the spec ----------------------------------------------------------------
@@ -227,6 +246,16 @@ class ExportSpec(StrictModel):
                              "models here are classifiers")
         if isinstance(cfg, TensorRTConfig) and self.batch_size > cfg.max_batch_size:
             raise ValueError("batch_size is larger than export_config.max_batch_size")
+        quantization = self.optimization_config.quantization
+        calibrated = quantization is not None and quantization.calibration_data is not None
+        if isinstance(cfg, TensorRTConfig) and cfg.precision == "int8" and not calibrated:
+            raise ValueError("export_config.precision 'int8' needs calibration images "
+                             "(optimization_config.quantization.calibration_data); "
+                             "use precision 'fp16' without them")
+        if isinstance(cfg, TFLiteConfig) and cfg.quantization == "full_integer" and not calibrated:
+            raise ValueError("export_config.quantization 'full_integer' needs calibration images "
+                             "(optimization_config.quantization.calibration_data); "
+                             "use 'dynamic' or 'none' without them")
         if self.model_name is not None and self.framework not in ("auto", "timm"):
             raise ValueError("model_name names a timm architecture; it needs framework 'timm'")
         return self
@@ -235,6 +264,28 @@ class ExportSpec(StrictModel):
     def onnx(self) -> OnnxConfig:
         assert isinstance(self.export_config, OnnxConfig)
         return self.export_config
+
+    @property
+    def precision(self) -> str:
+        """What the exported model computes in: fp32, fp16, bf16 or int8."""
+        cfg = self.export_config
+        if isinstance(cfg, OpenVinoConfig):
+            return "bf16" if cfg.inference_precision == "bf16" else cfg.precision.lower()
+        if isinstance(cfg, TensorRTConfig):
+            return cfg.precision
+        if isinstance(cfg, TFLiteConfig) and cfg.quantization != "none":
+            return "int8"
+        return "fp32"
+
+    def parity_for_precision(self) -> ParityConfig:
+        """The parity gate for this export, tolerances filled in: reduced precision
+        loosens the default on raw outputs (never the task agreement); a tolerance the
+        user set is kept as it is."""
+        atol, rtol = PARITY_TOLERANCE.get(self.precision, PARITY_TOLERANCE["fp32"])
+        return self.parity.model_copy(update={
+            "atol": atol if self.parity.atol is None else self.parity.atol,
+            "rtol": rtol if self.parity.rtol is None else self.parity.rtol,
+        })
 
     def to_json(self) -> str:
         return self.model_dump_json(indent=2, exclude_none=True)

@@ -32,7 +32,7 @@ def _rgb(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(image[:, :, :3], dtype=np.uint8)
 
 
-def _skimage_photos() -> list[tuple[str, np.ndarray]]:
+def skimage_photos() -> list[tuple[str, np.ndarray]]:
     try:
         from skimage import data
     except ImportError:
@@ -67,7 +67,7 @@ def parity_images(spec: ExportSpec, task: str) -> list[tuple[str, np.ndarray]]:
         if not images:
             raise BadInput(f"parity.images: no readable images in {folder}")
         return images
-    images = _skimage_photos()[: limit // 2]
+    images = skimage_photos()[: limit // 2]
     for sample in samples():
         if sample.task == task or (task != "classify" and sample.task == "detect"):
             images += _from_folder(sample.images, limit - len(images))

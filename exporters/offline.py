@@ -23,7 +23,7 @@ _FLAGS = {
     "HF_DATASETS_OFFLINE": "1",
     "HF_HUB_DISABLE_TELEMETRY": "1",
     "DO_NOT_TRACK": "1",
-    "OPENVINO_TELEMETRY_DISABLE": "1",
+    "OPENVINO_TELEMETRY_DISABLE": "1",  # not read by openvino_telemetry: see _private_home
     "NNCF_TELEMETRY_DISABLE": "1",
     "TF_CPP_MIN_LOG_LEVEL": "2",
     "TOKENIZERS_PARALLELISM": "false",
@@ -65,3 +65,17 @@ def configure_offline(cache: Path) -> None:
         path.mkdir(parents=True, exist_ok=True)
         os.environ[key] = str(path)
     _provide_font(dirs["YOLO_CONFIG_DIR"])
+    _private_home(cache / "home")
+
+
+def _private_home(home: Path) -> None:
+    """The worker's $HOME: whatever a library still writes there stays in Slipway's cache.
+
+    OpenVINO and NNCF send telemetry unless a consent file under $HOME says no
+    (they read no environment variable); it is written here, declined.
+    """
+    consent = home / "intel" / "openvino_telemetry"
+    if not consent.exists():
+        consent.parent.mkdir(parents=True, exist_ok=True)
+        consent.write_text("0")
+    os.environ["HOME"] = str(home)

@@ -7,7 +7,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from wrappers.render import render_readme, write_python_runtime
+from wrappers.render import render_build_engine, render_readme, write_python_runtime
 
 ZIP_NAME = "export-package.zip"
 
@@ -25,6 +25,10 @@ def write_package(package_dir: Path, metadata: dict[str, Any]) -> None:
     (package_dir / "labels.txt").write_text("\n".join(names) + "\n", encoding="utf-8")
     (package_dir / "README.md").write_text(render_readme(metadata), encoding="utf-8")
     write_python_runtime(package_dir)
+    if metadata["model_info"]["export_format"] == "tensorrt":
+        script = package_dir / "build_engine.sh"
+        script.write_text(render_build_engine(metadata), encoding="utf-8")
+        script.chmod(0o755)
 
 
 def zip_package(package_dir: Path) -> Path:

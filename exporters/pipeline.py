@@ -19,18 +19,27 @@ from core.errors import BadInput, InternalError, Unsupported, ValidationFailed, 
 from core.metadata import build_metadata, sha256_of
 from core.paths import size_of
 from core.protocol import STAGING_DIR
-from core.registry import FORMAT_SUFFIX, Route, route_for
-from core.spec import ExportSpec, OnnxConfig
+from core.registry import FORMAT_SUFFIX, Route, route_for, unavailable_reason
+from core.spec import (
+    CoreMLConfig,
+    ExportSpec,
+    OnnxConfig,
+    OpenVinoConfig,
+    TensorRTConfig,
+    TFLiteConfig,
+)
+from exporters.describe import IOSpec, describe_io
 from exporters.emitter import Emitter
 from exporters.loaders import LoadedModel, load_model
 from exporters.package import write_metadata, write_package, zip_package
-from exporters.parity import run_parity
+from exporters.parity import coreml_structure_report, run_parity
 from exporters.steps import get_step
-from exporters.steps.onnx_preprocessing import EMBEDDED_INPUT, embed_preprocessing
+from exporters.steps.onnx_preprocessing import embed_preprocessing
 
 ENVIRONMENT_PACKAGES = (
     "torch", "torchvision", "onnx", "onnxruntime", "onnxslim", "ultralytics", "timm",
-    "transformers", "optimum", "optimum-onnx", "numpy", "opencv-python-headless",
+    "transformers", "optimum", "optimum-onnx", "numpy", "opencv-python-headless", "openvino",
+    "tensorflow", "onnx2tf", "ai-edge-litert", "coremltools", "tensorrt",
 )
 
 
@@ -59,6 +68,10 @@ def environment() -> dict[str, str]:
 
 def _check_not_yet_built(spec: ExportSpec) -> None:
     """Say so before any long work, rather than after converting."""
+    cfg = spec.export_config
+    if isinstance(cfg, TFLiteConfig) and cfg.quantization != "none":
+        raise Unsupported(f"export_config.quantization '{cfg.quantization}': INT8 TFLite is not in "
+                          "this build yet; export with quantization 'none'")
     opt = spec.optimization_config
     if opt.quantization is not None or opt.pruning is not None:
         raise Unsupported("optimization_config: quantization and pruning are not in this build yet; "
@@ -69,9 +82,30 @@ def _check_not_yet_built(spec: ExportSpec) -> None:
 
 
 def _check_route(route: Route) -> None:
+    """Fail before loading anything when this machine cannot run the route."""
     missing = route.missing_modules()
     if missing:
-        raise missing_extra(missing[0], route.extras[0])
+        raise missing_extra(missing[0], route.extras[-1])
+    reason, _ = unavailable_reason(route)
+    if reason:
+        raise Unsupported(f"{route.framework} → {route.export_format}: {reason}")
+
+
+# formats whose package also carries the ONNX model they were built from
+KEEPS_ONNX = {"tensorrt"}
+
+
+def model_files(model_file: Path) -> list[Path]:
+    """The files a runtime loads: OpenVINO's graph comes with its weights."""
+    if model_file.suffix == ".xml":
+        return [model_file, model_file.with_suffix(".bin")]
+    return [model_file]
+
+
+def _move_model(path: Path, target: Path) -> None:
+    shutil.move(str(path), str(target))
+    if path.suffix == ".xml":  # OpenVINO IR: the weights travel beside the graph
+        shutil.move(str(path.with_suffix(".bin")), str(target.with_suffix(".bin")))
 
 
 def _convert(model: LoadedModel, spec: ExportSpec, route: Route, staging: Path,
@@ -80,12 +114,15 @@ def _convert(model: LoadedModel, spec: ExportSpec, route: Route, staging: Path,
     path: Path | None = None
     for index, name in enumerate(route.steps):
         emitter.progress(index / len(route.steps), f"{name}")
+        previous = path
         path = get_step(name)(model, spec, path, work)
+        if previous is not None and spec.export_format in KEEPS_ONNX and previous.suffix == ".onnx":
+            shutil.copyfile(previous, staging / "model.onnx")
     assert path is not None
     if not path.exists() or (path.is_file() and path.stat().st_size == 0):
         raise InternalError(f"the converter wrote no model file ({path.name})")
     target = staging / f"model{FORMAT_SUFFIX[spec.export_format]}"
-    shutil.move(str(path), str(target))
+    _move_model(path, target)
     cfg = spec.export_config
     if isinstance(cfg, OnnxConfig) and cfg.embed_preprocessing:
         emitter.progress(0.9, "embedding preprocessing in the graph")
@@ -94,44 +131,34 @@ def _convert(model: LoadedModel, spec: ExportSpec, route: Route, staging: Path,
     return target
 
 
-def _io_specs(model: LoadedModel, model_file: Path, spec: ExportSpec) -> tuple[dict[str, Any],
-                                                                               list[dict[str, Any]]]:
-    """Input and output tensor descriptions, read from the exported file where possible."""
-    h, w = model.input_size
-    embedded = isinstance(spec.export_config, OnnxConfig) and spec.export_config.embed_preprocessing
-    batch: int | str = "batch" if getattr(spec.export_config, "dynamic_axes", False) else spec.batch_size
-    input_spec: dict[str, Any] = {
-        "name": EMBEDDED_INPUT if embedded else model.input_name,
-        "shape": [batch, h, w, 3] if embedded else [batch, 3, h, w],
-        "dtype": "uint8" if embedded else "float32",
-        "format": "NHWC" if embedded else "NCHW",
-    }
-    if model_file.suffix == ".onnx":
-        import onnx
+def _preprocessing(model: LoadedModel, spec: ExportSpec, input_spec: dict[str, Any]) -> dict[str, Any]:
+    """The model's preprocessing, as this export's file expects its input."""
+    pre = {**model.preprocessing, "embedded": input_spec["dtype"] == "uint8"}
+    cfg = spec.export_config
+    if isinstance(cfg, OpenVinoConfig) and cfg.reverse_input_channels:
+        pre["format"] = {**pre["format"], "color_space": "BGR"}
+    return pre
 
-        graph = onnx.load(str(model_file), load_external_data=False).graph
-        first = graph.input[0]
-        input_spec["name"] = first.name
-        input_spec["shape"] = [d.dim_param or d.dim_value for d in first.type.tensor_type.shape.dim]
-        outputs = [
-            {"name": o.name,
-             "shape": [d.dim_param or d.dim_value for d in o.type.tensor_type.shape.dim],
-             "dtype": onnx.helper.tensor_dtype_to_np_dtype(o.type.tensor_type.elem_type).name}
-            for o in graph.output
-        ]
-        return input_spec, outputs
-    probe = model.forward(model.dummy_input(1).numpy())
-    outputs = [
-        {"name": name, "shape": [batch, *t.shape[1:]], "dtype": "float32"}
-        for name, t in zip(model.output_names, probe, strict=False)
-    ]
-    return input_spec, outputs
+
+def _runtime_section(spec: ExportSpec) -> dict[str, Any]:
+    """How the package's model must be run to compute what its parity gate checked."""
+    section: dict[str, Any] = {"format": spec.export_format, "precision": spec.precision}
+    cfg = spec.export_config
+    if isinstance(cfg, OpenVinoConfig):
+        section["openvino"] = {"INFERENCE_PRECISION_HINT": cfg.inference_precision}
+    if isinstance(cfg, CoreMLConfig):
+        section["coreml"] = {"compute_units": cfg.compute_units,
+                             "minimum_deployment_target": cfg.minimum_deployment_target}
+    if isinstance(cfg, TensorRTConfig):
+        section["tensorrt"] = {"precision": cfg.precision, "max_batch_size": cfg.max_batch_size,
+                               "workspace_size_gb": cfg.workspace_size_gb,
+                               "built_on": "this machine's GPU; rebuild with build_engine.sh elsewhere"}
+    return section
 
 
 def _metadata(model: LoadedModel, spec: ExportSpec, model_file: Path, info: CheckpointInfo,
-              io: tuple[dict[str, Any], list[dict[str, Any]]], parity: dict[str, Any]) -> dict[str, Any]:
+              io: IOSpec, parity: dict[str, Any]) -> dict[str, Any]:
     input_spec, outputs = io
-    embedded = input_spec["dtype"] == "uint8"
     latency = parity.get("latency_ms_median")
     return build_metadata(
         model_info={
@@ -141,7 +168,7 @@ def _metadata(model: LoadedModel, spec: ExportSpec, model_file: Path, info: Chec
             "export_format": spec.export_format,
             "model_file": model_file.name,
         },
-        preprocessing={**model.preprocessing, "embedded": embedded},
+        preprocessing=_preprocessing(model, spec, input_spec),
         postprocessing=model.postprocessing,
         input_spec=input_spec,
         outputs=outputs,
@@ -164,6 +191,7 @@ def _metadata(model: LoadedModel, spec: ExportSpec, model_file: Path, info: Chec
             "measured_during": "parity gate, median over its images, 2 threads, wrapper included",
         },
         environment=environment(),
+        runtime=_runtime_section(spec),
     )
 
 
@@ -197,11 +225,14 @@ def run_export(spec: ExportSpec, out_dir: Path, emitter: Emitter) -> dict[str, A
     model_file = _convert(model, spec, route, staging, emitter)
 
     emitter.stage("parity", "comparing the export with the original on real images")
-    io = _io_specs(model, model_file, spec)
+    io = describe_io(model, model_file, spec)
     draft = _metadata(model, spec, model_file, info, io, {"status": "running"})
     metadata_path = write_metadata(staging, draft)
     try:
-        parity = run_parity(model, model_file, metadata_path, spec, emitter.progress)
+        if spec.export_format == "coreml":
+            parity = coreml_structure_report(model, model_file, draft)
+        else:
+            parity = run_parity(model, model_file, metadata_path, spec, emitter.progress)
     except ValidationFailed as err:
         report = err.details.get("parity")
         if report is not None:  # kept for the user to read; no model file is left behind
@@ -215,7 +246,7 @@ def run_export(spec: ExportSpec, out_dir: Path, emitter: Emitter) -> dict[str, A
     emitter.stage("package", "writing metadata, wrappers and the zip")
     metadata = _metadata(model, spec, model_file, info, io, parity)
     write_package(staging, metadata)
-    model_size = size_of(model_file)
+    model_size = sum(size_of(f) for f in model_files(model_file))
     stats = {
         "original_size_mb": round(original_size / 1e6, 3),
         "exported_size_mb": round(model_size / 1e6, 3),
@@ -243,6 +274,8 @@ def run_export(spec: ExportSpec, out_dir: Path, emitter: Emitter) -> dict[str, A
 
 
 def _parity_summary(parity: dict[str, Any]) -> str:
+    if parity.get("status") == "not_run":
+        return f"parity not run: {parity['reason']}; structure checks passed"
     task = parity["task_agreement"]
     worst = max((o["max_abs_diff"] for o in parity["outputs"].values()), default=0.0)
     return (f"parity passed on {parity['images']} images: {task['metric']} {task['value']:.1%}, "

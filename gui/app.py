@@ -85,11 +85,20 @@ class MainWindow(QMainWindow):
                 f"v{job.version}" + (" ★" if job.is_default else ""), job.export_format, job.status,
                 f"{job.progress_percent:.0f}%",
                 f"{(job.model_size_bytes or 0) / 1e6:.1f} MB" if job.model_size_bytes else "",
-                "passed" if parity.get("passed") else ("failed" if parity else ""),
+                parity_label(parity),
                 job.version_tag or "",
             )
             for col, value in enumerate(values):
                 self.exports.setItem(row, col, QTableWidgetItem(value))
+
+
+def parity_label(parity: dict[str, object]) -> str:
+    """The parity column: passed, failed, or why it could not run (never 'passed')."""
+    if parity.get("status") == "not_run":
+        return "not run (needs macOS)" if "macOS" in str(parity.get("reason")) else "not run"
+    if not parity:
+        return ""
+    return "passed" if parity.get("passed") else "failed"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from core.registry import ROUTES, unavailable_reason
 from core.samples import sample
 
 SLIPWAY = [sys.executable, "-m", "gui.launcher"]
@@ -33,6 +34,7 @@ def slipway(*args: str, home: Path, timeout: float = 600) -> CliRun:
     return CliRun(proc.returncode, proc.stdout, proc.stderr)
 
 
+_TIMM = [str(sample("digits-timm").checkpoint), "--model-name", "mobilenetv3_small_050"]
 EXPORTS: dict[str, list[str]] = {
     "det-onnx": [str(sample("shapes-yolo11n").checkpoint), "--format", "onnx"],
     "det-torchscript": [str(sample("shapes-yolo11n").checkpoint), "--format", "torchscript"],
@@ -49,6 +51,35 @@ EXPORTS: dict[str, list[str]] = {
                            "--dynamic", "--opset", "17"],
     "hf-onnx": [str(sample("digits-hf").checkpoint), "--format", "onnx"],
     "hf-torchscript": [str(sample("digits-hf").checkpoint), "--format", "torchscript"],
+    # the formats beyond ONNX and TorchScript, one per runnable (framework, format) pair
+    "det-openvino": [str(sample("shapes-yolo11n").checkpoint), "--format", "openvino"],
+    "det-tflite": [str(sample("shapes-yolo11n").checkpoint), "--format", "tflite"],
+    "det-coreml": [str(sample("shapes-yolo11n").checkpoint), "--format", "coreml"],
+    "timm-openvino": [*_TIMM, "--format", "openvino"],
+    "timm-tflite": [*_TIMM, "--format", "tflite"],
+    "timm-coreml": [*_TIMM, "--format", "coreml"],
+    "hf-openvino": [str(sample("digits-hf").checkpoint), "--format", "openvino"],
+    "hf-tflite": [str(sample("digits-hf").checkpoint), "--format", "tflite"],
+    # reduced precision and BGR input, checked against the fp32 packages
+    "timm-openvino-fp16-bgr": [*_TIMM, "--format", "openvino", "--precision", "FP16",
+                               "--reverse-channels"],
+    "det-openvino-fp16": [str(sample("shapes-yolo11n").checkpoint), "--format", "openvino",
+                          "--precision", "FP16"],
 }
+if unavailable_reason(ROUTES[("timm", "tensorrt")]) == ("", None):  # tensorrt and a CUDA GPU
+    EXPORTS |= {
+        "det-tensorrt": [str(sample("shapes-yolo11n").checkpoint), "--format", "tensorrt"],
+        "timm-tensorrt": [*_TIMM, "--format", "tensorrt"],
+        "hf-tensorrt": [str(sample("digits-hf").checkpoint), "--format", "tensorrt"],
+    }
+# exports whose format has no runtime here: structure checks instead of the parity gate
+STRUCTURE_ONLY = {"det-coreml", "timm-coreml"}
+FRAMEWORK_OF = {"det": "ultralytics", "timm": "timm", "hf": "huggingface"}
+
+
+def export_pair(name: str) -> tuple[str, str]:
+    """The (framework, format) an entry of EXPORTS exercises."""
+    args = EXPORTS[name]
+    return FRAMEWORK_OF[name.split("-")[0]], args[args.index("--format") + 1]
 
 

@@ -33,12 +33,82 @@ def _describe_preprocessing(pre: dict[str, Any]) -> str:
         ),
     }[resize["method"]]
     norm = pre["normalize"]
+    color = pre.get("format", {}).get("color_space", "RGB")
     if pre.get("embedded"):
-        return f"{how}; the model takes uint8 RGB pixels (NHWC) and normalizes them itself"
+        return f"{how}; the model takes uint8 {color} pixels and normalizes them itself"
     return (
-        f"{how} ({resize.get('interpolation', 'linear')}); RGB; x * {norm['scale']:.6g}, "
+        f"{how} ({resize.get('interpolation', 'linear')}); {color}; x * {norm['scale']:.6g}, "
         f"minus mean {norm['mean']}, divided by std {norm['std']}; NCHW float32"
     )
+
+
+PIP_RUNTIME = {
+    ".onnx": "onnxruntime",
+    ".torchscript": "torch",
+    ".xml": "openvino",
+    ".tflite": "ai-edge-litert",
+    ".mlpackage": "coremltools  # macOS only",
+    ".engine": "tensorrt torch  # NVIDIA GPU",
+}
+
+
+def _describe_parity(parity: dict[str, Any], task: dict[str, Any]) -> str:
+    if parity.get("status") == "not_run":
+        checks = ", ".join(name for name, ok in parity.get("structure_checks", {}).items() if ok)
+        return (f"**Not run**: {parity.get('reason')}. Verified here without a runtime: {checks}. "
+                "Check predictions on a Mac before shipping.")
+    return (
+        f"Checked on {parity.get('images', 0)} real images with {parity.get('runtime', '?')} "
+        f"at {parity.get('precision', 'fp32')}: {task.get('metric', 'agreement')} "
+        f"{task.get('value', 0):.1%}; "
+        + "; ".join(
+            f"`{name}` max abs diff {o['max_abs_diff']:.3g} (tolerance {o['tolerance']:.3g})"
+            for name, o in parity.get("outputs", {}).items()
+        )
+        + "."
+    )
+
+
+def _format_notes(metadata: dict[str, Any]) -> list[str]:
+    runtime = metadata.get("runtime", {})
+    if "openvino" in runtime:
+        hint = runtime["openvino"]["INFERENCE_PRECISION_HINT"]
+        return ["## OpenVINO precision", "",
+                f"Parity was checked with `INFERENCE_PRECISION_HINT={hint}`; the Python wrapper sets "
+                "it. Without it OpenVINO computes in bf16 on CPUs with AMX or AVX512-BF16, faster "
+                "but with outputs that differ by around 1%.", ""]
+    if "tensorrt" in runtime:
+        return ["## TensorRT engine", "",
+                "The engine runs only on the GPU model and TensorRT version that built it. On "
+                "another machine rebuild it from `model.onnx` with `./build_engine.sh` (trtexec).",
+                ""]
+    return []
+
+
+def render_build_engine(metadata: dict[str, Any]) -> str:
+    """build_engine.sh: rebuild model.engine from model.onnx on the target GPU with trtexec."""
+    trt = metadata["runtime"]["tensorrt"]
+    spec = metadata["input_spec"]
+    name, shape = spec["name"], spec["shape"]
+    flags = [f"--memPoolSize=workspace:{int(trt['workspace_size_gb'] * 1024)}M"]
+    if trt["precision"] == "fp16":
+        flags.append("--fp16")
+    if isinstance(shape[0], str):  # dynamic batch: one profile from 1 to max_batch_size
+        rest = "x".join(str(d) for d in shape[1:])
+        top = trt["max_batch_size"]
+        flags += [f"--minShapes={name}:1x{rest}", f"--optShapes={name}:{max(1, top // 2)}x{rest}",
+                  f"--maxShapes={name}:{top}x{rest}"]
+    lines = [
+        "#!/usr/bin/env bash",
+        "# Rebuild model.engine for this machine's GPU from model.onnx (needs TensorRT's trtexec).",
+        "set -euo pipefail",
+        'cd "$(dirname "$0")"',
+        'TRTEXEC="${TRTEXEC:-trtexec}"',
+        'command -v "$TRTEXEC" >/dev/null || { echo "trtexec not found: install TensorRT" >&2; exit 1; }',
+        '"$TRTEXEC" --onnx=model.onnx --saveEngine=model.engine ' + " ".join(flags) + ' "$@"',
+        "",
+    ]
+    return "\n".join(lines)
 
 
 def render_readme(metadata: dict[str, Any]) -> str:
@@ -53,7 +123,7 @@ def render_readme(metadata: dict[str, Any]) -> str:
         f"| `{o['name']}` | {o.get('shape')} | {o.get('dtype', 'float32')} |"
         for o in metadata["output_spec"]["outputs"]
     )
-    runtime = "onnxruntime" if model_file.endswith(".onnx") else "torch"
+    runtime = PIP_RUNTIME[Path(model_file).suffix]
     lines = [
         f"# {info['model_name']} ({info['task_type'].replace('_', ' ')}), {info['export_format']}",
         "",
@@ -90,14 +160,9 @@ def render_readme(metadata: dict[str, Any]) -> str:
         "",
         "## Parity with the original model",
         "",
-        f"Checked on {parity.get('images', 0)} real images with {parity.get('runtime', '?')}: "
-        f"{task.get('metric', 'agreement')} {task.get('value', 0):.1%}; "
-        + "; ".join(
-            f"`{name}` max abs diff {o['max_abs_diff']:.3g} (tolerance {o['tolerance']:.3g})"
-            for name, o in parity.get("outputs", {}).items()
-        )
-        + ".",
+        _describe_parity(parity, task),
         "",
+        *_format_notes(metadata),
         "`metadata.json` describes everything above in machine-readable form; "
         "`export.log` records how this package was made.",
         "",

@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from core.errors import InternalError, missing_extra
-from core.spec import ExportSpec, OnnxConfig
+from core.spec import ExportSpec
 from exporters.loaders.base import LoadedModel
+from exporters.steps import onnx_config
 
 
 def hf2onnx(model: LoadedModel, spec: ExportSpec, source: Path | None, work: Path) -> Path:
-    cfg = spec.export_config
-    assert isinstance(cfg, OnnxConfig)
+    cfg = onnx_config(spec)
     try:
         from optimum.exporters.onnx import main_export
     except ImportError:
@@ -27,6 +27,7 @@ def hf2onnx(model: LoadedModel, spec: ExportSpec, source: Path | None, work: Pat
         do_validation=False,  # Slipway's parity gate checks it, on real images
         no_dynamic_axes=not cfg.dynamic_axes,
         library_name="transformers",
+        batch_size=spec.batch_size,  # Optimum's dummy inputs default to batch 2
     )
     path = out / "model.onnx"
     if not path.exists():

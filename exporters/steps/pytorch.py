@@ -9,6 +9,7 @@ from typing import Any
 from core.errors import BadInput, Unsupported
 from core.spec import ExportSpec, OnnxConfig, TorchScriptConfig
 from exporters.loaders.base import LoadedModel
+from exporters.steps import onnx_config
 
 
 def _dynamic_axes(model: LoadedModel, cfg: OnnxConfig) -> dict[str, dict[int, str]] | None:
@@ -30,8 +31,7 @@ def _dynamic_axes(model: LoadedModel, cfg: OnnxConfig) -> dict[str, dict[int, st
 def torch2onnx(model: LoadedModel, spec: ExportSpec, source: Path | None, work: Path) -> Path:
     import torch
 
-    cfg = spec.export_config
-    assert isinstance(cfg, OnnxConfig)
+    cfg = onnx_config(spec)
     path = work / "model.onnx"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -9,7 +9,15 @@ import pytest
 
 from core.cli import ProgressBar, build_parser, spec_from_args
 from core.errors import BadInput
-from core.spec import ExportSpec, OnnxConfig, TorchScriptConfig
+from core.spec import (
+    CoreMLConfig,
+    ExportSpec,
+    OnnxConfig,
+    OpenVinoConfig,
+    TensorRTConfig,
+    TFLiteConfig,
+    TorchScriptConfig,
+)
 
 
 def parse(*argv: str) -> ExportSpec:
@@ -37,9 +45,31 @@ def test_flags_become_the_spec(ckpt: str, tmp_path: Path) -> None:
     assert isinstance(ts.export_config, TorchScriptConfig) and ts.export_config.method == "script"
 
 
+def test_format_flags_fill_export_config(ckpt: str) -> None:
+    ov = parse(ckpt, "--format", "openvino", "--precision", "fp16", "--reverse-channels",
+               "--inference-precision", "bf16")
+    assert isinstance(ov.export_config, OpenVinoConfig)
+    assert (ov.export_config.precision, ov.export_config.reverse_input_channels) == ("FP16", True)
+    assert ov.precision == "bf16"
+    trt = parse(ckpt, "--format", "tensorrt", "--precision", "FP32", "--max-batch", "8",
+                "--workspace", "2")
+    assert isinstance(trt.export_config, TensorRTConfig)
+    assert (trt.export_config.precision, trt.export_config.max_batch_size) == ("fp32", 8)
+    tfl = parse(ckpt, "--format", "tflite", "--supported-ops", "TFLITE_BUILTINS", "SELECT_TF_OPS")
+    assert isinstance(tfl.export_config, TFLiteConfig)
+    assert tfl.export_config.supported_ops == ["TFLITE_BUILTINS", "SELECT_TF_OPS"]
+    cm = parse(ckpt, "--format", "coreml", "--deployment-target", "iOS17", "--compute-units", "cpu_only")
+    assert isinstance(cm.export_config, CoreMLConfig)
+    assert cm.export_config.minimum_deployment_target == "iOS17"
+    with pytest.raises(BadInput, match="minimum_deployment_target"):
+        parse(ckpt, "--format", "coreml", "--deployment-target", "iOS9")
+
+
 def test_conflicting_flags(ckpt: str, tmp_path: Path) -> None:
-    with pytest.raises(BadInput, match="apply to --format onnx"):
+    with pytest.raises(BadInput, match=r"--dynamic \(onnx\) do not apply to --format torchscript"):
         parse(ckpt, "--format", "torchscript", "--dynamic")
+    with pytest.raises(BadInput, match=r"--reverse-channels \(openvino\)"):
+        parse(ckpt, "--format", "tflite", "--reverse-channels")
     with pytest.raises(BadInput, match="not both"):
         parse(ckpt, "--format", "onnx", "--spec", str(tmp_path / "x.json"))
     empty = tmp_path / "empty.txt"

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable
+from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from tests.helpers import SLIPWAY, CliRun, slipway
 
 DET = str(sample("shapes-yolo11n").checkpoint)
 TIMM = str(sample("digits-timm").checkpoint)
+HF = str(sample("digits-hf").checkpoint)
 
 
 def digest(folder: Path) -> dict[str, str]:
@@ -48,8 +50,13 @@ def garbage(tmp_path: Path) -> dict[str, Path]:
         ([TIMM, "--format", "onnx", "--model-name", "no_such_net"], 2, "not a timm architecture"),
         ([TIMM, "--format", "onnx", "--model-name", "mobilenetv3_small_050", "--embed-nms"], 2,
          "embed_nms"),
-        ([DET, "--format", "torchscript", "--opset", "13"], 2, "apply to --format onnx"),
-        ([DET, "--format", "openvino"], 3, "not in this build"),
+        ([DET, "--format", "torchscript", "--opset", "13"], 2, "do not apply to --format torchscript"),
+        ([HF, "--format", "coreml"], 3, "export to onnx"),
+        ([TIMM, "--format", "tensorrt", "--model-name", "mobilenetv3_small_050", "--precision",
+          "int8"], 2, "use precision 'fp16'"),
+        ([DET, "--format", "tflite", "--tflite-quantization", "full_integer"], 2,
+         "export_config.quantization 'full_integer' needs calibration images"),
+        ([DET, "--format", "tflite", "--tflite-quantization", "dynamic"], 3, "not in this build"),
         ([DET, "--format", "onnx", "--imgsz", "100"], 2, "multiple of the model stride"),
         ([DET, "--format", "onnx", "--batch", "0"], 2, "batch_size"),
     ],
@@ -171,3 +178,14 @@ def test_cancel_from_another_process(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert job.status == "cancelled" and job.error_message == "cancelled by the user"
     assert not (tmp_path / "out" / "model.onnx").exists()
     assert not (tmp_path / "out" / ".staging").exists()
+
+
+@pytest.mark.skipif(find_spec("tensorrt") is not None, reason="tensorrt is installed here")
+def test_tensorrt_without_tensorrt_fails_early_with_what_to_install(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    run = slipway("export", TIMM, "--model-name", "mobilenetv3_small_050", "--format", "tensorrt",
+                  "--out", str(out), home=tmp_path)
+    assert run.code == 3
+    assert "pip install 'slipway-studio[tensorrt]'" in run.stderr
+    assert "convert:" not in run.stderr  # refused before any conversion started
+    assert not any(p.name.startswith("model") for p in out.rglob("*"))

@@ -90,3 +90,24 @@ def test_the_user_can_loosen_the_gate_explicitly(
     result = export(spec, tmp_path / "out")
     assert result["parity"]["passed"]
     assert result["parity"]["tolerance"]["rtol"] == 0.05
+
+
+def test_a_channel_order_the_metadata_does_not_state_fails_the_gate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The OpenVINO model takes BGR, but metadata.json (wrongly) says RGB."""
+    from exporters import pipeline
+
+    real = pipeline._preprocessing
+
+    def forgets_bgr(*args: Any) -> dict[str, Any]:
+        pre = real(*args)
+        return {**pre, "format": {**pre["format"], "color_space": "RGB"}}
+
+    monkeypatch.setattr(pipeline, "_preprocessing", forgets_bgr)
+    spec = timm_spec(tmp_path, export_format="openvino", export_config={"reverse_input_channels": True})
+    with pytest.raises(ValidationFailed) as err:
+        export(spec, tmp_path / "out")
+    assert "output 'logits' diverged" in err.value.message
+    assert not (tmp_path / "out" / "model.xml").exists()
+    assert not (tmp_path / "out" / "model.bin").exists()

@@ -62,3 +62,24 @@ def test_task_exports_to_onnx_with_decodable_metadata(
         assert post["type"] == "probabilities"
         assert metadata["preprocessing"]["resize"]["method"] == "shorter_side_center_crop"
         assert outputs[0]["shape"] == [1, len(metadata["classes"])]
+
+
+def test_segment_outputs_survive_tflite_and_openvino(yolo_models: dict[str, Path], tmp_path: Path) -> None:
+    """Two outputs, one of them 4-D: TFLite's NHWC prototypes come back as the ONNX layout."""
+    import numpy as np
+
+    wrappers = {}
+    for fmt in ("onnx", "tflite", "openvino"):
+        run = slipway("export", str(yolo_models["segment"]), "--format", fmt, "--imgsz", "160",
+                      "--out", str(tmp_path / fmt), "--json", home=tmp_path / "home")
+        assert run.code == 0, run.stderr[-3000:]
+        wrappers[fmt] = open_package(tmp_path / fmt)
+    outputs = wrappers["tflite"].metadata["output_spec"]["outputs"]
+    assert [o["name"] for o in outputs] == ["output0", "output1"] and outputs[1]["layout"] == "NHWC"
+    rgb = wrappers["onnx"].load_image(str(sample("shapes-yolo11n").image_files()[0]))
+    reference, _ = wrappers["onnx"].run(rgb)
+    for fmt in ("tflite", "openvino"):
+        got, _ = wrappers[fmt].run(rgb)
+        for ref, out in zip(reference, got, strict=True):
+            assert out.shape == ref.shape, fmt
+            assert np.abs(out - ref).max() <= 1e-3 + 1e-3 * np.abs(ref).max(), fmt

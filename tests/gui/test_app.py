@@ -31,3 +31,14 @@ def test_samples_are_imported_once(qtbot: QtBot) -> None:
     ensure_samples(service)
     ensure_samples(service)
     assert len(service.checkpoints()) == len(samples())
+
+
+def test_parity_column_never_shows_a_gate_that_did_not_run_as_passed() -> None:
+    from gui.app import parity_label
+
+    coreml = {"status": "not_run", "reason": "needs macOS: Core ML models run only on macOS and iOS",
+              "passed": None, "structure_passed": True}
+    assert parity_label(coreml) == "not run (needs macOS)"
+    assert parity_label({"passed": True}) == "passed"
+    assert parity_label({"passed": False}) == "failed"
+    assert parity_label({}) == ""

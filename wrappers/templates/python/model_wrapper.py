@@ -1,7 +1,9 @@
 """Run an exported Slipway model with the exact pre- and post-processing of its original.
 
 Standalone: needs numpy and opencv-python (headless is fine) plus the runtime of
-the model file: onnxruntime for .onnx, torch for .torchscript. Everything about
+the model file: onnxruntime for .onnx, torch for .torchscript, openvino for .xml,
+ai-edge-litert (or tensorflow) for .tflite, coremltools on macOS for .mlpackage,
+tensorrt and torch with CUDA for .engine. Everything about
 the model (input size, resize method, normalization, class names, NMS settings)
 is read from metadata.json; nothing is hard-coded here.
 
@@ -43,7 +45,7 @@ _INTERPOLATION = {
 
 
 class _OnnxRuntime:
-    def __init__(self, path: str, threads: int | None) -> None:
+    def __init__(self, path: str, threads: int | None, metadata: dict[str, Any]) -> None:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
@@ -58,7 +60,7 @@ class _OnnxRuntime:
 
 
 class _TorchScriptRuntime:
-    def __init__(self, path: str, threads: int | None) -> None:
+    def __init__(self, path: str, threads: int | None, metadata: dict[str, Any]) -> None:
         import torch
 
         if threads:
@@ -73,11 +75,114 @@ class _TorchScriptRuntime:
         return [t.numpy() for t in items]
 
 
+class _OpenVinoRuntime:
+    """OpenVINO on CPU, at the inference precision metadata.json pins (the one parity checked):
+    on CPUs with AMX or AVX512-BF16 OpenVINO would otherwise compute in bf16."""
+
+    def __init__(self, path: str, threads: int | None, metadata: dict[str, Any]) -> None:
+        import openvino as ov
+
+        config: dict[str, Any] = dict(metadata.get("runtime", {}).get("openvino", {}))
+        if threads:
+            config["INFERENCE_NUM_THREADS"] = threads
+        self.compiled = ov.Core().compile_model(path, "CPU", config)
+        self.request = self.compiled.create_infer_request()
+
+    def __call__(self, tensor: np.ndarray) -> list[np.ndarray]:
+        result = self.request.infer({0: tensor})
+        return [np.asarray(result[port]) for port in self.compiled.outputs]
+
+
+class _TFLiteRuntime:
+    """LiteRT (or TensorFlow's own interpreter). Outputs are read by signature name in the
+    original model's order; 4-D outputs that the converter made NHWC are turned back to NCHW."""
+
+    def __init__(self, path: str, threads: int | None, metadata: dict[str, Any]) -> None:
+        try:
+            from ai_edge_litert.interpreter import Interpreter
+        except ImportError:  # full TensorFlow ships the same interpreter
+            from tensorflow.lite import Interpreter
+        self.runner = Interpreter(model_path=path, num_threads=threads or None).get_signature_runner()
+        (self.input_name, self.input), = self.runner.get_input_details().items()
+        details = self.runner.get_output_details()
+        specs = metadata["output_spec"]["outputs"]
+        self.outputs = [(o.get("runtime_name", o["name"]), o.get("layout") == "NHWC") for o in specs]
+        self.quant = {name: d.get("quantization", (0.0, 0)) for name, d in details.items()}
+
+    def __call__(self, tensor: np.ndarray) -> list[np.ndarray]:
+        scale, zero = self.input.get("quantization", (0.0, 0))
+        if scale:  # an integer-only model: quantize the input with its own parameters
+            info = np.iinfo(self.input["dtype"])
+            tensor = np.clip(np.round(tensor / scale + zero), info.min, info.max)
+        result = self.runner(**{self.input_name: tensor.astype(self.input["dtype"], copy=False)})
+        outputs = []
+        for name, nhwc in self.outputs:
+            out = result[name]
+            scale, zero = self.quant[name]
+            if scale:
+                out = (out.astype(np.float32) - zero) * scale
+            outputs.append(out.transpose(0, 3, 1, 2) if nhwc else out)
+        return outputs
+
+
+class _CoreMLRuntime:
+    """Core ML through coremltools; its runtime exists only on macOS."""
+
+    def __init__(self, path: str, threads: int | None, metadata: dict[str, Any]) -> None:
+        import coremltools as ct
+
+        units = metadata.get("runtime", {}).get("coreml", {}).get("compute_units", "all")
+        self.model = ct.models.MLModel(path, compute_units=getattr(ct.ComputeUnit, units.upper()))
+        self.input_name = metadata["input_spec"]["name"]
+        self.output_names = [o["name"] for o in metadata["output_spec"]["outputs"]]
+
+    def __call__(self, tensor: np.ndarray) -> list[np.ndarray]:
+        from PIL import Image
+
+        result = self.model.predict({self.input_name: Image.fromarray(tensor[0])})
+        return [np.asarray(result[name]) for name in self.output_names]
+
+
+class _TensorRTRuntime:
+    """A TensorRT engine on the GPU it was built for; torch provides the CUDA buffers."""
+
+    def __init__(self, path: str, threads: int | None, metadata: dict[str, Any]) -> None:
+        import tensorrt as trt
+        import torch
+
+        self.torch = torch
+        runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
+        self.engine = runtime.deserialize_cuda_engine(Path(path).read_bytes())
+        self.context = self.engine.create_execution_context()
+        names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
+        self.input_name = next(n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT)
+        self.output_names = [n for n in names if n != self.input_name]
+
+    def __call__(self, tensor: np.ndarray) -> list[np.ndarray]:
+        torch = self.torch
+        x = torch.from_numpy(np.ascontiguousarray(tensor)).cuda()
+        self.context.set_input_shape(self.input_name, tuple(x.shape))
+        self.context.set_tensor_address(self.input_name, x.data_ptr())
+        outputs = []
+        for name in self.output_names:
+            out = torch.empty(tuple(self.context.get_tensor_shape(name)), dtype=torch.float32, device="cuda")
+            self.context.set_tensor_address(name, out.data_ptr())
+            outputs.append(out)
+        stream = torch.cuda.current_stream()
+        self.context.execute_async_v3(stream.cuda_stream)
+        stream.synchronize()
+        return [o.cpu().numpy() for o in outputs]
+
+
 Runtime = Callable[[np.ndarray], list[np.ndarray]]
-_RUNTIMES: dict[str, Callable[[str, int | None], Runtime]] = {
+_RUNTIMES: dict[str, Callable[[str, int | None, dict[str, Any]], Runtime]] = {
     ".onnx": _OnnxRuntime,
     ".torchscript": _TorchScriptRuntime,
     ".pt": _TorchScriptRuntime,
+    ".xml": _OpenVinoRuntime,
+    ".tflite": _TFLiteRuntime,
+    ".mlpackage": _CoreMLRuntime,
+    ".engine": _TensorRTRuntime,
 }
 
 
@@ -89,6 +194,7 @@ class Preprocessor:
 
     def __init__(self, spec: dict[str, Any], input_spec: dict[str, Any]) -> None:
         resize = spec["resize"]
+        self.bgr = spec.get("format", {}).get("color_space", "RGB") == "BGR"
         self.method = resize["method"]
         self.height, self.width = (int(v) for v in resize["size"])
         self.fill = int(resize.get("fill_value", 114))
@@ -103,6 +209,8 @@ class Preprocessor:
         mean = np.asarray(norm.get("mean", [0.0, 0.0, 0.0]), dtype=np.float32)
         std = np.asarray(norm.get("std", [1.0, 1.0, 1.0]), dtype=np.float32)
         # (x * scale - mean) / std  ==  x * (scale / std) - mean / std
+        if self.bgr:  # normalization constants follow the channel order the model takes
+            mean, std = mean[::-1], std[::-1]
         self.mul = (scale / std).astype(np.float32)
         self.add = (-mean / std).astype(np.float32)
         self.dtype = np.dtype(input_spec.get("dtype", "float32"))
@@ -169,6 +277,8 @@ class Preprocessor:
 
     def __call__(self, rgb: np.ndarray) -> tuple[np.ndarray, dict[str, float]]:
         resized, transform = self.resize(rgb)
+        if self.bgr:  # a model that takes OpenCV's channel order
+            resized = np.ascontiguousarray(resized[:, :, ::-1])
         return self.to_tensor(resized), transform
 
 
@@ -306,7 +416,7 @@ class ModelWrapper:
         runtime = _RUNTIMES.get(model_path.suffix)
         if runtime is None:
             raise ValueError(f"no Python runtime for {model_path.name} in this wrapper")
-        self.runtime = runtime(str(model_path), threads)
+        self.runtime = runtime(str(model_path), threads, self.metadata)
         self.task = self.metadata["model_info"]["task"]
         self.preprocess = Preprocessor(self.metadata["preprocessing"], self.metadata["input_spec"])
         self.postprocess = Postprocessor(self.metadata["postprocessing"], self.metadata["classes"])

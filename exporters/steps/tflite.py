@@ -1,0 +1,64 @@
+"""ONNX → TFLite through onnx2tf, run in its own process (see exporters.tf_convert)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from core.errors import InternalError
+from core.spec import ExportSpec, TFLiteConfig
+from exporters.loaders.base import LoadedModel
+
+# onnx2tf checks its conversion on sample images and downloads them unless this
+# file is in the working directory; it gets real photos from here instead.
+ONNX2TF_SAMPLES = "calibration_image_sample_data_20x128x128x3_float32.npy"
+
+
+def _write_sample_images(folder: Path) -> None:
+    import cv2
+
+    from exporters.images import skimage_photos
+
+    photos = [cv2.resize(rgb, (128, 128), interpolation=cv2.INTER_AREA) for _, rgb in skimage_photos()]
+    if not photos:
+        photos = [np.full((128, 128, 3), 114, dtype=np.uint8)]
+    batch = np.stack([photos[i % len(photos)] for i in range(20)]).astype(np.float32) / 255.0
+    np.save(folder / ONNX2TF_SAMPLES, batch)
+
+
+def check_tflite(path: Path) -> None:
+    """A converter that 'succeeds' without a loadable file has failed."""
+    if not path.is_file() or path.stat().st_size == 0:
+        raise InternalError(f"the TFLite converter wrote no model file ({path.name})")
+    from ai_edge_litert.interpreter import Interpreter
+
+    try:
+        Interpreter(model_path=str(path)).allocate_tensors()
+    except (ValueError, RuntimeError) as err:
+        raise InternalError(f"the TFLite converter wrote a file LiteRT cannot load: {err}") from err
+
+
+def onnx2tflite(model: LoadedModel, spec: ExportSpec, source: Path | None, work: Path) -> Path:
+    cfg = spec.export_config
+    assert isinstance(cfg, TFLiteConfig) and source is not None
+    out = work / "tflite"
+    out.mkdir(parents=True, exist_ok=True)
+    _write_sample_images(out)
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "-1"}  # TensorFlow would probe for a GPU
+    proc = subprocess.run(
+        [sys.executable, "-m", "exporters.tf_convert", str(source.resolve()), str(out.resolve()),
+         "--supported-ops", *cfg.supported_ops],
+        cwd=out, env=env, capture_output=True, text=True, check=False,
+    )
+    sys.stderr.write(proc.stdout + proc.stderr[-20_000:])
+    if proc.returncode != 0:
+        tail = [line for line in proc.stderr.strip().splitlines() if line.strip()][-3:]
+        raise InternalError(f"ONNX → TFLite conversion failed (exit {proc.returncode}): "
+                            + " | ".join(tail))
+    path = out / "model.tflite"
+    check_tflite(path)
+    return path
