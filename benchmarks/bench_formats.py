@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 from core.samples import sample  # noqa: E402
 
 THREADS = 2
+ROUNDS = 10
 FORMATS = ("onnx", "torchscript", "openvino", "tflite", "coreml")
 MODELS = {
     "detector (YOLO11n, 320)": [str(sample("shapes-yolo11n").checkpoint)],
@@ -86,6 +87,7 @@ def bench(label: str, args: list[str], tmp: Path, iterations: int) -> None:
     for fmt in FORMATS:
         result = export(args, fmt, tmp / f"{label[:4]}-{fmt}")
         sizes[fmt] = result["model_size_bytes"] / 1e6
+        sizes["pytorch"] = result["optimization_stats"]["original_size_mb"]
         if fmt == "coreml":
             continue
         wrapper = open_package(Path(result["package_dir"]), threads=THREADS)
@@ -103,16 +105,19 @@ def bench(label: str, args: list[str], tmp: Path, iterations: int) -> None:
         for _ in range(5):
             run()
     times: dict[str, list[float]] = {name: [] for name in runners}
-    for _ in range(iterations):  # interleaved, so machine drift hits all alike
-        for name, run in runners.items():
-            start = time.perf_counter()
+    block = max(iterations // ROUNDS, 1)
+    for _ in range(ROUNDS):  # blocks in turn: drift hits all alike, and one runtime's
+        for name, run in runners.items():  # idle spinning threads do not land in the next's timing
             run()
-            times[name].append(time.perf_counter() - start)
+            for _ in range(block):
+                start = time.perf_counter()
+                run()
+                times[name].append(time.perf_counter() - start)
     base = percentile(times["pytorch-eager"], 0.5)
-    print(f"\n{label}: batch 1, {THREADS} threads, {iterations} interleaved runs")
+    print(f"\n{label}: batch 1, {THREADS} threads, {ROUNDS} rounds of {block} runs per runtime")
     print(f"{'format':<16}{'size MB':>9}{'p50 ms':>9}{'p95 ms':>9}{'p50 / eager':>13}")
     for name, values in times.items():
-        size = sizes.get(name.split("-")[0] if name != "pytorch-eager" else "", float("nan"))
+        size = sizes[name.split("-")[0]]
         p50 = percentile(values, 0.5)
         print(f"{name:<16}{size:>9.2f}{p50:>9.2f}{percentile(values, 0.95):>9.2f}{p50 / base:>13.3f}")
     print(f"{'coreml':<16}{sizes['coreml']:>9.2f}{'n/a':>9}{'n/a':>9}{'(macOS only)':>13}")

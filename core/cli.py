@@ -224,14 +224,22 @@ def cmd_capabilities(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(matrix, indent=2))
         return 0
-    print(f"{'framework':<12} " + " ".join(f"{f:<12}" for f in FORMATS))
+    print(f"{'framework':<12} " + " ".join(f"{f:<14}" for f in FORMATS))
+    notes: list[str] = []
     for fw, formats in matrix.items():
         cells = []
         for fmt in FORMATS:
             entry = formats[fmt]
             mark = "yes" if entry["supported"] else "no"
-            cells.append(f"{mark + ' ' + str(entry['quality'])[:4]:<12}")
+            cells.append(f"{mark + ' ' + str(entry['quality']):<14}")
+            if not entry["supported"]:
+                install = f" ({entry['install']})" if "install" in entry else ""
+                notes.append(f"  {fw} → {fmt}: {entry['reason']}{install}")
+            elif fmt == "coreml":
+                notes.append(f"  {fw} → {fmt}: {entry['verification']}")
         print(f"{fw:<12} " + " ".join(cells))
+    if notes:
+        print("\n" + "\n".join(notes))
     return 0
 
 

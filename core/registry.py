@@ -159,10 +159,13 @@ def unavailable_reason(route: Route) -> tuple[str, str | None]:
     """Why this machine cannot run the route now, and the extra that would fix it ('' if it can)."""
     if not route.implemented:
         return route.reason, None
+    no_gpu = route.runtime == "tensorrt" and not cuda_gpu_present()
+    gpu_note = "TensorRT builds engines on an NVIDIA GPU with CUDA; none is present here"
     if missing := route.missing_modules():
-        return f"not installed: {', '.join(missing)}", ",".join(route.extras)
-    if route.runtime == "tensorrt" and not cuda_gpu_present():
-        return "TensorRT builds engines on an NVIDIA GPU with CUDA; none is present here", None
+        reason = f"not installed: {', '.join(missing)}" + (f"; {gpu_note}" if no_gpu else "")
+        return reason, ",".join(route.extras)
+    if no_gpu:
+        return gpu_note, None
     return "", None
 
 
