@@ -168,7 +168,7 @@ NOT_RUN_REASON = "needs macOS: Core ML models run only on macOS and iOS"
 
 def coreml_structure_report(model: LoadedModel, model_file: Path, metadata: dict[str, Any]) -> dict[str, Any]:
     """Core ML has no runtime on Linux: verify what can be verified, and never call it passed."""
-    from exporters.steps.coreml import check_structure
+    from exporters.steps.coreml import SPEC_TARGET, check_structure
 
     original = [list(t.shape) for t in model.forward(model.dummy_input(1).numpy())]
     result = check_structure(model_file, metadata, original)
@@ -181,6 +181,7 @@ def coreml_structure_report(model: LoadedModel, model_file: Path, metadata: dict
         "structure_checks": result["checks"],
         "structure_passed": result["passed"],
         "specification_version": result["described"]["specification_version"],
+        "loads_on": SPEC_TARGET.get(result["described"]["specification_version"], "newer than iOS18"),
     }
     if not result["passed"]:
         failed = [name for name, ok in result["checks"].items() if not ok]

@@ -140,15 +140,19 @@ def _preprocessing(model: LoadedModel, spec: ExportSpec, input_spec: dict[str, A
     return pre
 
 
-def _runtime_section(spec: ExportSpec) -> dict[str, Any]:
+def _runtime_section(spec: ExportSpec, parity: dict[str, Any]) -> dict[str, Any]:
     """How the package's model must be run to compute what its parity gate checked."""
     section: dict[str, Any] = {"format": spec.export_format, "precision": spec.precision}
     cfg = spec.export_config
     if isinstance(cfg, OpenVinoConfig):
         section["openvino"] = {"INFERENCE_PRECISION_HINT": cfg.inference_precision}
     if isinstance(cfg, CoreMLConfig):
+        # Ultralytics' exporter builds for iOS15 whatever is asked; such a model loads on
+        # every newer target too, and the package says what it was built for
         section["coreml"] = {"compute_units": cfg.compute_units,
-                             "minimum_deployment_target": cfg.minimum_deployment_target}
+                             "requested_deployment_target": cfg.minimum_deployment_target,
+                             "minimum_deployment_target": parity.get("loads_on",
+                                                                     cfg.minimum_deployment_target)}
     if isinstance(cfg, TensorRTConfig):
         section["tensorrt"] = {"precision": cfg.precision, "max_batch_size": cfg.max_batch_size,
                                "workspace_size_gb": cfg.workspace_size_gb,
@@ -191,7 +195,7 @@ def _metadata(model: LoadedModel, spec: ExportSpec, model_file: Path, info: Chec
             "measured_during": "parity gate, median over its images, 2 threads, wrapper included",
         },
         environment=environment(),
-        runtime=_runtime_section(spec),
+        runtime=_runtime_section(spec, parity),
     )
 
 

@@ -57,7 +57,7 @@ EXPORTS: dict[str, list[str]] = {
     "det-coreml": [str(sample("shapes-yolo11n").checkpoint), "--format", "coreml"],
     "timm-openvino": [*_TIMM, "--format", "openvino"],
     "timm-tflite": [*_TIMM, "--format", "tflite"],
-    "timm-coreml": [*_TIMM, "--format", "coreml"],
+    "timm-coreml": [*_TIMM, "--format", "coreml", "--deployment-target", "iOS17"],
     "hf-openvino": [str(sample("digits-hf").checkpoint), "--format", "openvino"],
     "hf-tflite": [str(sample("digits-hf").checkpoint), "--format", "tflite"],
     # reduced precision and BGR input, checked against the fp32 packages

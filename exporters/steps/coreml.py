@@ -20,6 +20,9 @@ from exporters.loaders.base import LoadedModel
 from exporters.steps.ultralytics import export_with_ultralytics
 
 CLASSES_KEY = "slipway.classes"
+# Core ML specification version → the oldest OS that loads it, and back
+SPEC_TARGET = {6: "iOS15", 7: "iOS16", 8: "iOS17", 9: "iOS18"}
+TARGET_SPEC = {"iOS15": 6, "macOS12": 6, "iOS16": 7, "macOS13": 7, "iOS17": 8, "iOS18": 9}
 
 
 def import_coremltools() -> Any:
@@ -192,6 +195,9 @@ def check_structure(path: Path, metadata: dict[str, Any], original_shapes: list[
     checks["image scale matches metadata"] = scale is not None and np.allclose(scale, norm["scale"])
     bias = next((o["const"] for o in ops[1:2] if o["op"] == "add"), [0.0, 0.0, 0.0])
     checks["image bias matches metadata"] = np.allclose(bias, spec_in.get("image_bias", [0.0] * 3))
+    requested = metadata["export"].get("export_config", {}).get("minimum_deployment_target", "iOS15")
+    checks["loads on the requested deployment target"] = (
+        described["specification_version"] <= TARGET_SPEC[requested])
     mean, std = norm["mean"], norm["std"]
     if any(mean) or any(v != 1.0 for v in std):  # normalization the graph must apply
         found = [np.ravel(o["const"]).tolist() for o in ops if o["const"] is not None]

@@ -113,6 +113,12 @@ def test_coreml_structure_checks_fail_on_metadata_that_does_not_match(
     if name == "timm-coreml":
         assert broken(lambda m: m["preprocessing"]["normalize"].update(mean=[0.5, 0.5, 0.5])) == {
             "mean and std in the graph match metadata"}
+        # built for iOS17 as asked: an iOS15 device could not load it
+        assert meta["runtime"]["coreml"]["minimum_deployment_target"] == "iOS17"
+        assert broken(lambda m: m["export"]["export_config"].update(minimum_deployment_target="iOS15")) == {
+            "loads on the requested deployment target"}
+    else:  # Ultralytics builds for iOS15, which newer targets load too
+        assert meta["parity"]["loads_on"] == "iOS15"
 
 
 def test_coreml_readme_says_parity_was_not_run(exported: Callable[[str], CliRun]) -> None:
