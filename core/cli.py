@@ -53,6 +53,14 @@ def _export_parser(sub: Any) -> None:
     p.add_argument("--compute-units", choices=("all", "cpu_only", "cpu_and_gpu", "cpu_and_ne"))
     p.add_argument("--max-batch", type=int, help="TensorRT max_batch_size")
     p.add_argument("--workspace", type=float, help="TensorRT workspace size in GB")
+    p.add_argument("--half", action="store_true", help="FP16 (quantization method fp16)")
+    p.add_argument("--int8", choices=("dynamic", "static"), help="INT8 quantization")
+    p.add_argument("--calib", type=Path, help="folder of calibration images (static INT8)")
+    p.add_argument("--calib-samples", type=int, help="calibration images to use (default 100)")
+    p.add_argument("--calib-method", choices=("minmax", "entropy", "percentile"))
+    p.add_argument("--validate", type=Path, metavar="DATA",
+                   help="labeled data (YOLO data.yaml or folder, ImageFolder) to validate the export on")
+    p.add_argument("--max-drop", type=float, help="fail past this accuracy drop (default 0.02)")
     p.add_argument("--labels", type=Path, help="a text file with one class name per line")
     p.add_argument("--parity-images", type=Path, help="folder of images for the parity gate")
     p.add_argument("--atol", type=float, help="parity: absolute tolerance on raw outputs")
@@ -84,6 +92,16 @@ def spec_from_args(args: argparse.Namespace) -> ExportSpec:
         data["input_size"] = args.imgsz
     if args.labels:
         data["class_names"] = _read_labels(args.labels)
+    optimization = _optimization_options(args)
+    if optimization:
+        data["optimization_config"] = optimization
+    if args.validate or args.max_drop is not None:
+        if not args.validate:
+            raise BadInput("--max-drop applies with --validate DATA")
+        validation: dict[str, Any] = {"enabled": True, "data": str(args.validate)}
+        if args.max_drop is not None:
+            validation["fail_threshold"] = {"accuracy_drop_max": args.max_drop}
+        data["validation_config"] = validation
     parity = {k: v for k, v in (("images", args.parity_images and str(args.parity_images)),
                                 ("atol", args.atol), ("rtol", args.rtol)) if v is not None}
     if parity:
@@ -131,6 +149,21 @@ def _format_options(args: argparse.Namespace) -> dict[str, Any]:
     return config
 
 
+def _optimization_options(args: argparse.Namespace) -> dict[str, Any]:
+    if args.half and args.int8:
+        raise BadInput("--half and --int8 are two different precisions: choose one")
+    calib = {k: v for k, v in (("calibration_data", args.calib and str(args.calib)),
+                               ("calibration_samples", args.calib_samples),
+                               ("calibration_method", args.calib_method)) if v is not None}
+    if calib and args.int8 != "static":
+        raise BadInput("--calib, --calib-samples and --calib-method apply to --int8 static")
+    if args.half:
+        return {"quantization": {"method": "fp16"}}
+    if args.int8:
+        return {"quantization": {"method": args.int8, **calib}}
+    return {}
+
+
 def _read_labels(path: Path) -> list[str]:
     try:
         names = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
@@ -173,8 +206,11 @@ class ProgressBar:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from core import launch
+    from core.advice import optimization_warnings
 
     spec = spec_from_args(args)
+    for warning in optimization_warnings(spec):
+        print(f"warning: {warning}", file=sys.stderr)
     files = launch.JobFiles(launch.new_job_id())
     # Start the worker first: it spends a second or more importing torch, time enough
     # to open the database and record the job without adding to the export's wall time.

@@ -115,10 +115,18 @@ FORMAT_CONFIGS: dict[str, type[FormatConfig]] = {
 
 
 class QuantizationConfig(StrictModel):
+    """``quant_format`` auto and ``per_channel`` unset: Slipway measures the candidates
+    on the calibration images and keeps the fastest one within the accuracy limit."""
+
     method: Literal["dynamic", "static", "fp16"]
     dtype: Literal["qint8", "quint8", "float16"] = "qint8"
     calibration_data: Path | None = None
     calibration_samples: Annotated[int, Field(ge=1, le=10_000)] = 100
+    # percentile: on the sample detector it dropped 0.97 mAP50-95 points where minmax
+    # dropped 2.68 (entropy 1.13), at the same speed
+    calibration_method: Literal["minmax", "entropy", "percentile"] = "percentile"
+    quant_format: Literal["auto", "qoperator", "qdq"] = "auto"
+    per_channel: bool | None = None
 
     @model_validator(mode="after")
     def _static_needs_data(self) -> QuantizationConfig:
@@ -172,20 +180,22 @@ class ParityConfig(StrictModel):
     # None: the default for the precision the export computes in (PARITY_TOLERANCE)
     atol: Annotated[float, Field(ge=0.0)] | None = None
     rtol: Annotated[float, Field(ge=0.0)] | None = None
-    min_task_agreement: Annotated[float, Field(ge=0.0, le=1.0)] = 1.0
+    min_task_agreement: Annotated[float, Field(ge=0.0, le=1.0)] | None = None
     min_preprocessing_agreement: Annotated[float, Field(ge=0.0, le=1.0)] = 0.9
-    box_iou: Annotated[float, Field(gt=0.0, le=1.0)] = 0.9
+    box_iou: Annotated[float, Field(gt=0.0, le=1.0)] | None = None
     images: Path | None = None
     max_images: Annotated[int, Field(ge=1, le=1000)] = 16
 
 
-# Default raw-output tolerance (atol, rtol) by the precision an export computes in:
-# fp16 keeps about 3 significant digits, bf16 about 2. INT8 exports are judged by
-# task agreement and accuracy on data, so they get no raw-output default here.
-PARITY_TOLERANCE: dict[str, tuple[float, float]] = {
-    "fp32": (1e-4, 1e-3),
-    "fp16": (1e-3, 1e-2),
-    "bf16": (1e-2, 3e-2),
+# The parity gate's defaults by the precision an export computes in: fp16 keeps
+# about 3 significant digits, bf16 about 2. INT8 changes raw outputs by design:
+# they are reported but do not gate (atol/rtol None); the predictions must still
+# agree, and the accuracy drop on the user's data is the real judge (validation).
+PARITY_DEFAULTS: dict[str, dict[str, float | None]] = {
+    "fp32": {"atol": 1e-4, "rtol": 1e-3, "min_task_agreement": 1.0, "box_iou": 0.9},
+    "fp16": {"atol": 1e-3, "rtol": 1e-2, "min_task_agreement": 1.0, "box_iou": 0.9},
+    "bf16": {"atol": 1e-2, "rtol": 3e-2, "min_task_agreement": 1.0, "box_iou": 0.9},
+    "int8": {"atol": None, "rtol": None, "min_task_agreement": 0.9, "box_iou": 0.75},
 }
 
 
@@ -268,6 +278,9 @@ class ExportSpec(StrictModel):
     @property
     def precision(self) -> str:
         """What the exported model computes in: fp32, fp16, bf16 or int8."""
+        quantization = self.optimization_config.quantization
+        if quantization is not None:
+            return "fp16" if quantization.method == "fp16" else "int8"
         cfg = self.export_config
         if isinstance(cfg, OpenVinoConfig):
             return "bf16" if cfg.inference_precision == "bf16" else cfg.precision.lower()
@@ -278,14 +291,11 @@ class ExportSpec(StrictModel):
         return "fp32"
 
     def parity_for_precision(self) -> ParityConfig:
-        """The parity gate for this export, tolerances filled in: reduced precision
-        loosens the default on raw outputs (never the task agreement); a tolerance the
-        user set is kept as it is."""
-        atol, rtol = PARITY_TOLERANCE.get(self.precision, PARITY_TOLERANCE["fp32"])
-        return self.parity.model_copy(update={
-            "atol": atol if self.parity.atol is None else self.parity.atol,
-            "rtol": rtol if self.parity.rtol is None else self.parity.rtol,
-        })
+        """The parity gate for this export, defaults filled in for its precision; what
+        the user set is kept as it is. atol/rtol stay None for INT8: not gating."""
+        defaults = PARITY_DEFAULTS[self.precision]
+        chosen = self.parity.model_dump(include=set(defaults), exclude_none=True)
+        return self.parity.model_copy(update={**defaults, **chosen})
 
     def to_json(self) -> str:
         return self.model_dump_json(indent=2, exclude_none=True)

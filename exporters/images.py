@@ -57,11 +57,27 @@ def _from_folder(folder: Path, limit: int) -> list[tuple[str, np.ndarray]]:
     return images
 
 
+def _from_dataset(path: Path, task: str, limit: int) -> list[tuple[str, np.ndarray]]:
+    """Images of the validation dataset (a data.yaml, a YOLO folder or an ImageFolder)."""
+    from core.datasets import load_dataset
+    from exporters.optimize.calibration import evenly_spaced
+
+    dataset = load_dataset(path, "classify" if task == "classify" else "detect")
+    images = []
+    for item in evenly_spaced(list(dataset.items), limit):
+        rgb = _read(item.image)
+        if rgb is not None:
+            images.append((item.image.name, rgb))
+    if not images:
+        raise BadInput(f"validation_config.data: no readable images in {path}")
+    return images
+
+
 def parity_images(spec: ExportSpec, task: str) -> list[tuple[str, np.ndarray]]:
     limit = spec.parity.max_images
     folder = spec.parity.images
-    if folder is None and spec.validation_config.enabled:
-        folder = spec.validation_config.data
+    if folder is None and spec.validation_config.enabled and spec.validation_config.data is not None:
+        return _from_dataset(Path(spec.validation_config.data), task, limit)
     if folder is not None:
         images = _from_folder(Path(folder), limit)
         if not images:

@@ -23,7 +23,7 @@ import numpy as np
 from core.errors import ValidationFailed
 from core.inference import wrapper_module
 from core.parity import Agreement, OutputDiff, match_boxes, top1_agrees
-from core.spec import ExportSpec
+from core.spec import PARITY_DEFAULTS, ExportSpec
 from exporters.images import parity_images
 from exporters.loaders.base import LoadedModel
 
@@ -71,6 +71,8 @@ def run_parity(
                                           meta["classes"])
     comparable = post["type"] == post.get("decoded_type", post["type"])
     task, cfg = model.task, spec.parity_for_precision()
+    # the preprocessing check compares the original with itself: fp32 strictness always
+    preprocessing_iou = float(spec.parity.box_iou or PARITY_DEFAULTS["fp32"]["box_iou"] or 0.9)
     metric = "top1_agreement" if task == "classify" else "box_agreement"
     diffs = [OutputDiff(name) for name in model.output_names]
     exported_vs_original = Agreement(metric)
@@ -97,7 +99,7 @@ def run_parity(
         reference = _predict(reference_post, task, original_out, transform, shape)
         candidates = _predict(wrapper.postprocess, task, exported_out, transform, shape,
                               conf * CANDIDATE_CONF_FACTOR)
-        _agree(task, exported_vs_original, name, reference, candidates, cfg.box_iou)
+        _agree(task, exported_vs_original, name, reference, candidates, float(cfg.box_iou or 0.9))
         framework_tensor = model.framework_preprocess(rgb)
         if framework_tensor.shape == tensor.shape:
             gap = np.abs(framework_tensor - tensor)
@@ -107,9 +109,9 @@ def run_parity(
         framework_pred = _predict(reference_post, task, framework_out, transform, shape)
         ours = _predict(reference_post, task, original_out, transform, shape,
                         conf * CANDIDATE_CONF_FACTOR)
-        _agree(task, preprocessing, name, framework_pred, ours, cfg.box_iou)
+        _agree(task, preprocessing, name, framework_pred, ours, preprocessing_iou)
         progress((index + 1) / len(images), f"image {index + 1}/{len(images)}")
-    atol, rtol = float(cfg.atol or 0.0), float(cfg.rtol or 0.0)
+    atol, rtol = cfg.atol, cfg.rtol
     outputs = {d.name: d.report(atol, rtol) for d in diffs} if comparable else {}
     report: dict[str, Any] = {
         "images": len(images),
@@ -118,7 +120,7 @@ def run_parity(
         "precision": spec.precision,
         "tolerance": {"atol": atol, "rtol": rtol},
         "outputs": outputs,
-        "task_agreement": exported_vs_original.report(cfg.min_task_agreement),
+        "task_agreement": exported_vs_original.report(float(cfg.min_task_agreement or 1.0)),
         "preprocessing_agreement": {
             **preprocessing.report(cfg.min_preprocessing_agreement),
             "max_abs_input_diff": input_diff,

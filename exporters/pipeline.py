@@ -10,12 +10,15 @@ from __future__ import annotations
 import json
 import platform
 import shutil
+from collections.abc import Callable
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
+from core.advice import optimization_warnings
 from core.checkpoint import CheckpointInfo, inspect_checkpoint
 from core.errors import BadInput, InternalError, Unsupported, ValidationFailed, missing_extra
+from core.inference import wrapper_module
 from core.metadata import build_metadata, sha256_of
 from core.paths import size_of
 from core.protocol import STAGING_DIR
@@ -31,10 +34,14 @@ from core.spec import (
 from exporters.describe import IOSpec, describe_io
 from exporters.emitter import Emitter
 from exporters.loaders import LoadedModel, load_model
+from exporters.optimize.calibration import calibration_images
+from exporters.optimize.fallback import can_fall_back, fall_back
+from exporters.optimize.quantize import QuantizationJob, quantizer_for, start_job
 from exporters.package import write_metadata, write_package, zip_package
 from exporters.parity import coreml_structure_report, run_parity
 from exporters.steps import get_step
 from exporters.steps.onnx_preprocessing import embed_preprocessing
+from exporters.validation import load_validation_data, run_validation
 
 ENVIRONMENT_PACKAGES = (
     "torch", "torchvision", "onnx", "onnxruntime", "onnxslim", "ultralytics", "timm",
@@ -73,12 +80,11 @@ def _check_not_yet_built(spec: ExportSpec) -> None:
         raise Unsupported(f"export_config.quantization '{cfg.quantization}': INT8 TFLite is not in "
                           "this build yet; export with quantization 'none'")
     opt = spec.optimization_config
-    if opt.quantization is not None or opt.pruning is not None:
-        raise Unsupported("optimization_config: quantization and pruning are not in this build yet; "
-                          "export without them")
-    if spec.validation_config.enabled:
-        raise Unsupported("validation_config: accuracy validation on a dataset is not in this build "
-                          "yet; every export still passes the parity gate")
+    if opt.pruning is not None:
+        raise Unsupported("optimization_config.pruning: pruning is not in this build yet; "
+                          "export without it")
+    if opt.quantization is not None:
+        quantizer_for(spec)  # raises Unsupported naming what the format offers
 
 
 def _check_route(route: Route) -> None:
@@ -220,42 +226,98 @@ def run_export(spec: ExportSpec, out_dir: Path, emitter: Emitter) -> dict[str, A
     model = load_model(spec, framework, spec.checkpoint, work)
     emitter.log(f"loaded {framework} {model.task} model '{model.model_name}', "
                 f"{len(model.class_names)} classes, input {model.input_size}")
+    dataset = load_validation_data(spec, model) if spec.validation_config.enabled else None
+    quantization = spec.optimization_config.quantization
+    if quantization is not None and quantization.calibration_data is not None:
+        calibration_images(quantization.calibration_data, quantization.calibration_samples)
+    for warning in optimization_warnings(spec):
+        emitter.log(warning, level="warning")
     original_size = size_of(spec.checkpoint)
 
     emitter.stage("optimize")
-    emitter.progress(1.0, "no optimization requested")
+    emitter.progress(1.0, "no pruning requested")
 
     emitter.stage("convert", f"{framework} → {spec.export_format} via {' → '.join(route.steps)}")
     model_file = _convert(model, spec, route, staging, emitter)
+    io = describe_io(model, model_file, spec)
+    job: QuantizationJob | None = None
+    quant_stats: dict[str, Any] | None = None
+    if quantization is not None:
+        emitter.progress(0.8, f"quantizing: {quantization.method}")
+        draft = _metadata(model, spec, model_file, info, io, {"status": "running"})
+        wrapper = wrapper_module().ModelWrapper(model_file, write_metadata(staging, draft), threads=2)
+        job = start_job(model_file, spec, wrapper, model.task, staging / "quantization")
+        quant_stats = quantizer_for(spec)(job)
+        emitter.log(_quantization_summary(quant_stats))
+        quant_stats = _agreement_fallback(job, quant_stats, spec, emitter)
+        if (quant_stats.get("speedup") or 1.0) < 1.0:
+            emitter.log(f"the quantized model runs slower than the float one on this machine "
+                        f"({quant_stats['speedup']:.2f}× its speed): the report shows it; keep FP32 "
+                        "or try another format for speed", level="warning")
+        io = describe_io(model, model_file, spec)
 
     emitter.stage("parity", "comparing the export with the original on real images")
-    io = describe_io(model, model_file, spec)
     draft = _metadata(model, spec, model_file, info, io, {"status": "running"})
     metadata_path = write_metadata(staging, draft)
-    try:
+
+    def parity_gate() -> dict[str, Any]:
         if spec.export_format == "coreml":
-            parity = coreml_structure_report(model, model_file, draft)
-        else:
-            parity = run_parity(model, model_file, metadata_path, spec, emitter.progress)
-    except ValidationFailed as err:
-        report = err.details.get("parity")
-        if report is not None:  # kept for the user to read; no model file is left behind
-            (out_dir / "parity_report.json").write_text(json.dumps(report, indent=2) + "\n")
-        raise
+            return coreml_structure_report(model, model_file, draft)
+        return run_parity(model, model_file, metadata_path, spec, emitter.progress)
+
+    parity = _kept_on_failure(parity_gate, out_dir, "parity", "parity_report.json")
     emitter.log(_parity_summary(parity))
 
     emitter.stage("validate")
-    emitter.progress(1.0, "no dataset validation requested")
+    validation: dict[str, Any] | None = None
+    if dataset is None:
+        emitter.progress(1.0, "no dataset validation requested")
+    else:
+        def validate() -> dict[str, Any]:
+            return run_validation(model, model_file, metadata_path, spec, dataset, emitter.progress)
+
+        try:
+            validation = validate()
+        except ValidationFailed as err:
+            if job is None or quant_stats is None or not can_fall_back(job):
+                _keep_report(err, out_dir, "validation", "validation_report.json")
+                raise
+            emitter.log(f"{err.message}; trying with the most sensitive layers in float")
+            failures = [err]
+
+            def judged() -> dict[str, Any]:
+                try:
+                    return validate()
+                except ValidationFailed as again:
+                    failures.append(again)
+                    return dict(again.details.get("validation", {}))
+
+            settled = fall_back(job, quant_stats, judged, emitter.log)
+            if settled is None:
+                _keep_report(failures[-1], out_dir, "validation", "validation_report.json")
+                raise failures[-1] from None
+            validation, quant_stats = settled
+            emitter.log("re-checking parity for the model with float layers restored")
+            parity = _kept_on_failure(parity_gate, out_dir, "parity", "parity_report.json")
+        emitter.log(_validation_summary(validation))
+        write_json(staging / "validation_results.json", validation)
 
     emitter.stage("package", "writing metadata, wrappers and the zip")
-    metadata = _metadata(model, spec, model_file, info, io, parity)
-    write_package(staging, metadata)
     model_size = sum(size_of(f) for f in model_files(model_file))
-    stats = {
+    stats: dict[str, Any] = {
         "original_size_mb": round(original_size / 1e6, 3),
         "exported_size_mb": round(model_size / 1e6, 3),
         "compression_ratio": round(original_size / model_size, 3) if model_size else None,
     }
+    if quant_stats is not None:
+        stats["latency_ms_before"] = quant_stats.get("latency_ms_before")
+        stats["latency_ms_after"] = quant_stats.get("latency_ms_after")
+        stats["quantization"] = quant_stats
+    metadata = _metadata(model, spec, model_file, info, io, parity)
+    metadata["optimization_stats"] = stats
+    if validation is not None:
+        metadata["validation"] = validation_metrics(validation)
+    write_package(staging, metadata)
     emitter.write_log(staging / "export.log")
     for item in staging.iterdir():
         shutil.move(str(item), str(out_dir / item.name))
@@ -272,9 +334,90 @@ def run_export(spec: ExportSpec, out_dir: Path, emitter: Emitter) -> dict[str, A
         "export_format": spec.export_format,
         "optimization_stats": stats,
         "parity": parity,
-        "validation_metrics": None,
+        "validation_metrics": validation_metrics(validation),
         "timings": timings,
     }
+
+
+def _agreement_fallback(job: QuantizationJob, stats: dict[str, Any], spec: ExportSpec,
+                        emitter: Emitter) -> dict[str, Any]:
+    """Static INT8 that no longer agrees with the float model on the calibration images
+    (a YOLO head whose boxes and scores share one INT8 range loses every box): keep
+    sensitive layers in float until it agrees, before the gates judge it."""
+    required = float(spec.parity_for_precision().min_task_agreement or 1.0)
+    if not can_fall_back(job) or stats.get("agreement", 1.0) >= required:
+        return stats
+    emitter.log(f"INT8 agrees with the float model on {stats['agreement']:.0%} of the calibration "
+                f"images (needs {required:.0%}); keeping the most sensitive layers in float")
+    _, probe = job.calibration()
+
+    def agreement() -> dict[str, Any]:
+        value = probe(job.model_file)
+        return {"passed": value >= required, "agreement": value}
+
+    settled = fall_back(job, stats, agreement, emitter.log)
+    if settled is None:
+        raise ValidationFailed(f"static INT8 does not agree with the float model even with every "
+                               f"sensitive layer in float (needs {required:.0%}); export without "
+                               "quantization or with method 'fp16'")
+    report, stats = settled
+    stats["agreement"] = report["agreement"]
+    emitter.log(f"INT8 agrees on {report['agreement']:.0%} with {len(stats['kept_in_float'])} "
+                "node(s) in float")
+    return stats
+
+
+def write_json(path: Path, data: Any) -> None:
+    path.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
+
+
+def _keep_report(err: ValidationFailed, out_dir: Path, key: str, name: str) -> None:
+    """A failed gate's report stays for the user to read; no model file is left behind."""
+    report = err.details.get(key)
+    if report is not None:
+        if "fallback_attempts" in err.details:
+            report = {**report, "fallback_attempts": err.details["fallback_attempts"]}
+        write_json(out_dir / name, report)
+
+
+def _kept_on_failure(gate: Callable[[], dict[str, Any]], out_dir: Path, key: str,
+                     name: str) -> dict[str, Any]:
+    try:
+        return gate()
+    except ValidationFailed as err:
+        _keep_report(err, out_dir, key, name)
+        raise
+
+
+def validation_metrics(report: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The job's validation_metrics in the product spec's shape."""
+    if report is None:
+        return None
+    return {
+        "metric": report["metric"],
+        "original": report["original_metric"],
+        "exported": report["exported_metric"],
+        "accuracy_drop": report["accuracy_drop"],
+        "accuracy_drop_max": report["accuracy_drop_max"],
+        "passed": report["passed"],
+        "images": report["dataset"]["images"],
+    }
+
+
+def _quantization_summary(stats: dict[str, Any]) -> str:
+    parts = [f"quantized: {stats['method']}"]
+    if "quant_format" in stats:
+        parts.append(f"{stats['quant_format']}, per-channel {stats['per_channel']}")
+    if stats.get("speedup"):
+        parts.append(f"{stats['latency_ms_before']:.2f} ms → {stats['latency_ms_after']:.2f} ms "
+                     f"({stats['speedup']:.2f}× the float model's speed)")
+    return "; ".join(parts)
+
+
+def _validation_summary(report: dict[str, Any]) -> str:
+    return (f"validation passed on {report['dataset']['images']} images: {report['metric']} "
+            f"{report['original_metric']:.4f} → {report['exported_metric']:.4f} "
+            f"(drop {report['accuracy_drop']:.4f}, limit {report['accuracy_drop_max']})")
 
 
 def _parity_summary(parity: dict[str, Any]) -> str:

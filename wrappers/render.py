@@ -62,11 +62,37 @@ def _describe_parity(parity: dict[str, Any], task: dict[str, Any]) -> str:
         f"at {parity.get('precision', 'fp32')}: {task.get('metric', 'agreement')} "
         f"{task.get('value', 0):.1%}; "
         + "; ".join(
-            f"`{name}` max abs diff {o['max_abs_diff']:.3g} (tolerance {o['tolerance']:.3g})"
+            f"`{name}` max abs diff {o['max_abs_diff']:.3g} "
+            + (f"(tolerance {o['tolerance']:.3g})" if o["tolerance"] is not None
+               else "(reported, not gating)")
             for name, o in parity.get("outputs", {}).items()
         )
         + "."
     )
+
+
+def _optimization_notes(metadata: dict[str, Any]) -> list[str]:
+    lines: list[str] = []
+    quant = (metadata.get("optimization_stats") or {}).get("quantization")
+    if quant:
+        line = f"Quantized: {quant['method']}"
+        if quant.get("quant_format"):
+            line += (f" ({quant['quant_format']}, per-channel {quant['per_channel']}, "
+                     f"{quant['calibration_images']} calibration images, {quant['calibration_method']})")
+        if quant.get("speedup"):
+            line += (f"; {quant['latency_ms_before']:.2f} ms → {quant['latency_ms_after']:.2f} ms per "
+                     f"image here ({quant['speedup']:.2f}× the float model's speed)")
+        kept = quant.get("kept_in_float") or []
+        if kept:
+            line += f"; {len(kept)} node(s) kept in float (see metadata.json)"
+        lines += [line + ".", ""]
+    validation = metadata.get("validation")
+    if validation:
+        lines += [f"Validated on {validation['images']} labeled images: {validation['metric']} "
+                  f"{validation['original']:.4f} (original) → {validation['exported']:.4f} (this model), "
+                  f"drop {validation['accuracy_drop']:.4f} (limit {validation['accuracy_drop_max']}). "
+                  "Details: validation_results.json.", ""]
+    return (["## Optimization and validation", "", *lines]) if lines else []
 
 
 def _format_notes(metadata: dict[str, Any]) -> list[str]:
@@ -162,6 +188,7 @@ def render_readme(metadata: dict[str, Any]) -> str:
         "",
         _describe_parity(parity, task),
         "",
+        *_optimization_notes(metadata),
         *_format_notes(metadata),
         "`metadata.json` describes everything above in machine-readable form; "
         "`export.log` records how this package was made.",

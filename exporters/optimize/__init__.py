@@ -1,0 +1,1 @@
+"""Optimizations: quantization of an exported model, pruning of the original module."""

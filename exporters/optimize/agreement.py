@@ -1,0 +1,55 @@
+"""How closely a candidate model file agrees with the float export, on calibration images.
+
+Used to choose between quantization settings before the parity gate and the
+validation judge the final file: the same task-level agreement as the gate
+(top-1 for classifiers; confident boxes matched at IoU >= 0.75 for detectors).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core.parity import match_boxes, top1_agrees
+
+BOX_IOU = 0.75
+
+
+class AgreementProbe:
+    def __init__(self, wrapper: Any, images: list[Path], task: str, limit: int = 32) -> None:
+        self.wrapper, self.task = wrapper, task
+        self.samples: list[tuple[np.ndarray, dict[str, float], tuple[int, int]]] = []
+        for path in images[:limit]:
+            rgb = wrapper.load_image(str(path))
+            tensor, transform = wrapper.preprocess(rgb)
+            self.samples.append((tensor, transform, rgb.shape[:2]))
+        self.reference = [self._predict(wrapper.runtime(t), tr, s) for t, tr, s in self.samples]
+
+    def _predict(self, outputs: list[np.ndarray], transform: dict[str, float], shape: tuple[int, int],
+                 conf: float | None = None) -> list[dict[str, Any]]:
+        post = self.wrapper.postprocess
+        if self.task == "classify":
+            result: list[dict[str, Any]] = post.classify(outputs)
+            return result
+        detections: list[dict[str, Any]] = post.detect(outputs, transform, shape, conf=conf)
+        return detections
+
+    def __call__(self, path: Path) -> float:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 2
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        name = session.get_inputs()[0].name
+        agreed = total = 0
+        half_conf = self.wrapper.postprocess.conf / 2
+        for (tensor, transform, shape), reference in zip(self.samples, self.reference, strict=True):
+            found = self._predict(session.run(None, {name: tensor}), transform, shape, half_conf)
+            if self.task == "classify":
+                agreed, total = agreed + int(top1_agrees(reference, found)), total + 1
+            else:
+                matched, _ = match_boxes(reference, found, BOX_IOU)
+                agreed, total = agreed + matched, total + len(reference)
+        return agreed / total if total else 1.0

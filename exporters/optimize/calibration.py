@@ -1,0 +1,51 @@
+"""Calibration images → input tensors, through exactly the model's preprocessing.
+
+The tensors come from the package's own wrapper Preprocessor, built from the same
+metadata.json the wrapper uses at inference time, so calibration sees what the
+deployed model will see.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core.errors import BadInput
+from core.samples import list_images
+
+
+def evenly_spaced(items: list[Any], count: int) -> list[Any]:
+    """At most ``count`` items spread over the whole list (so every class is represented)."""
+    if len(items) <= count:
+        return list(items)
+    step = len(items) / count
+    return [items[int(i * step)] for i in range(count)]
+
+
+def calibration_images(folder: Path, samples: int) -> list[Path]:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise BadInput(f"optimization_config.quantization.calibration_data: {folder} is not a folder")
+    images = list_images(folder)
+    if not images:
+        raise BadInput(f"optimization_config.quantization.calibration_data: no images in {folder} "
+                       "(looked for .jpg, .png, .bmp, .webp, .tif files, in subfolders too)")
+    return evenly_spaced(images, samples)
+
+
+def calibration_tensors(wrapper: Any, images: list[Path]) -> list[np.ndarray]:
+    """Preprocessed input tensors; unreadable files are skipped, none readable is an error."""
+    tensors = []
+    for path in images:
+        try:
+            rgb = wrapper.load_image(str(path))
+        except ValueError:
+            continue
+        tensor, _ = wrapper.preprocess(rgb)
+        tensors.append(tensor)
+    if not tensors:
+        raise BadInput(f"optimization_config.quantization.calibration_data: none of the {len(images)} "
+                       "images could be read")
+    return tensors

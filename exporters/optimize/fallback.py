@@ -1,0 +1,80 @@
+"""Accuracy-aware fallback for static INT8: keep the most sensitive layers in float
+until the model is good enough again, or nothing is left to revert.
+
+"Good enough" is a check the caller supplies: agreement with the float model on
+the calibration images (no labels needed: used right after quantizing), or the
+accuracy drop on the user's labeled data within validation_config's threshold.
+Sensitivity is measured, not guessed: each activation's signal-to-quantization-
+noise ratio in a QDQ copy of the model on the calibration images
+(onnx_quant.sensitive_nodes). The search doubles the number of reverted nodes
+until the check passes, then bisects back, so few layers stay float.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from exporters.optimize import onnx_quant
+from exporters.optimize.quantize import QuantizationJob, quantizer_for
+
+Check = Callable[[], dict[str, Any]]  # judges the package's current model: {"passed": bool, ...}
+Log = Callable[[str], None]
+BISECT_ROUNDS = 3
+
+
+def can_fall_back(job: QuantizationJob | None) -> bool:
+    return job is not None and job.spec.export_format == "onnx" and job.config.method == "static"
+
+
+def fall_back(job: QuantizationJob, stats: dict[str, Any], check: Check,
+              log: Log) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """(check report, quantization stats) of the fewest float nodes that pass, or None
+    when even reverting every sensitive node fails (the last failing setting stays)."""
+    tensors, _ = job.calibration()
+    # the setting the first round chose stays fixed: only the excluded nodes change
+    job.config = job.config.model_copy(update={"quant_format": stats["quant_format"],
+                                               "per_channel": stats["per_channel"]})
+    order = onnx_quant.sensitive_nodes(job.prepared(), tensors, job.config, job.work)
+    quantize = quantizer_for(job.spec)
+    attempts: list[dict[str, Any]] = []
+
+    def attempt(count: int) -> tuple[dict[str, Any], dict[str, Any]]:
+        job.exclude = order[:count]
+        log(f"keeping the {count} most sensitive of {len(order)} node(s) in float")
+        result = quantize(job)
+        report = check()
+        attempts.append({"kept_in_float": count, **{k: report.get(k) for k in _SUMMARY if k in report}})
+        return report, result
+
+    failing, passing, best = 0, None, None
+    count = 1
+    while count <= len(order):
+        report, result = attempt(count)
+        if report["passed"]:
+            passing, best = count, (report, result)
+            break
+        failing = count
+        count = len(order) if count < len(order) < count * 2 else count * 2
+    if passing is None or best is None:
+        return None
+    for _ in range(BISECT_ROUNDS):  # fewer float nodes, if a smaller count passes too
+        middle = (failing + passing) // 2
+        if middle <= failing:
+            break
+        report, result = attempt(middle)
+        if report["passed"]:
+            passing, best = middle, (report, result)
+        else:
+            failing = middle
+    if job.exclude != order[:passing]:  # the last attempt failed: put the passing one back
+        job.exclude = order[:passing]
+        best = (best[0], quantize(job))
+    report, result = best
+    result["kept_in_float"] = list(job.exclude)
+    result["fallback"] = {"sensitivity": "activation SQNR on the calibration images (lowest first)",
+                          "attempts": attempts}
+    return report, result
+
+
+_SUMMARY = ("passed", "metric", "exported_metric", "accuracy_drop", "agreement")

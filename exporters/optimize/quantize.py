@@ -1,0 +1,129 @@
+"""Quantize an exported model file in place: the registry of (format, method) → quantizer.
+
+Runs at the end of the convert stage, on the float model the converter wrote,
+with the package's draft metadata (so calibration images go through exactly the
+model's preprocessing). Returns what optimization_stats reports.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from core.errors import Unsupported
+from core.spec import ExportSpec, QuantizationConfig
+from exporters.optimize import onnx_quant
+from exporters.optimize.agreement import AgreementProbe
+from exporters.optimize.calibration import calibration_images, calibration_tensors
+
+
+@dataclass
+class QuantizationJob:
+    """Everything a quantizer needs; ``wrapper`` runs the float model with its metadata."""
+
+    model_file: Path  # the package's model: the float export now, the quantized one after
+    source: Path  # the float export, kept aside so a fallback can quantize it again
+    spec: ExportSpec
+    config: QuantizationConfig
+    wrapper: Any
+    task: str
+    work: Path
+    exclude: list[str] = field(default_factory=list)
+    tensors: list[Any] = field(default_factory=list)  # calibration tensors, once read
+    probe: AgreementProbe | None = None
+
+    def calibration(self) -> tuple[list[Any], AgreementProbe]:
+        if not self.tensors or self.probe is None:
+            assert self.config.calibration_data is not None
+            images = calibration_images(self.config.calibration_data, self.config.calibration_samples)
+            self.tensors = calibration_tensors(self.wrapper, images)
+            self.probe = AgreementProbe(self.wrapper, images, self.task)
+        return self.tensors, self.probe
+
+    def prepared(self) -> Path:
+        """The float model after ONNX Runtime's pre-processing, made once."""
+        path = self.work / "float_prepared.onnx"
+        if not path.exists():
+            onnx_quant.prepare(self.source, self.work)
+        return path
+
+
+Quantizer = Callable[[QuantizationJob], dict[str, Any]]
+
+
+def _onnx_dynamic(job: QuantizationJob) -> dict[str, Any]:
+    target = job.work / "dynamic.onnx"
+    stats = onnx_quant.quantize_dynamic(job.source, target)
+    return _replace(job, target, stats)
+
+
+def _onnx_fp16(job: QuantizationJob) -> dict[str, Any]:
+    target = job.work / "fp16.onnx"
+    stats = onnx_quant.to_fp16(job.source, target)
+    return _replace(job, target, stats)
+
+
+def _onnx_static(job: QuantizationJob) -> dict[str, Any]:
+    tensors, probe = job.calibration()
+    target = job.work / "static.onnx"
+    tail = onnx_quant.postprocessing_nodes(job.prepared())
+    exclude = tail + [n for n in job.exclude if n not in tail]
+    stats = onnx_quant.quantize_static(job.prepared(), target, tensors, job.config, probe, exclude)
+    stats["postprocessing_in_float"] = tail
+    return _replace(job, target, stats)
+
+
+def _replace(job: QuantizationJob, target: Path, stats: dict[str, Any]) -> dict[str, Any]:
+    """Put the quantized file in the package, measuring it and the float one on one tensor."""
+    tensor, _ = job.wrapper.preprocess(job.wrapper.load_image(_probe_image()))
+    before = onnx_quant.latency_ms(job.source, tensor)
+    after = onnx_quant.latency_ms(target, tensor)
+    shutil.copyfile(target, job.model_file)
+    return {**stats, "latency_ms_before": round(before, 3), "latency_ms_after": round(after, 3),
+            "speedup": round(before / after, 3) if after else None}
+
+
+def _probe_image() -> Any:
+    """A real photo for latency probes (scikit-image's bundled coffee cup)."""
+    from exporters.images import skimage_photos
+
+    photos = skimage_photos()
+    import numpy as np
+
+    return photos[0][1] if photos else np.full((480, 640, 3), 114, dtype=np.uint8)
+
+
+QUANTIZERS: dict[tuple[str, str], Quantizer] = {
+    ("onnx", "dynamic"): _onnx_dynamic,
+    ("onnx", "static"): _onnx_static,
+    ("onnx", "fp16"): _onnx_fp16,
+}
+
+
+def quantizer_for(spec: ExportSpec) -> Quantizer:
+    cfg = spec.optimization_config.quantization
+    assert cfg is not None
+    quantizer = QUANTIZERS.get((spec.export_format, cfg.method))
+    if quantizer is None:
+        offered = sorted(m for f, m in QUANTIZERS if f == spec.export_format)
+        where = sorted({f for f, m in QUANTIZERS if m == cfg.method})
+        raise Unsupported(
+            f"optimization_config.quantization.method '{cfg.method}' is not available for "
+            f"{spec.export_format} in this build"
+            + (f"; {spec.export_format} offers: {', '.join(offered)}" if offered else "")
+            + (f"; '{cfg.method}' is available for: {', '.join(where)}" if where else "")
+        )
+    return quantizer
+
+
+def start_job(model_file: Path, spec: ExportSpec, wrapper: Any, task: str, work: Path) -> QuantizationJob:
+    """Set the float export aside; the quantizer writes the package's model file."""
+    config = spec.optimization_config.quantization
+    assert config is not None
+    work.mkdir(parents=True, exist_ok=True)
+    source = work / f"float{model_file.suffix}"
+    shutil.copyfile(model_file, source)
+    return QuantizationJob(model_file, source, spec, config, wrapper, task, work)

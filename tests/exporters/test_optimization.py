@@ -1,0 +1,121 @@
+"""INT8 and FP16 exports measured on the samples' own labeled data: a static INT8
+detector that keeps its accuracy, a degraded export that validation refuses, the
+accuracy-aware fallback, and our mAP against Ultralytics' own val."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from core.samples import sample
+from tests.helpers import slipway
+
+pytestmark = pytest.mark.slow
+
+DET = sample("shapes-yolo11n")
+TIMM = sample("digits-timm")
+TIMM_ARGS = [str(TIMM.checkpoint), "--model-name", "mobilenetv3_small_050"]
+
+
+def metadata(package: Path) -> dict:  # type: ignore[type-arg]
+    return json.loads((package / "metadata.json").read_text())  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="module")
+def int8_detector(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("int8") / "pkg"
+    run = slipway("export", str(DET.checkpoint), "--format", "onnx", "--int8", "static",
+                  "--calib", str(DET.images), "--calib-samples", "32", "--validate", str(DET.dataset),
+                  "--max-drop", "0.03", "--out", str(out), "--json", home=out.parent / "home")
+    assert run.code == 0, run.stderr[-3000:]
+    assert run.result["validation_metrics"]["passed"]
+    return out
+
+
+def test_static_int8_detector_keeps_its_accuracy_and_says_what_it_did(int8_detector: Path) -> None:
+    meta = metadata(int8_detector)
+    quant = meta["optimization_stats"]["quantization"]
+    assert quant["method"] == "static" and quant["calibration_images"] == 32
+    assert quant["calibration_method"] == "percentile"
+    assert {c["quant_format"] for c in quant["candidates"]} == {"qoperator", "qdq"}
+    assert len(quant["candidates"]) == 4 and all(0 <= c["agreement"] <= 1 for c in quant["candidates"])
+    assert quant["postprocessing_in_float"], "box decoding must stay float"
+    assert quant["latency_ms_before"] > 0 and quant["latency_ms_after"] > 0
+    stats = meta["optimization_stats"]
+    assert stats["exported_size_mb"] < 0.5 * 10.4  # INT8 weights: a quarter of the float file
+    validation = json.loads((int8_detector / "validation_results.json").read_text())
+    assert validation["metric"] == "mAP50-95" and validation["passed"]
+    assert validation["original_metric"] > 0.8 and validation["accuracy_drop"] <= 0.03
+    assert set(validation["exported"]["per_class"]) == {"circle", "square", "triangle", "star"}
+    assert meta["parity"]["precision"] == "int8" and meta["parity"]["passed"]
+    assert all(o["tolerance"] is None for o in meta["parity"]["outputs"].values())
+
+
+def test_our_map_matches_ultralytics_val(int8_detector: Path, tmp_path: Path) -> None:
+    """The original model's mAP from core.metrics against Ultralytics' own val (square
+    letterbox, rect=False: the preprocessing every export uses)."""
+    import os
+
+    from ultralytics import YOLO
+
+    data = tmp_path / "dataset"
+    shutil.copytree(DET.dataset.parent, data)  # val writes a label cache beside the labels
+    yaml = data / "ultralytics.yaml"
+    yaml.write_text(f"path: {data}\ntrain: images/val\nval: images/val\n"
+                    "names: {0: circle, 1: square, 2: triangle, 3: star}\n")
+    os.environ["YOLO_OFFLINE"] = "1"
+    theirs = YOLO(str(DET.checkpoint)).val(data=str(yaml), imgsz=320, batch=1, conf=0.001, iou=0.7,
+                                           rect=False, plots=False, verbose=False, device="cpu",
+                                           project=str(tmp_path / "runs"), name="val")
+    ours = json.loads((int8_detector / "validation_results.json").read_text())["original"]
+    assert abs(ours["mAP50-95"] - theirs.box.map) <= 0.003
+    assert abs(ours["mAP50"] - theirs.box.map50) <= 0.003
+
+
+def test_validation_refuses_an_export_that_really_degrades(tmp_path: Path) -> None:
+    out = tmp_path / "pkg"
+    run = slipway("export", str(DET.checkpoint), "--format", "onnx", "--int8", "dynamic",
+                  "--validate", str(DET.dataset), "--max-drop", "0", "--out", str(out),
+                  home=tmp_path / "home")
+    assert run.code == 4, run.stderr[-2000:]
+    assert "mAP50-95 dropped by" in run.stderr and "accuracy_drop_max 0.0" in run.stderr
+    assert "4-6× slower" in run.stderr  # the CLI warned before it started
+    report = json.loads((out / "validation_report.json").read_text())
+    assert report["accuracy_drop"] > 0 and not report["passed"]
+    assert not list(out.glob("model*")) and not (out / "metadata.json").exists()
+
+
+def test_fallback_keeps_sensitive_layers_float_until_the_drop_is_within_the_limit(tmp_path: Path) -> None:
+    out = tmp_path / "pkg"
+    run = slipway("export", *TIMM_ARGS, "--format", "onnx", "--int8", "static", "--calib",
+                  str(TIMM.images), "--calib-samples", "32", "--calib-method", "minmax",
+                  "--validate", str(TIMM.dataset), "--max-drop", "0.005", "--out", str(out), "--json",
+                  home=tmp_path / "home")
+    assert run.code == 0, run.stderr[-3000:]
+    quant = metadata(out)["optimization_stats"]["quantization"]
+    attempts = quant["fallback"]["attempts"]
+    assert attempts and attempts[-1]["passed"] in (True, False)
+    kept = [n for n in quant["kept_in_float"] if n not in quant["postprocessing_in_float"]]
+    assert kept, "the first INT8 model dropped too much: some layers must have gone back to float"
+    assert any(a["passed"] for a in attempts) and any(not a["passed"] for a in attempts)
+    assert run.result["validation_metrics"]["accuracy_drop"] <= 0.005
+
+
+def test_fp16_onnx_keeps_float32_inputs_and_halves_the_file(tmp_path: Path) -> None:
+    import onnx
+
+    out = tmp_path / "pkg"
+    run = slipway("export", *TIMM_ARGS, "--format", "onnx", "--half", "--validate", str(TIMM.dataset),
+                  "--out", str(out), "--json", home=tmp_path / "home")
+    assert run.code == 0, run.stderr[-3000:]
+    model = onnx.load(str(out / "model.onnx"))
+    assert model.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    assert any(i.data_type == onnx.TensorProto.FLOAT16 for i in model.graph.initializer)
+    meta = metadata(out)
+    stats = meta["optimization_stats"]
+    assert stats["exported_size_mb"] < 0.6 * stats["original_size_mb"]
+    assert meta["parity"]["precision"] == "fp16" and meta["parity"]["passed"]
+    assert run.result["validation_metrics"]["accuracy_drop"] <= 0.01
