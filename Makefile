@@ -33,9 +33,10 @@ $(STAMP):
 	$(PY) -m pip check
 	touch $(STAMP)
 
-# The environment is shared by clones; point its editable install at this one.
+# The environment is shared by clones; point its editable install at this one
+# (checked from outside the clone, where the current directory cannot stand in for it).
 venv: $(STAMP)
-	@$(PY) -c "import core, pathlib, sys; sys.exit(pathlib.Path(core.__file__).resolve().parents[1] != pathlib.Path.cwd().resolve())" 2>/dev/null \
+	@(cd / && $(PY) -c "import core, pathlib, sys; sys.exit(pathlib.Path(core.__file__).resolve().parents[1] != pathlib.Path('$(CURDIR)').resolve())") 2>/dev/null \
 		|| $(PIP) install --no-deps --no-build-isolation -e . 2>&1 | $(QUIET_PIP)
 	@ln -sfn $(VENV) .venv
 

@@ -6,6 +6,7 @@
     slipway capabilities [--framework F] [--json]
     slipway jobs list|show ID|delete ID|set-default ID|tag ID TAG
     slipway predict PACKAGE_DIR IMAGE... [--conf X] [--iou X] [--json]
+    slipway benchmark CKPT [--formats F...] [--precisions P...] [--calib DIR] [--validate DATA] --out DIR
 
 Exit codes: 0 done, 1 internal error, 2 bad input, 3 unsupported,
 4 validation failed, 130 interrupted.
@@ -58,6 +59,12 @@ def _export_parser(sub: Any) -> None:
     p.add_argument("--calib", type=Path, help="folder of calibration images (static INT8)")
     p.add_argument("--calib-samples", type=int, help="calibration images to use (default 100)")
     p.add_argument("--calib-method", choices=("minmax", "entropy", "percentile"))
+    p.add_argument("--prune", metavar="METHOD:SPARSITY",
+                   help="structured:0.5 or unstructured:0.5 (timm and Hugging Face models)")
+    p.add_argument("--prune-iterative", type=int, metavar="STEPS", help="reach the sparsity in steps")
+    p.add_argument("--fine-tune", type=Path, metavar="DATA",
+                   help="ImageFolder for a short recovery fine-tune after pruning (classifiers)")
+    p.add_argument("--fine-tune-epochs", type=int, help="epochs of the recovery fine-tune (default 1)")
     p.add_argument("--validate", type=Path, metavar="DATA",
                    help="labeled data (YOLO data.yaml or folder, ImageFolder) to validate the export on")
     p.add_argument("--max-drop", type=float, help="fail past this accuracy drop (default 0.02)")
@@ -157,11 +164,34 @@ def _optimization_options(args: argparse.Namespace) -> dict[str, Any]:
                                ("calibration_method", args.calib_method)) if v is not None}
     if calib and args.int8 != "static":
         raise BadInput("--calib, --calib-samples and --calib-method apply to --int8 static")
+    options: dict[str, Any] = {}
     if args.half:
-        return {"quantization": {"method": "fp16"}}
+        options["quantization"] = {"method": "fp16"}
     if args.int8:
-        return {"quantization": {"method": args.int8, **calib}}
-    return {}
+        options["quantization"] = {"method": args.int8, **calib}
+    if args.prune:
+        options["pruning"] = _pruning(args)
+    elif args.prune_iterative or args.fine_tune:
+        raise BadInput("--prune-iterative and --fine-tune apply with --prune METHOD:SPARSITY")
+    return options
+
+
+def _pruning(args: argparse.Namespace) -> dict[str, Any]:
+    method, _, sparsity = str(args.prune).partition(":")
+    if method not in ("structured", "unstructured"):
+        raise BadInput(f"--prune {args.prune}: the method is structured or unstructured, e.g. structured:0.5")
+    try:
+        share = float(sparsity or 0.5)
+    except ValueError:
+        raise BadInput(f"--prune {args.prune}: the sparsity after ':' must be a number, e.g. 0.5") from None
+    pruning: dict[str, Any] = {"method": method, "sparsity": share}
+    if args.prune_iterative:
+        pruning.update(pruning_schedule="iterative", steps=args.prune_iterative)
+    if args.fine_tune:
+        pruning["fine_tune_data"] = str(args.fine_tune)
+    if args.fine_tune_epochs:
+        pruning["fine_tune_epochs"] = args.fine_tune_epochs
+    return pruning
 
 
 def _read_labels(path: Path) -> list[str]:
@@ -355,11 +385,50 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--conf", type=float)
     predict.add_argument("--iou", type=float)
     predict.add_argument("--json", action="store_true")
+    bench = sub.add_parser("benchmark", help="export formats x precisions and report size, speed, accuracy")
+    bench.add_argument("checkpoint", type=Path)
+    bench.add_argument("--model-name", help="timm architecture of a bare state dict")
+    bench.add_argument("--formats", nargs="+", choices=FORMATS, default=["onnx", "openvino"])
+    bench.add_argument("--precisions", nargs="+", default=["fp32", "fp16", "int8"],
+                       help="fp32 fp16 int8 int8-dynamic")
+    bench.add_argument("--calib", type=Path, help="calibration images for int8")
+    bench.add_argument("--validate", type=Path, metavar="DATA", help="labeled data: adds metric and drop")
+    bench.add_argument("--max-drop", type=float)
+    bench.add_argument("--out", type=Path, required=True, help="folder for the packages and the report")
+    bench.add_argument("--json", action="store_true")
     return parser
 
 
+def cmd_benchmark(args: argparse.Namespace) -> int:
+    from core.benchmark import run_benchmark
+
+    report = run_benchmark(
+        args.checkpoint, args.formats, args.precisions, args.out, model_name=args.model_name,
+        calib=args.calib, validate=args.validate, max_drop=args.max_drop,
+        progress=lambda message: print(message, file=sys.stderr),
+    )
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    print(f"{'variant':<22}{'status':<12}{'MB':>8}{'p50 ms':>9}{'p95 ms':>9}{'speed':>8}"
+          f"{'metric':>10}{'drop':>9}")
+    def cell(row: dict[str, Any], key: str, width: int, fmt: str = ".3g") -> str:
+        value = row.get(key)
+        return f"{format(value, fmt) if value is not None else '-':>{width}}"
+
+    for row in report["rows"]:
+        print(f"{row['variant']:<22}{row['status']:<12}{cell(row, 'size_mb', 8)}"
+              f"{cell(row, 'latency_ms_p50', 9)}{cell(row, 'latency_ms_p95', 9)}"
+              f"{cell(row, 'speed_vs_first', 8)}{cell(row, 'metric_value', 10, '.4f')}"
+              f"{cell(row, 'accuracy_drop', 9, '.4f')}")
+        if row.get("reason"):
+            print(f"    {str(row['reason']).splitlines()[0][:150]}")
+    print(f"report: {args.out / 'report.json'}, {args.out / 'report.png'}")
+    return 0
+
+
 COMMANDS = {"export": cmd_export, "capabilities": cmd_capabilities, "jobs": cmd_jobs,
-            "predict": cmd_predict}
+            "predict": cmd_predict, "benchmark": cmd_benchmark}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -141,9 +141,16 @@ class QuantizationConfig(StrictModel):
 
 
 class PruningConfig(StrictModel):
+    """``sparsity``: the share of channels (structured) or weights (unstructured) removed.
+    ``iterative`` reaches it in ``steps`` equal increments, fine-tuning between them when
+    ``fine_tune_data`` (an ImageFolder, classifiers only) is given."""
+
     method: Literal["structured", "unstructured"]
     sparsity: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.5
     pruning_schedule: Literal["oneshot", "iterative"] = "oneshot"
+    steps: Annotated[int, Field(ge=2, le=20)] = 3
+    fine_tune_data: Path | None = None
+    fine_tune_epochs: Annotated[int, Field(ge=1, le=50)] = 1
 
 
 class OptimizationConfig(StrictModel):

@@ -36,6 +36,7 @@ from exporters.emitter import Emitter
 from exporters.loaders import LoadedModel, load_model
 from exporters.optimize.calibration import calibration_images
 from exporters.optimize.fallback import can_fall_back, fall_back
+from exporters.optimize.prune import prune_model
 from exporters.optimize.quantize import QuantizationJob, quantizer_for, start_job
 from exporters.package import write_metadata, write_package, zip_package
 from exporters.parity import coreml_structure_report, run_parity
@@ -80,9 +81,6 @@ def _check_not_yet_built(spec: ExportSpec) -> None:
         raise Unsupported(f"export_config.quantization '{cfg.quantization}': INT8 TFLite is not in "
                           "this build yet; export with quantization 'none'")
     opt = spec.optimization_config
-    if opt.pruning is not None:
-        raise Unsupported("optimization_config.pruning: pruning is not in this build yet; "
-                          "export without it")
     if opt.quantization is not None:
         quantizer_for(spec)  # raises Unsupported naming what the format offers
 
@@ -235,7 +233,14 @@ def run_export(spec: ExportSpec, out_dir: Path, emitter: Emitter) -> dict[str, A
     original_size = size_of(spec.checkpoint)
 
     emitter.stage("optimize")
-    emitter.progress(1.0, "no pruning requested")
+    prune_stats: dict[str, Any] | None = None
+    pruning = spec.optimization_config.pruning
+    if pruning is None:
+        emitter.progress(1.0, "no pruning requested")
+    else:
+        prune_stats = prune_model(model, pruning, emitter.log)
+        emitter.log(f"pruned: {prune_stats['method']}, sparsity {prune_stats['sparsity_reached']:.2f}, "
+                    f"{prune_stats['parameters_before']:,} → {prune_stats['parameters_after']:,} parameters")
 
     emitter.stage("convert", f"{framework} → {spec.export_format} via {' → '.join(route.steps)}")
     model_file = _convert(model, spec, route, staging, emitter)
@@ -309,6 +314,8 @@ def run_export(spec: ExportSpec, out_dir: Path, emitter: Emitter) -> dict[str, A
         "exported_size_mb": round(model_size / 1e6, 3),
         "compression_ratio": round(original_size / model_size, 3) if model_size else None,
     }
+    if prune_stats is not None:
+        stats["pruning"] = prune_stats
     if quant_stats is not None:
         stats["latency_ms_before"] = quant_stats.get("latency_ms_before")
         stats["latency_ms_after"] = quant_stats.get("latency_ms_after")

@@ -97,7 +97,7 @@ def run_validation(model: LoadedModel, model_path: Path, metadata_path: Path, sp
         outputs, transform = wrapper.run(rgb)
         exported.add(wrapper.postprocess, outputs, transform, shape)
         tensor, _ = reference_pre(rgb)
-        original.add(reference_post, model.forward(tensor), transform, shape)
+        original.add(reference_post, model.forward(tensor, checkpoint=True), transform, shape)
         if task == "classify":
             truth.append(item.class_id)
         else:

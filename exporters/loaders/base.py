@@ -58,13 +58,16 @@ class LoadedModel:
     checkpoint: Path  # the working copy the converters read
     handle: Any = None  # the framework's own object (an ultralytics YOLO, an HF model dir)
     notes: list[str] = field(default_factory=list)
+    unpruned: Any = None  # the module as loaded, when pruning changed ``module``
 
-    def forward(self, tensor: np.ndarray) -> list[np.ndarray]:
-        """Run the original model on an input tensor; outputs in the exported order."""
+    def forward(self, tensor: np.ndarray, checkpoint: bool = False) -> list[np.ndarray]:
+        """Run the model the export was made from (or, with ``checkpoint``, the model as
+        loaded, before any pruning) on an input tensor; outputs in the exported order."""
         import torch
 
+        module = self.unpruned if checkpoint and self.unpruned is not None else self.module
         with torch.inference_mode():
-            out = self.module(torch.from_numpy(np.ascontiguousarray(tensor)))
+            out = module(torch.from_numpy(np.ascontiguousarray(tensor)))
         return [t.detach().float().numpy() for t in flatten_outputs(self.framework, out)]
 
     def dummy_input(self, batch: int = 1) -> torch.Tensor:

@@ -7,6 +7,7 @@ validation judge the final file: the same task-level agreement as the gate
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,23 @@ import numpy as np
 from core.parity import match_boxes, top1_agrees
 
 BOX_IOU = 0.75
+
+
+def same_runtime(wrapper: Any, path: Path) -> Any:
+    """Another model file of the same format, run the way the package's wrapper runs it."""
+    return type(wrapper.runtime)(str(path), 2, wrapper.metadata)
+
+
+def runtime_latency_ms(wrapper: Any, path: Path, tensor: np.ndarray, runs: int = 20) -> float:
+    run = same_runtime(wrapper, path)
+    for _ in range(3):
+        run(tensor)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        run(tensor)
+        times.append(time.perf_counter() - start)
+    return float(np.median(times)) * 1000
 
 
 class AgreementProbe:
@@ -37,16 +55,11 @@ class AgreementProbe:
         return detections
 
     def __call__(self, path: Path) -> float:
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 2
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        name = session.get_inputs()[0].name
+        run = same_runtime(self.wrapper, path)
         agreed = total = 0
         half_conf = self.wrapper.postprocess.conf / 2
         for (tensor, transform, shape), reference in zip(self.samples, self.reference, strict=True):
-            found = self._predict(session.run(None, {name: tensor}), transform, shape, half_conf)
+            found = self._predict(run(tensor), transform, shape, half_conf)
             if self.task == "classify":
                 agreed, total = agreed + int(top1_agrees(reference, found)), total + 1
             else:

@@ -122,7 +122,11 @@ def to_fp16(src: Path, dst: Path) -> dict[str, Any]:
         from onnxconverter_common import float16
     except ImportError:
         raise missing_extra("onnxconverter-common", "optimize") from None
-    model = float16.convert_float_to_float16(onnx.load(str(src)), keep_io_types=True)
+    model = onnx.load(str(src))
+    # stale shape annotations make the converter cast around Resize with the wrong type
+    # (ONNX Runtime then refuses the model); it re-derives what it needs without them
+    model.graph.ClearField("value_info")
+    model = float16.convert_float_to_float16(model, keep_io_types=True)
     onnx.save(model, str(dst))
     return {"method": "fp16", "io_types": "float32"}
 

@@ -16,7 +16,7 @@ from typing import Any
 from core.errors import Unsupported
 from core.spec import ExportSpec, QuantizationConfig
 from exporters.optimize import onnx_quant
-from exporters.optimize.agreement import AgreementProbe
+from exporters.optimize.agreement import AgreementProbe, runtime_latency_ms
 from exporters.optimize.calibration import calibration_images, calibration_tensors
 
 
@@ -76,12 +76,46 @@ def _onnx_static(job: QuantizationJob) -> dict[str, Any]:
     return _replace(job, target, stats)
 
 
+def _openvino_static(job: QuantizationJob) -> dict[str, Any]:
+    """NNCF post-training quantization of the IR; decoding after the last weighted layer
+    stays float, as for ONNX."""
+    import nncf
+    import openvino as ov
+
+    tensors, probe = job.calibration()
+    model = ov.Core().read_model(str(job.source))
+    tail = openvino_postprocessing(model)
+    quantized = nncf.quantize(
+        model, nncf.Dataset(tensors), subset_size=len(tensors),
+        # asymmetric activations: SiLU/Swish outputs are far from symmetric around zero
+        preset=nncf.QuantizationPreset.MIXED,
+        ignored_scope=nncf.IgnoredScope(names=tail + job.exclude, validate=False),
+    )
+    target = job.work / "static.xml"
+    ov.save_model(quantized, str(target), compress_to_fp16=False)
+    stats = {"method": "static", "tool": f"NNCF {nncf.__version__} post-training quantization",
+             "calibration_images": len(tensors), "postprocessing_in_float": tail,
+             "agreement": round(probe(target), 4)}
+    return _replace(job, target, stats)
+
+
+WEIGHTED_OV_OPS = {"Convolution", "GroupConvolution", "MatMul", "ConvolutionBackpropData"}
+
+
+def openvino_postprocessing(model: Any) -> list[str]:
+    """Names of the IR's operations after its last weighted layer (see onnx_quant)."""
+    ops = [op for op in model.get_ordered_ops() if op.get_type_name() not in ("Constant", "Result",
+                                                                               "Parameter")]
+    last = max((i for i, op in enumerate(ops) if op.get_type_name() in WEIGHTED_OV_OPS), default=len(ops))
+    return [op.get_friendly_name() for op in ops[last + 1:]]
+
+
 def _replace(job: QuantizationJob, target: Path, stats: dict[str, Any]) -> dict[str, Any]:
     """Put the quantized file in the package, measuring it and the float one on one tensor."""
     tensor, _ = job.wrapper.preprocess(job.wrapper.load_image(_probe_image()))
-    before = onnx_quant.latency_ms(job.source, tensor)
-    after = onnx_quant.latency_ms(target, tensor)
-    shutil.copyfile(target, job.model_file)
+    before = runtime_latency_ms(job.wrapper, job.source, tensor)
+    after = runtime_latency_ms(job.wrapper, target, tensor)
+    _copy_model(target, job.model_file)
     return {**stats, "latency_ms_before": round(before, 3), "latency_ms_after": round(after, 3),
             "speedup": round(before / after, 3) if after else None}
 
@@ -100,7 +134,14 @@ QUANTIZERS: dict[tuple[str, str], Quantizer] = {
     ("onnx", "dynamic"): _onnx_dynamic,
     ("onnx", "static"): _onnx_static,
     ("onnx", "fp16"): _onnx_fp16,
+    ("openvino", "static"): _openvino_static,
 }
+
+
+def _copy_model(source: Path, target: Path) -> None:
+    shutil.copyfile(source, target)
+    if source.suffix == ".xml":  # OpenVINO: the weights file travels with the graph
+        shutil.copyfile(source.with_suffix(".bin"), target.with_suffix(".bin"))
 
 
 def quantizer_for(spec: ExportSpec) -> Quantizer:
@@ -125,5 +166,5 @@ def start_job(model_file: Path, spec: ExportSpec, wrapper: Any, task: str, work:
     assert config is not None
     work.mkdir(parents=True, exist_ok=True)
     source = work / f"float{model_file.suffix}"
-    shutil.copyfile(model_file, source)
+    _copy_model(model_file, source)
     return QuantizationJob(model_file, source, spec, config, wrapper, task, work)

@@ -11,6 +11,10 @@ from exporters.steps import onnx_config
 
 
 def hf2onnx(model: LoadedModel, spec: ExportSpec, source: Path | None, work: Path) -> Path:
+    if model.unpruned is not None:  # Optimum re-reads the checkpoint: export the pruned module
+        from exporters.steps.pytorch import torch2onnx
+
+        return torch2onnx(model, spec, source, work)
     cfg = onnx_config(spec)
     try:
         from optimum.exporters.onnx import main_export

@@ -1,0 +1,131 @@
+"""``slipway benchmark``: one checkpoint exported to formats × precisions, each measured
+on the same machine in one run, written as report.json and report.png.
+
+The exports are ordinary jobs (each in its own worker, each through the parity gate
+and, with data, validation), so they also appear in the library. Latency is then
+measured in one separate process (``python -m exporters.report``), every package in
+turn on the same photo, so the numbers compare.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from core.errors import BadInput
+from core.spec import ExportSpec, parse_spec
+
+PRECISIONS = ("fp32", "fp16", "int8", "int8-dynamic")
+
+
+@dataclass(frozen=True)
+class Variant:
+    export_format: str
+    precision: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.export_format}-{self.precision}"
+
+
+def variant_spec(base: dict[str, Any], variant: Variant, calib: Path | None) -> ExportSpec | str:
+    """The spec of one variant, or why there is none (a row that says so, not an error)."""
+    data = {**base, "export_format": variant.export_format}
+    fmt, precision = variant.export_format, variant.precision
+    if precision == "fp16":
+        if fmt == "openvino":
+            data["export_config"] = {"precision": "FP16"}
+        elif fmt == "tensorrt":
+            data["export_config"] = {"precision": "fp16"}
+        elif fmt == "onnx":
+            data["optimization_config"] = {"quantization": {"method": "fp16"}}
+        else:
+            return f"fp16 for {fmt} is not offered"
+    elif precision == "int8":
+        if calib is None:
+            return "static INT8 needs --calib DIR"
+        data["optimization_config"] = {"quantization": {"method": "static", "calibration_data": str(calib)}}
+    elif precision == "int8-dynamic":
+        data["optimization_config"] = {"quantization": {"method": "dynamic"}}
+    elif fmt == "tensorrt":
+        data["export_config"] = {"precision": "fp32"}
+    return parse_spec(data)
+
+
+def run_benchmark(checkpoint: Path, formats: list[str], precisions: list[str], out: Path, *,
+                  model_name: str | None = None, calib: Path | None = None,
+                  validate: Path | None = None, max_drop: float | None = None,
+                  progress: Any = None) -> dict[str, Any]:
+    from core.jobs import JobService
+
+    unknown = sorted(set(precisions) - set(PRECISIONS))
+    if unknown:
+        raise BadInput(f"--precisions: unknown {', '.join(unknown)}; choose from {', '.join(PRECISIONS)}")
+    if out.exists() and any(out.iterdir()):
+        raise BadInput(f"--out {out} is not empty; choose a new folder")
+    base: dict[str, Any] = {"checkpoint": str(checkpoint)}
+    if model_name:
+        base["model_name"] = model_name
+    if validate:
+        base["validation_config"] = {"enabled": True, "data": str(validate),
+                                     **({"fail_threshold": {"accuracy_drop_max": max_drop}}
+                                        if max_drop is not None else {})}
+    service = JobService()
+    rows: list[dict[str, Any]] = []
+    for fmt in formats:
+        for precision in precisions:
+            variant = Variant(fmt, precision)
+            row: dict[str, Any] = {"variant": variant.name, "format": fmt, "precision": precision}
+            rows.append(row)
+            spec = variant_spec(base, variant, calib)
+            if isinstance(spec, str):
+                row.update(status="unsupported", reason=spec)
+                continue
+            if progress:
+                progress(f"exporting {variant.name}")
+            job = service.run(service.create_job(spec, out_dir=out / variant.name).id)
+            row.update(_job_row(job))
+    report = {"checkpoint": str(checkpoint), "rows": rows}
+    measured = [r for r in rows if r.get("status") == "passed"]
+    if measured:
+        if progress:
+            progress(f"measuring {len(measured)} package(s)")
+        report = _measure(report, out)
+    (out / "report.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+    return report
+
+
+def _job_row(job: Any) -> dict[str, Any]:
+    stats = job.optimization_stats or {}
+    validation = job.validation_metrics or {}
+    completed = job.status == "completed"  # a StrEnum, or the plain string SQLite gives back
+    row: dict[str, Any] = {
+        "status": "passed" if completed else "unsupported" if job.error_code == "unsupported" else "failed",
+        "export_id": job.id,
+        "package_dir": job.package_dir,
+        "size_mb": stats.get("exported_size_mb"),
+        "metric": validation.get("metric"),
+        "metric_value": validation.get("exported"),
+        "original_metric": validation.get("original"),
+        "accuracy_drop": validation.get("accuracy_drop"),
+    }
+    if not completed:
+        row["reason"] = job.error_message
+    return row
+
+
+def _measure(report: dict[str, Any], out: Path) -> dict[str, Any]:
+    """Latency of every passed package, and the chart, from a worker-side process."""
+    out.mkdir(parents=True, exist_ok=True)
+    draft = out / "report.json"
+    draft.write_text(json.dumps(report, indent=2, default=str) + "\n")
+    proc = subprocess.run([sys.executable, "-m", "exporters.report", str(draft)], capture_output=True,
+                          text=True, check=False)
+    if proc.returncode != 0:
+        raise BadInput(f"measuring the packages failed: {proc.stderr.strip().splitlines()[-1:]}")
+    measured: dict[str, Any] = json.loads(draft.read_text())
+    return measured
