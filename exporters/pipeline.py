@@ -38,6 +38,7 @@ from exporters.optimize.calibration import calibration_images
 from exporters.optimize.fallback import can_fall_back, fall_back
 from exporters.optimize.prune import prune_model
 from exporters.optimize.quantize import QuantizationJob, quantizer_for, start_job
+from exporters.optimize.workspace import QUANTIZATION_WORK
 from exporters.package import write_metadata, write_package, zip_package
 from exporters.parity import coreml_structure_report, run_parity
 from exporters.steps import get_step
@@ -78,8 +79,10 @@ def _check_not_yet_built(spec: ExportSpec) -> None:
     """Say so before any long work, rather than after converting."""
     cfg = spec.export_config
     if isinstance(cfg, TFLiteConfig) and cfg.quantization != "none":
-        raise Unsupported(f"export_config.quantization '{cfg.quantization}': INT8 TFLite is not in "
-                          "this build yet; export with quantization 'none'")
+        method = {"dynamic": "dynamic", "full_integer": "static"}[cfg.quantization]
+        raise BadInput(f"export_config.quantization '{cfg.quantization}': quantize TFLite through "
+                       f"optimization_config.quantization (method '{method}'; --int8 {method}), like "
+                       "every format, so it is calibrated, measured and validated the same way")
     opt = spec.optimization_config
     if opt.quantization is not None:
         quantizer_for(spec)  # raises Unsupported naming what the format offers
@@ -251,7 +254,7 @@ def run_export(spec: ExportSpec, out_dir: Path, emitter: Emitter) -> dict[str, A
         emitter.progress(0.8, f"quantizing: {quantization.method}")
         draft = _metadata(model, spec, model_file, info, io, {"status": "running"})
         wrapper = wrapper_module().ModelWrapper(model_file, write_metadata(staging, draft), threads=2)
-        job = start_job(model_file, spec, wrapper, model.task, staging / "quantization")
+        job = start_job(model_file, spec, wrapper, model.task, staging / QUANTIZATION_WORK)
         quant_stats = quantizer_for(spec)(job)
         emitter.log(_quantization_summary(quant_stats))
         quant_stats = _agreement_fallback(job, quant_stats, spec, emitter)
@@ -308,6 +311,7 @@ def run_export(spec: ExportSpec, out_dir: Path, emitter: Emitter) -> dict[str, A
         write_json(staging / "validation_results.json", validation)
 
     emitter.stage("package", "writing metadata, wrappers and the zip")
+    shutil.rmtree(staging / QUANTIZATION_WORK, ignore_errors=True)  # scratch, not package
     model_size = sum(size_of(f) for f in model_files(model_file))
     stats: dict[str, Any] = {
         "original_size_mb": round(original_size / 1e6, 3),

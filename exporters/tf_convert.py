@@ -13,23 +13,48 @@ import argparse
 import os
 from pathlib import Path
 
+import numpy as np
+
 OPS_SETS = ("TFLITE_BUILTINS", "SELECT_TF_OPS", "TFLITE_BUILTINS_INT8")
 
 
-def convert(onnx_path: Path, out: Path, supported_ops: list[str]) -> Path:
-    import onnx2tf
+QUANTIZATION = ("none", "dynamic", "fp16", "int8")
+
+
+def convert(onnx_path: Path | None, out: Path, supported_ops: list[str], quantization: str = "none",
+            saved_model: Path | None = None, representative: Path | None = None) -> Path:
+    """ONNX → SavedModel (unless one is given) → .tflite, quantized as asked.
+
+    int8 is full-integer quantization of the operations (inputs and outputs stay
+    float32, so callers feed the same tensors) calibrated on ``representative``: an
+    .npy of preprocessed NHWC input tensors.
+    """
     import tensorflow as tf
 
-    saved_model = out / "saved_model"
-    onnx2tf.convert(
-        input_onnx_file_path=str(onnx_path),
-        output_folder_path=str(saved_model),
-        not_use_onnxsim=True,  # the ONNX stage already simplified the graph
-        output_signaturedefs=True,
-        verbosity="error",
-    )
+    if saved_model is None:
+        import onnx2tf
+
+        assert onnx_path is not None
+        saved_model = out / "saved_model"
+        onnx2tf.convert(
+            input_onnx_file_path=str(onnx_path),
+            output_folder_path=str(saved_model),
+            not_use_onnxsim=True,  # the ONNX stage already simplified the graph
+            output_signaturedefs=True,
+            verbosity="error",
+        )
     converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model))
-    converter.target_spec.supported_ops = [getattr(tf.lite.OpsSet, name) for name in supported_ops]
+    ops = [getattr(tf.lite.OpsSet, name) for name in supported_ops]
+    if quantization != "none":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if quantization == "fp16":
+        converter.target_spec.supported_types = [tf.float16]
+    if quantization == "int8":
+        assert representative is not None
+        samples = np.load(representative)
+        converter.representative_dataset = lambda: ([samples[i : i + 1]] for i in range(len(samples)))
+        ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, *[o for o in ops if o != tf.lite.OpsSet.TFLITE_BUILTINS]]
+    converter.target_spec.supported_ops = ops
     target = out / "model.tflite"
     target.write_bytes(converter.convert())
     return target
@@ -37,12 +62,17 @@ def convert(onnx_path: Path, out: Path, supported_ops: list[str]) -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m exporters.tf_convert")
-    parser.add_argument("onnx", type=Path)
+    parser.add_argument("onnx", type=Path, help="the ONNX model (ignored with --saved-model)")
     parser.add_argument("out", type=Path)
     parser.add_argument("--supported-ops", nargs="+", choices=OPS_SETS, default=["TFLITE_BUILTINS"])
+    parser.add_argument("--quantization", choices=QUANTIZATION, default="none")
+    parser.add_argument("--saved-model", type=Path, help="convert this SavedModel instead of the ONNX")
+    parser.add_argument("--representative", type=Path, help=".npy of input tensors (int8)")
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    path = convert(args.onnx, args.out, args.supported_ops)
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = convert(args.onnx, args.out, args.supported_ops, args.quantization, args.saved_model,
+                   args.representative)
     print(f"wrote {path} ({path.stat().st_size} bytes)")
 
 

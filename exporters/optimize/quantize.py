@@ -130,11 +130,37 @@ def _probe_image() -> Any:
     return photos[0][1] if photos else np.full((480, 640, 3), 114, dtype=np.uint8)
 
 
+def _tflite(job: QuantizationJob, mode: str) -> dict[str, Any]:
+    """Convert the kept SavedModel again with TensorFlow's quantization options."""
+    import numpy as np
+
+    from exporters.steps.tflite import run_tf_convert
+
+    saved_model = job.work / "saved_model"
+    extra = ["--quantization", mode, "--saved-model", str(saved_model.resolve())]
+    stats: dict[str, Any] = {"method": job.config.method, "tool": f"TensorFlow Lite converter ({mode})"}
+    if mode == "int8":
+        tensors, _ = job.calibration()
+        representative = job.work / "representative.npy"
+        np.save(representative, np.concatenate(tensors).astype(np.float32))
+        extra += ["--representative", str(representative.resolve())]
+        stats["calibration_images"] = len(tensors)
+    supported = list(getattr(job.spec.export_config, "supported_ops", ["TFLITE_BUILTINS"]))
+    target = run_tf_convert(None, job.work / f"tflite-{mode}", supported, *extra)
+    if job.config.calibration_data is not None:
+        _, probe = job.calibration()
+        stats["agreement"] = round(probe(target), 4)
+    return _replace(job, target, stats)
+
+
 QUANTIZERS: dict[tuple[str, str], Quantizer] = {
     ("onnx", "dynamic"): _onnx_dynamic,
     ("onnx", "static"): _onnx_static,
     ("onnx", "fp16"): _onnx_fp16,
     ("openvino", "static"): _openvino_static,
+    ("tflite", "dynamic"): lambda job: _tflite(job, "dynamic"),
+    ("tflite", "fp16"): lambda job: _tflite(job, "fp16"),
+    ("tflite", "static"): lambda job: _tflite(job, "int8"),
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ import numpy as np
 from core.errors import InternalError
 from core.spec import ExportSpec, TFLiteConfig
 from exporters.loaders.base import LoadedModel
+from exporters.optimize.workspace import QUANTIZATION_WORK
 
 # onnx2tf checks its conversion on sample images and downloads them unless this
 # file is in the working directory; it gets real photos from here instead.
@@ -42,23 +44,32 @@ def check_tflite(path: Path) -> None:
         raise InternalError(f"the TFLite converter wrote a file LiteRT cannot load: {err}") from err
 
 
-def onnx2tflite(model: LoadedModel, spec: ExportSpec, source: Path | None, work: Path) -> Path:
-    cfg = spec.export_config
-    assert isinstance(cfg, TFLiteConfig) and source is not None
-    out = work / "tflite"
+def run_tf_convert(onnx: Path | None, out: Path, supported_ops: list[str], *extra: str) -> Path:
+    """``python -m exporters.tf_convert`` in its own process; the checked .tflite it wrote."""
     out.mkdir(parents=True, exist_ok=True)
     _write_sample_images(out)
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": "-1"}  # TensorFlow would probe for a GPU
     proc = subprocess.run(
-        [sys.executable, "-m", "exporters.tf_convert", str(source.resolve()), str(out.resolve()),
-         "--supported-ops", *cfg.supported_ops],
+        [sys.executable, "-m", "exporters.tf_convert", str(onnx.resolve() if onnx else "-"),
+         str(out.resolve()), "--supported-ops", *supported_ops, *extra],
         cwd=out, env=env, capture_output=True, text=True, check=False,
     )
     sys.stderr.write(proc.stdout + proc.stderr[-20_000:])
     if proc.returncode != 0:
         tail = [line for line in proc.stderr.strip().splitlines() if line.strip()][-3:]
-        raise InternalError(f"ONNX → TFLite conversion failed (exit {proc.returncode}): "
-                            + " | ".join(tail))
+        raise InternalError(f"TFLite conversion failed (exit {proc.returncode}): " + " | ".join(tail))
     path = out / "model.tflite"
     check_tflite(path)
+    return path
+
+
+def onnx2tflite(model: LoadedModel, spec: ExportSpec, source: Path | None, work: Path) -> Path:
+    cfg = spec.export_config
+    assert isinstance(cfg, TFLiteConfig) and source is not None
+    out = work / "tflite"
+    path = run_tf_convert(source, out, list(cfg.supported_ops))
+    if spec.optimization_config.quantization is not None:  # the quantizer converts it again
+        keep = work.parent / QUANTIZATION_WORK / "saved_model"
+        keep.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(out / "saved_model"), str(keep))
     return path

@@ -46,6 +46,14 @@ def test_static_int8_detector_keeps_its_accuracy_and_says_what_it_did(int8_detec
     assert quant["latency_ms_before"] > 0 and quant["latency_ms_after"] > 0
     stats = meta["optimization_stats"]
     assert stats["exported_size_mb"] < 0.5 * 10.4  # INT8 weights: a quarter of the float file
+    packaged = {p.relative_to(int8_detector).parts[0] for p in int8_detector.rglob("*")}
+    assert packaged == {"model.onnx", "metadata.json", "labels.txt", "README.md", "runtimes", "export.log",
+                        "export-package.zip", "result.json", "validation_results.json"}
+    import zipfile
+
+    with zipfile.ZipFile(int8_detector / "export-package.zip") as archive:
+        assert {n.split("/")[0] for n in archive.namelist()} == packaged - {"export-package.zip",
+                                                                          "result.json"}
     validation = json.loads((int8_detector / "validation_results.json").read_text())
     assert validation["metric"] == "mAP50-95" and validation["passed"]
     assert validation["original_metric"] > 0.8 and validation["accuracy_drop"] <= 0.03
@@ -171,3 +179,30 @@ def test_pruning_a_yolo_model_is_refused_with_the_reason(tmp_path: Path) -> None
     run = slipway("export", str(DET.checkpoint), "--format", "onnx", "--prune", "structured:0.3",
                   "--out", str(tmp_path / "pkg"), home=tmp_path / "home")
     assert run.code == 3 and "pruning YOLO models" in run.stderr
+
+
+def test_tflite_int8_is_calibrated_and_gated_like_the_other_formats(tmp_path: Path) -> None:
+    out = tmp_path / "pkg"
+    # digits, not photos, for the gate: INT8 top-1 on images far from the training data is
+    # a coin toss (11/16 agreed on the default photo set)
+    run = slipway("export", *TIMM_ARGS, "--format", "tflite", "--int8", "static", "--calib",
+                  str(TIMM.images), "--calib-samples", "16", "--parity-images", str(TIMM.images),
+                  "--out", str(out), "--json", home=tmp_path / "home")
+    assert run.code == 0, run.stderr[-3000:]
+    meta = metadata(out)
+    quant = meta["optimization_stats"]["quantization"]
+    assert quant["tool"] == "TensorFlow Lite converter (int8)" and quant["calibration_images"] == 16
+    assert (out / "model.tflite").stat().st_size < 0.5 * 2.34e6
+    assert meta["parity"]["precision"] == "int8" and meta["parity"]["passed"]
+    assert not (out / "saved_model").exists() and not (out / "quantization-work").exists()
+
+
+def test_a_collapsed_int8_detector_is_never_handed_over(tmp_path: Path) -> None:
+    """Full-integer TFLite puts YOLO's boxes (0..320) and scores (0..1) in one INT8 range:
+    every box is lost. The gate refuses it, as it would refuse Ultralytics' '0 mAP' INT8."""
+    out = tmp_path / "pkg"
+    run = slipway("export", str(DET.checkpoint), "--format", "tflite", "--int8", "static", "--calib",
+                  str(DET.images), "--calib-samples", "16", "--out", str(out), home=tmp_path / "home")
+    assert run.code == 4, run.stderr[-3000:]
+    assert "box_agreement" in run.stderr
+    assert not list(out.glob("model*")) and (out / "parity_report.json").is_file()
