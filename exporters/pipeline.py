@@ -37,7 +37,12 @@ from exporters.loaders import LoadedModel, load_model
 from exporters.optimize.calibration import calibration_images
 from exporters.optimize.fallback import can_fall_back, fall_back
 from exporters.optimize.prune import prune_model
-from exporters.optimize.quantize import QuantizationJob, quantizer_for, start_job
+from exporters.optimize.quantize import (
+    QuantizationJob,
+    quantized_at_conversion,
+    quantizer_for,
+    start_job,
+)
 from exporters.optimize.workspace import QUANTIZATION_WORK
 from exporters.package import write_metadata, write_package, zip_package
 from exporters.parity import coreml_structure_report, run_parity
@@ -250,12 +255,16 @@ def run_export(spec: ExportSpec, out_dir: Path, emitter: Emitter) -> dict[str, A
     io = describe_io(model, model_file, spec)
     job: QuantizationJob | None = None
     quant_stats: dict[str, Any] | None = None
-    if quantization is not None:
+    if quantization is not None and (done_by := quantized_at_conversion(spec)):
+        quant_stats = {"method": quantization.method, "done_by": done_by}
+    elif quantization is not None:
         emitter.progress(0.8, f"quantizing: {quantization.method}")
         draft = _metadata(model, spec, model_file, info, io, {"status": "running"})
         wrapper = wrapper_module().ModelWrapper(model_file, write_metadata(staging, draft), threads=2)
         job = start_job(model_file, spec, wrapper, model.task, staging / QUANTIZATION_WORK)
-        quant_stats = quantizer_for(spec)(job)
+        quantize = quantizer_for(spec)
+        assert quantize is not None
+        quant_stats = quantize(job)
         emitter.log(_quantization_summary(quant_stats))
         quant_stats = _agreement_fallback(job, quant_stats, spec, emitter)
         if (quant_stats.get("speedup") or 1.0) < 1.0:

@@ -37,6 +37,7 @@ def fall_back(job: QuantizationJob, stats: dict[str, Any], check: Check,
                                                "per_channel": stats["per_channel"]})
     order = onnx_quant.sensitive_nodes(job.prepared(), tensors, job.config, job.work)
     quantize = quantizer_for(job.spec)
+    assert quantize is not None
     attempts: list[dict[str, Any]] = []
 
     def attempt(count: int) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -170,13 +170,28 @@ def _copy_model(source: Path, target: Path) -> None:
         shutil.copyfile(source.with_suffix(".bin"), target.with_suffix(".bin"))
 
 
-def quantizer_for(spec: ExportSpec) -> Quantizer:
+# Precisions a converter applies itself (nothing to do after conversion): Core ML
+# models cannot even be opened by the wrapper off macOS, so they are not re-quantized.
+AT_CONVERSION: dict[tuple[str, str], str] = {
+    ("coreml", "fp16"): "coremltools compute_precision FLOAT16 (Ultralytics: half=True)",
+}
+
+
+def quantized_at_conversion(spec: ExportSpec) -> str | None:
+    cfg = spec.optimization_config.quantization
+    return None if cfg is None else AT_CONVERSION.get((spec.export_format, cfg.method))
+
+
+def quantizer_for(spec: ExportSpec) -> Quantizer | None:
+    """The post-conversion quantizer; None when the converter did it (AT_CONVERSION)."""
     cfg = spec.optimization_config.quantization
     assert cfg is not None
+    if quantized_at_conversion(spec):
+        return None
     quantizer = QUANTIZERS.get((spec.export_format, cfg.method))
     if quantizer is None:
-        offered = sorted(m for f, m in QUANTIZERS if f == spec.export_format)
-        where = sorted({f for f, m in QUANTIZERS if m == cfg.method})
+        offered = sorted(m for f, m in [*QUANTIZERS, *AT_CONVERSION] if f == spec.export_format)
+        where = sorted({f for f, m in [*QUANTIZERS, *AT_CONVERSION] if m == cfg.method})
         raise Unsupported(
             f"optimization_config.quantization.method '{cfg.method}' is not available for "
             f"{spec.export_format} in this build"

@@ -33,6 +33,11 @@ def import_coremltools() -> Any:
     return importlib.import_module("coremltools")
 
 
+def _half(spec: ExportSpec) -> bool:
+    quantization = spec.optimization_config.quantization
+    return quantization is not None and quantization.method == "fp16"
+
+
 def _target(ct: Any, cfg: CoreMLConfig) -> Any:
     return getattr(ct.target, cfg.minimum_deployment_target)
 
@@ -70,7 +75,8 @@ def torch2coreml(model: LoadedModel, spec: ExportSpec, source: Path | None, work
                              bias=[0.0, 0.0, 0.0], color_layout=ct.colorlayout.RGB)],
         outputs=[ct.TensorType(name=name) for name in model.output_names],
         convert_to="mlprogram",
-        compute_precision=ct.precision.FLOAT32,  # ML programs default to fp16
+        # ML programs default to fp16; fp32 unless FP16 was asked for
+        compute_precision=ct.precision.FLOAT16 if _half(spec) else ct.precision.FLOAT32,
         minimum_deployment_target=_target(ct, cfg),
         skip_model_load=True,
     )
@@ -86,7 +92,7 @@ def ultralytics2coreml(
     model: LoadedModel, spec: ExportSpec, source: Path | None, work: Path
 ) -> Path:
     import_coremltools()
-    path = export_with_ultralytics(model, spec, format="coreml")
+    path = export_with_ultralytics(model, spec, format="coreml", half=_half(spec))
     if path.suffix != ".mlpackage":
         raise InternalError(f"Ultralytics wrote {path.name}, not an .mlpackage")
     return path
@@ -95,13 +101,26 @@ def ultralytics2coreml(
 # --- reading an .mlpackage back ---------------------------------------------------
 
 
+FP16 = 10  # MIL_pb2.DataType.FLOAT16: such constants are stored as raw bytes
+
+
 def _const_values(op: Any) -> list[float] | None:
-    tensor = op.attributes["val"].immediateValue.tensor
+    value = op.attributes["val"]
+    tensor = value.immediateValue.tensor
     for field in ("floats", "doubles", "ints"):
         values = getattr(tensor, field).values
         if len(values):
             return [float(v) for v in values]
+    raw = tensor.bytes.values
+    if raw and value.type.tensorType.dataType == FP16:
+        return [float(v) for v in np.frombuffer(raw, dtype=np.float16)]
     return None
+
+
+def _close(a: Any, b: Any) -> bool:
+    """Equal within fp16 rounding (an FP16 model stores its constants in half precision)."""
+    return bool(np.allclose(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64), rtol=1e-3,
+                            atol=1e-6))
 
 
 def describe_mlpackage(path: Path) -> dict[str, Any]:
@@ -192,9 +211,9 @@ def check_structure(path: Path, metadata: dict[str, Any], original_shapes: list[
     checks["class labels match metadata"] = described["class_labels"] == classes
     ops = described["image_ops"]
     scale = ops[0]["const"] if ops and ops[0]["op"] == "mul" else None
-    checks["image scale matches metadata"] = scale is not None and np.allclose(scale, norm["scale"])
+    checks["image scale matches metadata"] = scale is not None and _close(scale, norm["scale"])
     bias = next((o["const"] for o in ops[1:2] if o["op"] == "add"), [0.0, 0.0, 0.0])
-    checks["image bias matches metadata"] = np.allclose(bias, spec_in.get("image_bias", [0.0] * 3))
+    checks["image bias matches metadata"] = _close(bias, spec_in.get("image_bias", [0.0] * 3))
     requested = metadata["export"].get("export_config", {}).get("minimum_deployment_target", "iOS15")
     checks["loads on the requested deployment target"] = (
         described["specification_version"] <= TARGET_SPEC[requested])
@@ -202,6 +221,6 @@ def check_structure(path: Path, metadata: dict[str, Any], original_shapes: list[
     if any(mean) or any(v != 1.0 for v in std):  # normalization the graph must apply
         found = [np.ravel(o["const"]).tolist() for o in ops if o["const"] is not None]
         checks["mean and std in the graph match metadata"] = any(
-            np.allclose(f, mean) for f in found if len(f) == 3
-        ) and any(np.allclose(f, std) or np.allclose(f, 1 / np.asarray(std)) for f in found if len(f) == 3)
+            _close(f, mean) for f in found if len(f) == 3
+        ) and any(_close(f, std) or _close(f, 1 / np.asarray(std)) for f in found if len(f) == 3)
     return {"described": described, "checks": checks, "passed": all(checks.values())}

@@ -206,3 +206,19 @@ def test_a_collapsed_int8_detector_is_never_handed_over(tmp_path: Path) -> None:
     assert run.code == 4, run.stderr[-3000:]
     assert "box_agreement" in run.stderr
     assert not list(out.glob("model*")) and (out / "parity_report.json").is_file()
+
+
+@pytest.mark.parametrize(("args", "fp32_mb"), [([str(DET.checkpoint)], 10.5), (TIMM_ARGS, 2.40)])
+def test_coreml_fp16_halves_the_model_and_still_matches_its_metadata(
+    args: list[str], fp32_mb: float, tmp_path: Path
+) -> None:
+    out = tmp_path / "pkg"
+    run = slipway("export", *args, "--format", "coreml", "--half", "--out", str(out), "--json",
+                  home=tmp_path / "home")
+    assert run.code == 0, run.stderr[-3000:]
+    meta = metadata(out)
+    assert meta["optimization_stats"]["quantization"]["done_by"].startswith("coremltools")
+    assert meta["optimization_stats"]["exported_size_mb"] < 0.6 * fp32_mb
+    parity = meta["parity"]
+    assert parity["status"] == "not_run" and parity["passed"] is None
+    assert all(parity["structure_checks"].values())  # fp16 constants read back and compared
