@@ -94,6 +94,11 @@ class Dataset:
         return [item for item in self.items if isinstance(item, ClassificationItem)]
 
 
+def labels_task(task: str) -> str:
+    """The labels a model task is validated with: segment and pose models by their boxes."""
+    return "classify" if task == "classify" else "detect"
+
+
 def load_dataset(path: Path, task: str, max_images: int | None = None) -> Dataset:
     """The labeled data at ``path`` for a model of this task ("detect" or "classify")."""
     if task == "detect":
@@ -226,7 +231,7 @@ def _detection(root: Path, images: list[Path], names: list[str], kpt: int | None
         raise BadInput(f"None of the {len(ordered)} images in {' and '.join(looked)} has a label file; "
                        f"for example, {ordered[0].name} would be labeled in {label_path(ordered[0])}.")
     items = []
-    for image in _spread(ordered, max_images):
+    for image in evenly_spaced(ordered, max_images):
         label = label_path(image)
         boxes, classes = _parse_labels(label, len(names), kpt) if label.is_file() else ([], [])
         arrays = np.array(boxes, np.float32).reshape(-1, 4), np.array(classes, np.int64)
@@ -396,7 +401,7 @@ def _subdirs(folder: Path) -> list[Path]:
     return sorted((p for p in found if p.is_dir() and not p.name.startswith(".")), key=lambda p: p.name)
 
 
-def _spread(items: list[_T], count: int | None) -> list[_T]:
+def evenly_spaced(items: list[_T], count: int | None) -> list[_T]:
     """``count`` evenly spaced items, the first included; all of them when there are not more."""
     if count is None or count >= len(items):
         return list(items)
@@ -409,7 +414,7 @@ def _spread_classes(groups: list[list[Path]], count: int | None) -> list[list[Pa
         return groups
     filled = [i for i, group in enumerate(groups) if group]
     if count < len(filled):  # too few for every class: one image from each of evenly spaced classes
-        keep = set(_spread(filled, count))
+        keep = set(evenly_spaced(filled, count))
         return [group[:1] if i in keep else [] for i, group in enumerate(groups)]
     room = [max(len(group) - 1, 0) for group in groups]
     spare, total_room = count - len(filled), sum(room)
@@ -417,7 +422,8 @@ def _spread_classes(groups: list[list[Path]], count: int | None) -> list[list[Pa
     by_remainder = sorted(range(len(groups)), key=lambda i: (-(spare * room[i] % total_room), i))
     for i in by_remainder[: spare - sum(shares)]:
         shares[i] += 1
-    return [_spread(group, min(len(group), 1) + share) for group, share in zip(groups, shares, strict=True)]
+    return [evenly_spaced(group, min(len(group), 1) + share)
+            for group, share in zip(groups, shares, strict=True)]
 
 
 def _loose_name(name: str) -> str:

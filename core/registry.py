@@ -10,6 +10,7 @@ this table; nothing else keeps a second list of formats.
 from __future__ import annotations
 
 import platform
+import shutil
 from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path
@@ -25,6 +26,22 @@ FORMAT_SUFFIX: dict[str, str] = {
     "coreml": ".mlpackage",
     "tensorrt": ".engine",
 }
+
+
+def model_files(model_file: Path) -> list[Path]:
+    """The files a runtime loads: OpenVINO's graph comes with its weights beside it."""
+    if model_file.suffix == ".xml":
+        return [model_file, model_file.with_suffix(".bin")]
+    return [model_file]
+
+
+def move_model(source: Path, target: Path, copy: bool = False) -> None:
+    """Move (or copy) a model file with its companions, keeping their shared stem."""
+    for part, destination in zip(model_files(source), model_files(target), strict=True):
+        if copy:
+            shutil.copyfile(part, destination)
+        else:
+            shutil.move(str(part), str(destination))
 
 
 @dataclass(frozen=True)

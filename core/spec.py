@@ -297,10 +297,10 @@ class ExportSpec(StrictModel):
             return "int8"
         return "fp32"
 
-    def parity_for_precision(self) -> ParityConfig:
-        """The parity gate for this export, defaults filled in for its precision; what
-        the user set is kept as it is. atol/rtol stay None for INT8: not gating."""
-        defaults = PARITY_DEFAULTS[self.precision]
+    def parity_for_precision(self, precision: str | None = None) -> ParityConfig:
+        """The parity gate for this export, defaults filled in for its precision (or the
+        one given); what the user set is kept as it is. atol/rtol stay None for INT8."""
+        defaults = PARITY_DEFAULTS[precision or self.precision]
         chosen = self.parity.model_dump(include=set(defaults), exclude_none=True)
         return self.parity.model_copy(update={**defaults, **chosen})
 

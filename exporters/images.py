@@ -46,6 +46,13 @@ def skimage_photos() -> list[tuple[str, np.ndarray]]:
     return photos
 
 
+def probe_photo() -> np.ndarray:
+    """The one photo latency is measured on: scikit-image's coffee cup (400x600), or a grey
+    frame of the same size where scikit-image is missing."""
+    photos = dict(skimage_photos())
+    return photos.get("skimage:coffee", np.full((400, 600, 3), 114, dtype=np.uint8))
+
+
 def _from_folder(folder: Path, limit: int) -> list[tuple[str, np.ndarray]]:
     images = []
     for path in list_images(folder):
@@ -59,12 +66,10 @@ def _from_folder(folder: Path, limit: int) -> list[tuple[str, np.ndarray]]:
 
 def _from_dataset(path: Path, task: str, limit: int) -> list[tuple[str, np.ndarray]]:
     """Images of the validation dataset (a data.yaml, a YOLO folder or an ImageFolder)."""
-    from core.datasets import load_dataset
-    from exporters.optimize.calibration import evenly_spaced
+    from core.datasets import labels_task, load_dataset
 
-    dataset = load_dataset(path, "classify" if task == "classify" else "detect")
     images = []
-    for item in evenly_spaced(list(dataset.items), limit):
+    for item in load_dataset(path, labels_task(task), max_images=limit).items:
         rgb = _read(item.image)
         if rgb is not None:
             images.append((item.image.name, rgb))

@@ -23,8 +23,6 @@ _FLAGS = {
     "HF_DATASETS_OFFLINE": "1",
     "HF_HUB_DISABLE_TELEMETRY": "1",
     "DO_NOT_TRACK": "1",
-    "OPENVINO_TELEMETRY_DISABLE": "1",  # not read by openvino_telemetry: see _private_home
-    "NNCF_TELEMETRY_DISABLE": "1",
     "TF_CPP_MIN_LOG_LEVEL": "2",
     "TOKENIZERS_PARALLELISM": "false",
     "USE_TF": "0",  # transformers would import TensorFlow (slow, and it crashes beside triton)

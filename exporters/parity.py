@@ -23,7 +23,7 @@ import numpy as np
 from core.errors import ValidationFailed
 from core.inference import wrapper_module
 from core.parity import Agreement, OutputDiff, match_boxes, top1_agrees
-from core.spec import PARITY_DEFAULTS, ExportSpec
+from core.spec import ExportSpec
 from exporters.images import parity_images
 from exporters.loaders.base import LoadedModel
 
@@ -32,7 +32,18 @@ from exporters.loaders.base import LoadedModel
 CANDIDATE_CONF_FACTOR = 0.5
 
 
-def _predict(post: Any, task: str, outputs: list[np.ndarray], transform: dict[str, float],
+def reference_processing(module: Any, meta: dict[str, Any]) -> tuple[Any, Any]:
+    """The pre- and post-processing of the *original* model, from the package's metadata:
+    RGB, NCHW float32, not embedded, and outputs decoded before any in-graph NMS."""
+    rgb_planes = {**meta["preprocessing"]["format"], "color_space": "RGB"}
+    pre = module.Preprocessor({**meta["preprocessing"], "embedded": False, "format": rgb_planes},
+                              {"dtype": "float32", "format": "NCHW"})
+    post = meta["postprocessing"]
+    return pre, module.Postprocessor({**post, "type": post.get("decoded_type", post["type"])},
+                                     meta["classes"])
+
+
+def predict(post: Any, task: str, outputs: list[np.ndarray], transform: dict[str, float],
              shape: tuple[int, int], conf: float | None = None) -> list[dict[str, Any]]:
     if task == "classify":
         result: list[dict[str, Any]] = post.classify(outputs)
@@ -61,18 +72,12 @@ def run_parity(
     module = wrapper_module()
     wrapper = module.ModelWrapper(model_path, metadata_path, threads=2)
     meta = wrapper.metadata
-    rgb_planes = {**meta["preprocessing"]["format"], "color_space": "RGB"}  # what the original takes
-    reference_pre = module.Preprocessor(
-        {**meta["preprocessing"], "embedded": False, "format": rgb_planes},
-        {"dtype": "float32", "format": "NCHW"},
-    )
+    reference_pre, reference_post = reference_processing(module, meta)
     post = meta["postprocessing"]
-    reference_post = module.Postprocessor({**post, "type": post.get("decoded_type", post["type"])},
-                                          meta["classes"])
     comparable = post["type"] == post.get("decoded_type", post["type"])
     task, cfg = model.task, spec.parity_for_precision()
     # the preprocessing check compares the original with itself: fp32 strictness always
-    preprocessing_iou = float(spec.parity.box_iou or PARITY_DEFAULTS["fp32"]["box_iou"] or 0.9)
+    preprocessing_iou = float(spec.parity_for_precision("fp32").box_iou or 0.9)
     metric = "top1_agreement" if task == "classify" else "box_agreement"
     diffs = [OutputDiff(name) for name in model.output_names]
     exported_vs_original = Agreement(metric)
@@ -96,8 +101,8 @@ def run_parity(
             for diff, ref, exp in zip(diffs, original_out, exported_out, strict=True):
                 diff.add(ref, exp)
         shape = rgb.shape[:2]
-        reference = _predict(reference_post, task, original_out, transform, shape)
-        candidates = _predict(wrapper.postprocess, task, exported_out, transform, shape,
+        reference = predict(reference_post, task, original_out, transform, shape)
+        candidates = predict(wrapper.postprocess, task, exported_out, transform, shape,
                               conf * CANDIDATE_CONF_FACTOR)
         _agree(task, exported_vs_original, name, reference, candidates, float(cfg.box_iou or 0.9))
         framework_tensor = model.framework_preprocess(rgb)
@@ -106,8 +111,8 @@ def run_parity(
             input_diff = max(input_diff, float(gap.max()))
             input_gaps.append(float(gap.mean()))
         framework_out = model.forward(framework_tensor)
-        framework_pred = _predict(reference_post, task, framework_out, transform, shape)
-        ours = _predict(reference_post, task, original_out, transform, shape,
+        framework_pred = predict(reference_post, task, framework_out, transform, shape)
+        ours = predict(reference_post, task, original_out, transform, shape,
                         conf * CANDIDATE_CONF_FACTOR)
         _agree(task, preprocessing, name, framework_pred, ours, preprocessing_iou)
         progress((index + 1) / len(images), f"image {index + 1}/{len(images)}")

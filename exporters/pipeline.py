@@ -22,7 +22,14 @@ from core.inference import wrapper_module
 from core.metadata import build_metadata, sha256_of
 from core.paths import size_of
 from core.protocol import STAGING_DIR
-from core.registry import FORMAT_SUFFIX, Route, route_for, unavailable_reason
+from core.registry import (
+    FORMAT_SUFFIX,
+    Route,
+    model_files,
+    move_model,
+    route_for,
+    unavailable_reason,
+)
 from core.spec import (
     CoreMLConfig,
     ExportSpec,
@@ -35,7 +42,7 @@ from exporters.describe import IOSpec, describe_io
 from exporters.emitter import Emitter
 from exporters.loaders import LoadedModel, load_model
 from exporters.optimize.calibration import calibration_images
-from exporters.optimize.fallback import can_fall_back, fall_back
+from exporters.optimize.fallback import agreement_fallback, can_fall_back, fall_back
 from exporters.optimize.prune import prune_model
 from exporters.optimize.quantize import (
     QuantizationJob,
@@ -80,8 +87,8 @@ def environment() -> dict[str, str]:
     return versions
 
 
-def _check_not_yet_built(spec: ExportSpec) -> None:
-    """Say so before any long work, rather than after converting."""
+def _check_options(spec: ExportSpec) -> None:
+    """Refuse options this build cannot honour before any long work, not after converting."""
     cfg = spec.export_config
     if isinstance(cfg, TFLiteConfig) and cfg.quantization != "none":
         method = {"dynamic": "dynamic", "full_integer": "static"}[cfg.quantization]
@@ -107,19 +114,6 @@ def _check_route(route: Route) -> None:
 KEEPS_ONNX = {"tensorrt"}
 
 
-def model_files(model_file: Path) -> list[Path]:
-    """The files a runtime loads: OpenVINO's graph comes with its weights."""
-    if model_file.suffix == ".xml":
-        return [model_file, model_file.with_suffix(".bin")]
-    return [model_file]
-
-
-def _move_model(path: Path, target: Path) -> None:
-    shutil.move(str(path), str(target))
-    if path.suffix == ".xml":  # OpenVINO IR: the weights travel beside the graph
-        shutil.move(str(path.with_suffix(".bin")), str(target.with_suffix(".bin")))
-
-
 def _convert(model: LoadedModel, spec: ExportSpec, route: Route, staging: Path,
              emitter: Emitter) -> Path:
     work = staging / "work"
@@ -134,7 +128,7 @@ def _convert(model: LoadedModel, spec: ExportSpec, route: Route, staging: Path,
     if not path.exists() or (path.is_file() and path.stat().st_size == 0):
         raise InternalError(f"the converter wrote no model file ({path.name})")
     target = staging / f"model{FORMAT_SUFFIX[spec.export_format]}"
-    _move_model(path, target)
+    move_model(path, target)
     cfg = spec.export_config
     if isinstance(cfg, OnnxConfig) and cfg.embed_preprocessing:
         emitter.progress(0.9, "embedding preprocessing in the graph")
@@ -218,7 +212,7 @@ def run_export(spec: ExportSpec, out_dir: Path, emitter: Emitter) -> dict[str, A
     staging.mkdir(parents=True)
 
     emitter.stage("load", f"reading {spec.checkpoint.name}")
-    _check_not_yet_built(spec)
+    _check_options(spec)
     info = inspect_checkpoint(spec.checkpoint)
     framework = resolve_framework(spec, info)
     route = route_for(framework, spec.export_format)
@@ -266,7 +260,7 @@ def run_export(spec: ExportSpec, out_dir: Path, emitter: Emitter) -> dict[str, A
         assert quantize is not None
         quant_stats = quantize(job)
         emitter.log(_quantization_summary(quant_stats))
-        quant_stats = _agreement_fallback(job, quant_stats, spec, emitter)
+        quant_stats = agreement_fallback(job, quant_stats, emitter.log)
         if (quant_stats.get("speedup") or 1.0) < 1.0:
             emitter.log(f"the quantized model runs slower than the float one on this machine "
                         f"({quant_stats['speedup']:.2f}× its speed): the report shows it; keep FP32 "
@@ -357,34 +351,6 @@ def run_export(spec: ExportSpec, out_dir: Path, emitter: Emitter) -> dict[str, A
         "validation_metrics": validation_metrics(validation),
         "timings": timings,
     }
-
-
-def _agreement_fallback(job: QuantizationJob, stats: dict[str, Any], spec: ExportSpec,
-                        emitter: Emitter) -> dict[str, Any]:
-    """Static INT8 that no longer agrees with the float model on the calibration images
-    (a YOLO head whose boxes and scores share one INT8 range loses every box): keep
-    sensitive layers in float until it agrees, before the gates judge it."""
-    required = float(spec.parity_for_precision().min_task_agreement or 1.0)
-    if not can_fall_back(job) or stats.get("agreement", 1.0) >= required:
-        return stats
-    emitter.log(f"INT8 agrees with the float model on {stats['agreement']:.0%} of the calibration "
-                f"images (needs {required:.0%}); keeping the most sensitive layers in float")
-    _, probe = job.calibration()
-
-    def agreement() -> dict[str, Any]:
-        value = probe(job.model_file)
-        return {"passed": value >= required, "agreement": value}
-
-    settled = fall_back(job, stats, agreement, emitter.log)
-    if settled is None:
-        raise ValidationFailed(f"static INT8 does not agree with the float model even with every "
-                               f"sensitive layer in float (needs {required:.0%}); export without "
-                               "quantization or with method 'fp16'")
-    report, stats = settled
-    stats["agreement"] = report["agreement"]
-    emitter.log(f"INT8 agrees on {report['agreement']:.0%} with {len(stats['kept_in_float'])} "
-                "node(s) in float")
-    return stats
 
 
 def write_json(path: Path, data: Any) -> None:

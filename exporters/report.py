@@ -19,17 +19,11 @@ import numpy as np
 ROUNDS, BLOCK, THREADS, WARMUP = 5, 10, 2, 5
 
 
-def _photo() -> np.ndarray:
-    from exporters.images import skimage_photos
-
-    photos = skimage_photos()
-    return photos[1][1] if len(photos) > 1 else np.full((480, 640, 3), 114, dtype=np.uint8)
-
-
 def measure(rows: list[dict[str, Any]]) -> None:
     from core.inference import open_package
+    from exporters.images import probe_photo
 
-    photo = _photo()
+    photo = probe_photo()
     runners = {}
     for row in rows:
         wrapper = open_package(Path(row["package_dir"]), threads=THREADS)

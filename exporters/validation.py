@@ -16,12 +16,13 @@ from typing import Any
 
 import numpy as np
 
-from core.datasets import Dataset, check_classes, load_dataset
+from core.datasets import Dataset, check_classes, labels_task, load_dataset
 from core.errors import ValidationFailed
 from core.inference import wrapper_module
 from core.metrics import Detections, GroundTruth, classification_metrics, detection_metrics
 from core.spec import ExportSpec
 from exporters.loaders.base import LoadedModel
+from exporters.parity import reference_processing
 
 VALIDATION_CONF = 0.001
 PRIMARY_METRIC = {"classify": "top1", "detect": "mAP50-95"}
@@ -29,21 +30,17 @@ PRIMARY_METRIC = {"classify": "top1", "detect": "mAP50-95"}
 
 def primary_metric(task: str, requested: list[str]) -> str:
     """The metric the threshold applies to: the first one the spec names that fits the task."""
-    fits = {"classify": ("top1", "accuracy", "top5"), "detect": ("mAP50-95", "mAP50")}[_kind(task)]
+    fits = {"classify": ("top1", "accuracy", "top5"), "detect": ("mAP50-95", "mAP50")}[labels_task(task)]
     for name in requested:
         if name in fits:
             return "top1" if name == "accuracy" else name
-    return PRIMARY_METRIC[_kind(task)]
-
-
-def _kind(task: str) -> str:
-    return "classify" if task == "classify" else "detect"  # segment and pose: their boxes
+    return PRIMARY_METRIC[labels_task(task)]
 
 
 def load_validation_data(spec: ExportSpec, model: LoadedModel) -> Dataset:
     """Read the dataset and check it against the model before any long work."""
     assert spec.validation_config.data is not None
-    dataset = load_dataset(Path(spec.validation_config.data), _kind(model.task))
+    dataset = load_dataset(Path(spec.validation_config.data), labels_task(model.task))
     check_classes(dataset, model.class_names)
     return dataset
 
@@ -80,14 +77,8 @@ def run_validation(model: LoadedModel, model_path: Path, metadata_path: Path, sp
     threshold."""
     module = wrapper_module()
     wrapper = module.ModelWrapper(model_path, metadata_path, threads=2)
-    meta = wrapper.metadata
-    rgb_planes = {**meta["preprocessing"]["format"], "color_space": "RGB"}
-    reference_pre = module.Preprocessor({**meta["preprocessing"], "embedded": False, "format": rgb_planes},
-                                        {"dtype": "float32", "format": "NCHW"})
-    post = meta["postprocessing"]
-    reference_post = module.Postprocessor({**post, "type": post.get("decoded_type", post["type"])},
-                                          meta["classes"])
-    task = _kind(model.task)
+    reference_pre, reference_post = reference_processing(module, wrapper.metadata)
+    task = labels_task(model.task)
     original, exported = _Scorer(task, model.class_names), _Scorer(task, model.class_names)
     truth: list[Any] = []
     items = dataset.items

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from core.parity import match_boxes, top1_agrees
+from exporters.parity import predict
 
 BOX_IOU = 0.75
 
@@ -43,23 +44,15 @@ class AgreementProbe:
             rgb = wrapper.load_image(str(path))
             tensor, transform = wrapper.preprocess(rgb)
             self.samples.append((tensor, transform, rgb.shape[:2]))
-        self.reference = [self._predict(wrapper.runtime(t), tr, s) for t, tr, s in self.samples]
-
-    def _predict(self, outputs: list[np.ndarray], transform: dict[str, float], shape: tuple[int, int],
-                 conf: float | None = None) -> list[dict[str, Any]]:
-        post = self.wrapper.postprocess
-        if self.task == "classify":
-            result: list[dict[str, Any]] = post.classify(outputs)
-            return result
-        detections: list[dict[str, Any]] = post.detect(outputs, transform, shape, conf=conf)
-        return detections
+        post = wrapper.postprocess
+        self.reference = [predict(post, task, wrapper.runtime(t), tr, s) for t, tr, s in self.samples]
 
     def __call__(self, path: Path) -> float:
         run = same_runtime(self.wrapper, path)
         agreed = total = 0
         half_conf = self.wrapper.postprocess.conf / 2
         for (tensor, transform, shape), reference in zip(self.samples, self.reference, strict=True):
-            found = self._predict(run(tensor), transform, shape, half_conf)
+            found = predict(self.wrapper.postprocess, self.task, run(tensor), transform, shape, half_conf)
             if self.task == "classify":
                 agreed, total = agreed + int(top1_agrees(reference, found)), total + 1
             else:

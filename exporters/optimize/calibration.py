@@ -12,16 +12,9 @@ from typing import Any
 
 import numpy as np
 
+from core.datasets import evenly_spaced
 from core.errors import BadInput
 from core.samples import list_images
-
-
-def evenly_spaced(items: list[Any], count: int) -> list[Any]:
-    """At most ``count`` items spread over the whole list (so every class is represented)."""
-    if len(items) <= count:
-        return list(items)
-    step = len(items) / count
-    return [items[int(i * step)] for i in range(count)]
 
 
 def calibration_images(folder: Path, samples: int) -> list[Path]:

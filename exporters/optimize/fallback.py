@@ -4,8 +4,8 @@ until the model is good enough again, or nothing is left to revert.
 "Good enough" is a check the caller supplies: agreement with the float model on
 the calibration images (no labels needed: used right after quantizing), or the
 accuracy drop on the user's labeled data within validation_config's threshold.
-Sensitivity is measured, not guessed: each activation's signal-to-quantization-
-noise ratio in a QDQ copy of the model on the calibration images
+Sensitivity is measured, not guessed: each activation's worst per-channel signal-
+to-quantization-noise ratio in a QDQ copy of the model on the calibration images
 (onnx_quant.sensitive_nodes). The search doubles the number of reverted nodes
 until the check passes, then bisects back, so few layers stay float.
 """
@@ -15,9 +15,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from core.errors import ValidationFailed
 from exporters.optimize import onnx_quant
 from exporters.optimize.quantize import QuantizationJob, quantizer_for
 
+_SUMMARY = ("passed", "metric", "exported_metric", "accuracy_drop", "agreement")
 Check = Callable[[], dict[str, Any]]  # judges the package's current model: {"passed": bool, ...}
 Log = Callable[[str], None]
 BISECT_ROUNDS = 3
@@ -73,9 +75,33 @@ def fall_back(job: QuantizationJob, stats: dict[str, Any], check: Check,
         best = (best[0], quantize(job))
     report, result = best
     result["kept_in_float"] = list(job.exclude)
-    result["fallback"] = {"sensitivity": "activation SQNR on the calibration images (lowest first)",
+    result["fallback"] = {"sensitivity": "worst per-channel activation SQNR on the calibration images "
+                                         "(lowest first)",
                           "attempts": attempts}
     return report, result
 
 
-_SUMMARY = ("passed", "metric", "exported_metric", "accuracy_drop", "agreement")
+def agreement_fallback(job: QuantizationJob, stats: dict[str, Any], log: Log) -> dict[str, Any]:
+    """Static INT8 that no longer agrees with the float model on the calibration images
+    (a YOLO head whose boxes and scores share one INT8 range loses every box): keep
+    sensitive layers in float until it agrees, before the gates judge it."""
+    required = float(job.spec.parity_for_precision().min_task_agreement or 1.0)
+    if not can_fall_back(job) or stats.get("agreement", 1.0) >= required:
+        return stats
+    log(f"INT8 agrees with the float model on {stats['agreement']:.0%} of the calibration "
+        f"images (needs {required:.0%}); keeping the most sensitive layers in float")
+    _, probe = job.calibration()
+
+    def agreement() -> dict[str, Any]:
+        value = probe(job.model_file)
+        return {"passed": value >= required, "agreement": value}
+
+    settled = fall_back(job, stats, agreement, log)
+    if settled is None:
+        raise ValidationFailed("static INT8 does not agree with the float model even with every "
+                               f"sensitive layer in float (needs {required:.0%}); export without "
+                               "quantization or with method 'fp16'")
+    report, stats = settled
+    stats["agreement"] = report["agreement"]
+    log(f"INT8 agrees on {report['agreement']:.0%} with {len(stats['kept_in_float'])} node(s) in float")
+    return stats

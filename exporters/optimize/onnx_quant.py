@@ -10,8 +10,6 @@ whose agreement with the float model is within a point of the best.
 from __future__ import annotations
 
 import shutil
-import statistics
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +21,7 @@ from core.errors import missing_extra
 from core.spec import QuantizationConfig
 
 Evaluate = Callable[[Path], float]  # model file → agreement with the float model (0..1)
+Measure = Callable[[Path], float]  # model file → latency in ms
 AGREEMENT_SLACK = 0.01
 
 
@@ -30,25 +29,6 @@ def _input_name(path: Path) -> str:
     import onnx
 
     return str(onnx.load(str(path), load_external_data=False).graph.input[0].name)
-
-
-def latency_ms(path: Path, tensor: np.ndarray, runs: int = 20, threads: int = 2) -> float:
-    """Median latency of one ONNX Runtime session run, batch as given, on CPU."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    feed = {session.get_inputs()[0].name: tensor}
-    for _ in range(3):
-        session.run(None, feed)
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        session.run(None, feed)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1000
 
 
 @dataclass(frozen=True)
@@ -150,7 +130,7 @@ def _static(src: Path, dst: Path, tensors: list[np.ndarray], cfg: QuantizationCo
 
 
 def quantize_static(prepared: Path, dst: Path, tensors: list[np.ndarray], cfg: QuantizationConfig,
-                    evaluate: Evaluate, exclude: list[str] | None = None) -> dict[str, Any]:
+                    evaluate: Evaluate, measure: Measure, exclude: list[str] | None = None) -> dict[str, Any]:
     """Quantize every candidate setting, keep the fastest that agrees; returns the stats."""
     formats = ["qoperator", "qdq"] if cfg.quant_format == "auto" else [cfg.quant_format]
     channels = [False, True] if cfg.per_channel is None else [cfg.per_channel]
@@ -161,7 +141,7 @@ def quantize_static(prepared: Path, dst: Path, tensors: list[np.ndarray], cfg: Q
         for per_channel in channels:
             path = work / f"{fmt}_{'channel' if per_channel else 'tensor'}.onnx"
             _static(prepared, path, tensors, cfg, fmt, per_channel, exclude or [])
-            candidates.append(Candidate(fmt, per_channel, path, round(latency_ms(path, tensors[0]), 3),
+            candidates.append(Candidate(fmt, per_channel, path, round(measure(path), 3),
                                         round(evaluate(path), 4)))
     best_agreement = max(c.agreement for c in candidates)
     good = [c for c in candidates if c.agreement >= best_agreement - AGREEMENT_SLACK]

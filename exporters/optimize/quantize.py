@@ -7,14 +7,15 @@ model's preprocessing). Returns what optimization_stats reports.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from core.errors import Unsupported
+from core.registry import move_model
 from core.spec import ExportSpec, QuantizationConfig
+from exporters.images import probe_photo
 from exporters.optimize import onnx_quant
 from exporters.optimize.agreement import AgreementProbe, runtime_latency_ms
 from exporters.optimize.calibration import calibration_images, calibration_tensors
@@ -71,7 +72,10 @@ def _onnx_static(job: QuantizationJob) -> dict[str, Any]:
     target = job.work / "static.onnx"
     tail = onnx_quant.postprocessing_nodes(job.prepared())
     exclude = tail + [n for n in job.exclude if n not in tail]
-    stats = onnx_quant.quantize_static(job.prepared(), target, tensors, job.config, probe, exclude)
+    def measure(path: Path) -> float:
+        return runtime_latency_ms(job.wrapper, path, tensors[0])
+
+    stats = onnx_quant.quantize_static(job.prepared(), target, tensors, job.config, probe, measure, exclude)
     stats["postprocessing_in_float"] = tail
     return _replace(job, target, stats)
 
@@ -112,22 +116,12 @@ def openvino_postprocessing(model: Any) -> list[str]:
 
 def _replace(job: QuantizationJob, target: Path, stats: dict[str, Any]) -> dict[str, Any]:
     """Put the quantized file in the package, measuring it and the float one on one tensor."""
-    tensor, _ = job.wrapper.preprocess(job.wrapper.load_image(_probe_image()))
+    tensor, _ = job.wrapper.preprocess(probe_photo())
     before = runtime_latency_ms(job.wrapper, job.source, tensor)
     after = runtime_latency_ms(job.wrapper, target, tensor)
-    _copy_model(target, job.model_file)
+    move_model(target, job.model_file, copy=True)
     return {**stats, "latency_ms_before": round(before, 3), "latency_ms_after": round(after, 3),
             "speedup": round(before / after, 3) if after else None}
-
-
-def _probe_image() -> Any:
-    """A real photo for latency probes (scikit-image's bundled coffee cup)."""
-    from exporters.images import skimage_photos
-
-    photos = skimage_photos()
-    import numpy as np
-
-    return photos[0][1] if photos else np.full((480, 640, 3), 114, dtype=np.uint8)
 
 
 def _tflite(job: QuantizationJob, mode: str) -> dict[str, Any]:
@@ -163,11 +157,6 @@ QUANTIZERS: dict[tuple[str, str], Quantizer] = {
     ("tflite", "static"): lambda job: _tflite(job, "int8"),
 }
 
-
-def _copy_model(source: Path, target: Path) -> None:
-    shutil.copyfile(source, target)
-    if source.suffix == ".xml":  # OpenVINO: the weights file travels with the graph
-        shutil.copyfile(source.with_suffix(".bin"), target.with_suffix(".bin"))
 
 
 # Precisions a converter applies itself (nothing to do after conversion): Core ML
@@ -207,5 +196,5 @@ def start_job(model_file: Path, spec: ExportSpec, wrapper: Any, task: str, work:
     assert config is not None
     work.mkdir(parents=True, exist_ok=True)
     source = work / f"float{model_file.suffix}"
-    _copy_model(model_file, source)
+    move_model(model_file, source, copy=True)
     return QuantizationJob(model_file, source, spec, config, wrapper, task, work)

@@ -47,7 +47,8 @@ def check_tflite(path: Path) -> None:
 def run_tf_convert(onnx: Path | None, out: Path, supported_ops: list[str], *extra: str) -> Path:
     """``python -m exporters.tf_convert`` in its own process; the checked .tflite it wrote."""
     out.mkdir(parents=True, exist_ok=True)
-    _write_sample_images(out)
+    if onnx is not None:  # onnx2tf's conversion check reads them; a SavedModel needs none
+        _write_sample_images(out)
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": "-1"}  # TensorFlow would probe for a GPU
     proc = subprocess.run(
         [sys.executable, "-m", "exporters.tf_convert", str(onnx.resolve() if onnx else "-"),
