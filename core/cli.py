@@ -17,9 +17,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from core import cli_deployments
 from core.errors import BadInput, SlipwayError
 from core.spec import FORMATS, FRAMEWORKS, TASKS, ExportSpec, load_spec, parse_spec
 
@@ -396,6 +398,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--max-drop", type=float)
     bench.add_argument("--out", type=Path, required=True, help="folder for the packages and the report")
     bench.add_argument("--json", action="store_true")
+    for register in EXTENSIONS:
+        COMMANDS.update(register(sub))
     return parser
 
 
@@ -427,8 +431,14 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"export": cmd_export, "capabilities": cmd_capabilities, "jobs": cmd_jobs,
-            "predict": cmd_predict, "benchmark": cmd_benchmark}
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "export": cmd_export, "capabilities": cmd_capabilities, "jobs": cmd_jobs, "predict": cmd_predict,
+    "benchmark": cmd_benchmark,
+}
+
+
+# Command groups kept in modules of their own; each registers its subparsers and handlers.
+EXTENSIONS = (cli_deployments.register,)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,6 +24,7 @@ from core import launch, protocol
 from core.checkpoint import inspect_checkpoint
 from core.db import Checkpoint, Database, ExportJob, JobStatus
 from core.db.models import utcnow
+from core.deployments import DeploymentService
 from core.errors import EXIT_CODES, BadInput, SlipwayError
 from core.launch import JobFiles, package_dir, process_alive, stop_pid, stop_process, write_spec
 from core.paths import database_path, size_of
@@ -282,6 +283,7 @@ class JobService:
         job = self.get(job_id)
         if job.status == JobStatus.RUNNING and process_alive(job.process_id):
             raise BadInput(f"export {job.id[:8]} is still running; cancel it first")
+        DeploymentService(self.db).purge_export(job.id)  # refuses while a deployment is live
         package = Path(job.package_dir)
         if package.is_dir() and (job.owns_package_dir or _is_slipway_package(package)):
             shutil.rmtree(package)

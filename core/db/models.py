@@ -1,5 +1,6 @@
 """Tables, following the product spec: checkpoints (the desktop's stand-in for a
-training job) and export_jobs (with a per-checkpoint version, tag and default)."""
+training job), export_jobs (with a per-checkpoint version, tag and default),
+deployment_targets with their history, and the endpoint's api_keys and usage."""
 
 from __future__ import annotations
 
@@ -116,3 +117,100 @@ class ExportJob(Base):
         if self.started_at and self.completed_at:
             return (self.completed_at - self.started_at).total_seconds()
         return None
+
+
+class DeploymentType(StrEnum):
+    DOWNLOAD = "download"
+    EDGE_PACKAGE = "edge_package"
+    CONTAINER = "container"
+    PLATFORM_ENDPOINT = "platform_endpoint"
+
+
+class DeploymentStatus(StrEnum):
+    PENDING = "pending"
+    ACTIVE = "active"
+    INACTIVE = "inactive"
+    FAILED = "failed"
+    DELETED = "deleted"  # kept, so the timeline keeps its last event; its keys are revoked
+
+
+class DeploymentTarget(Base):
+    """How one export is deployed (the seed's table; usage counters for endpoints)."""
+
+    __tablename__ = "deployment_targets"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    export_job_id: Mapped[str] = mapped_column(ForeignKey("export_jobs.id"), index=True)
+    deployment_type: Mapped[str] = mapped_column(String(30))
+    name: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(String(1000))
+    status: Mapped[str] = mapped_column(String(20), default=DeploymentStatus.PENDING, index=True)
+    tier: Mapped[str | None] = mapped_column(String(20))
+    deployment_config: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+    request_count: Mapped[int] = mapped_column(Integer, default=0)
+    error_count: Mapped[int] = mapped_column(Integer, default=0)
+    last_request_at: Mapped[datetime | None] = mapped_column(DateTime)
+    total_inference_time_ms: Mapped[float] = mapped_column(Float, default=0.0)
+
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    deployed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    deactivated_at: Mapped[datetime | None] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+    history: Mapped[list[DeploymentHistory]] = relationship(
+        back_populates="deployment_target", cascade="all, delete-orphan",
+        order_by="DeploymentHistory.created_at")
+    api_keys: Mapped[list[ApiKey]] = relationship(back_populates="deployment_target",
+                                                  cascade="all, delete-orphan")
+
+
+class DeploymentHistory(Base):
+    """One event in a deployment's life: created, activated, deactivated, updated, deleted…"""
+
+    __tablename__ = "deployment_history"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    deployment_target_id: Mapped[str] = mapped_column(ForeignKey("deployment_targets.id"), index=True)
+    event_type: Mapped[str] = mapped_column(String(50))
+    event_data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    status_before: Mapped[str | None] = mapped_column(String(20))
+    status_after: Mapped[str | None] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+
+    deployment_target: Mapped[DeploymentTarget] = relationship(back_populates="history")
+
+
+class ApiKey(Base):
+    """An endpoint key: only its SHA-256 is stored; the key itself is shown once."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    deployment_target_id: Mapped[str] = mapped_column(ForeignKey("deployment_targets.id"), index=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))  # the first characters, to tell keys apart
+    name: Mapped[str | None] = mapped_column(String(100))
+    tier: Mapped[str] = mapped_column(String(20), default="free")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    deployment_target: Mapped[DeploymentTarget] = relationship(back_populates="api_keys")
+
+
+class Usage(Base):
+    """Requests per deployment, key and calendar month (quotas are monthly)."""
+
+    __tablename__ = "usage"
+    __table_args__ = (Index("idx_usage_key_month", "deployment_target_id", "api_key_id", "month",
+                            unique=True),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    deployment_target_id: Mapped[str] = mapped_column(ForeignKey("deployment_targets.id"), index=True)
+    api_key_id: Mapped[str | None] = mapped_column(ForeignKey("api_keys.id"))
+    month: Mapped[str] = mapped_column(String(7))  # YYYY-MM
+    request_count: Mapped[int] = mapped_column(Integer, default=0)
+    error_count: Mapped[int] = mapped_column(Integer, default=0)
+    total_inference_time_ms: Mapped[float] = mapped_column(Float, default=0.0)
+    last_request_at: Mapped[datetime | None] = mapped_column(DateTime)
