@@ -13,8 +13,15 @@ VENV := $(VENV_ROOT)/$(REQ_HASH)
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 STAMP := $(VENV)/.installed
+# Test-only tools outside PyPI: a real S3-compatible server (npm) and, from Debian,
+# OpenCV's headers (the C++ wrapper's build test), Xvfb with the xcb libraries Qt
+# needs, and load generators for the endpoint benchmark.
+NODE_DIR := $(HOME)/.cache/slipway/node
+S3RVER := $(NODE_DIR)/node_modules/.bin/s3rver
+DEBIAN_PACKAGES := libopencv-dev xvfb libxcb-icccm4 libxcb-keysyms1 libxcb-cursor0 wrk hey
+export SLIPWAY_S3RVER := $(S3RVER)
 
-.PHONY: help venv run test test-quick test-slow lint bench samples clean-venvs
+.PHONY: help venv sysdeps run test test-quick test-slow lint bench samples clean-venvs
 
 help:
 	@echo "make run         install everything (first time) and open the app"
@@ -40,6 +47,18 @@ venv: $(STAMP)
 		|| $(PIP) install --no-deps --no-build-isolation -e . 2>&1 | $(QUIET_PIP)
 	@ln -sfn $(VENV) .venv
 
+$(S3RVER):
+	mkdir -p $(NODE_DIR)
+	cd $(NODE_DIR) && npm install --no-audit --no-fund --silent s3rver@3.7.1
+
+sysdeps: $(S3RVER)
+	@missing=$$(for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages: $$missing"; \
+		if [ "$$(id -u)" = 0 ]; then apt-get install -y -q $$missing >/dev/null; \
+		else echo "run: sudo apt-get install $$missing" >&2; exit 1; fi; \
+	fi
+
 run: venv
 	$(PY) -m gui.launcher
 
@@ -47,13 +66,13 @@ lint: venv
 	$(PY) -m ruff check .
 	$(PY) -m mypy
 
-test: venv lint
+test: venv sysdeps lint
 	$(PY) -m pytest -q --durations=15
 
-test-quick: venv
+test-quick: venv sysdeps
 	$(PY) -m pytest -q -m "not slow"
 
-test-slow: venv
+test-slow: venv sysdeps
 	$(PY) -m pytest -q -m slow
 
 bench: venv

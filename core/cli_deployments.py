@@ -38,8 +38,9 @@ def cmd_deployments(args: argparse.Namespace) -> int:
     if not args.id:
         raise BadInput(f"`slipway deployments {args.action}` needs a deployment id")
     if args.action == "history":
-        events: list[dict[str, Any]] = [{"event": e.event_type, "before": e.status_before, "after": e.status_after,
-                   "data": e.event_data, "at": e.created_at.isoformat()} for e in service.history(args.id)]
+        events: list[dict[str, Any]] = [
+            {"event": e.event_type, "before": e.status_before, "after": e.status_after,
+             "data": e.event_data, "at": e.created_at.isoformat()} for e in service.history(args.id)]
         if args.json:
             print(json.dumps(events))
         else:

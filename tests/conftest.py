@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -14,6 +14,8 @@ NETGUARD = Path(__file__).resolve().parent / "netguard"
 sys.path.insert(0, str(NETGUARD))
 
 from slipway_netguard import install as install_netguard  # noqa: E402
+
+from tests.helpers import EXPORTS, CliRun, slipway  # noqa: E402
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -44,3 +46,27 @@ def slipway_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "slipway-home"
     monkeypatch.setenv("SLIPWAY_HOME", str(home))
     return home
+
+
+# Real exports of the bundled samples, made once per session and shared by every test folder.
+
+@pytest.fixture(scope="session")
+def export_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("export-home")
+
+
+@pytest.fixture(scope="session")
+def exported(export_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], CliRun]:
+    """exported(name) → the CLI run that exported that sample (done once, on first use)."""
+    cache: dict[str, CliRun] = {}
+    out_root = tmp_path_factory.mktemp("packages")
+
+    def get(name: str) -> CliRun:
+        if name not in cache:
+            run = slipway("export", *EXPORTS[name], "--out", str(out_root / name), "--json",
+                          home=export_home)
+            assert run.code == 0, f"export {name} failed:\n{run.stderr[-3000:]}"
+            cache[name] = run
+        return cache[name]
+
+    return get
