@@ -10,8 +10,10 @@ turn on the same photo, so the numbers compare.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -96,7 +98,23 @@ def run_benchmark(checkpoint: Path, formats: list[str], precisions: list[str], o
             progress(f"measuring {len(measured)} package(s)")
         report = _measure(report, out)
     (out / "report.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+    for row in measured:
+        _add_report_to_package(Path(row["package_dir"]), out)
     return report
+
+
+def _add_report_to_package(package: Path, out: Path) -> None:
+    """Each measured package carries the whole report, in its folder and in its zip."""
+    archive = package / "export-package.zip"
+    names = set(zipfile.ZipFile(archive).namelist()) if archive.is_file() else set()
+    for name in ("report.json", "report.png"):
+        source = out / name
+        if not source.is_file():
+            continue
+        shutil.copyfile(source, package / name)
+        if archive.is_file() and name not in names:
+            with zipfile.ZipFile(archive, "a", compression=zipfile.ZIP_DEFLATED) as zf:
+                zf.write(source, name)
 
 
 def _job_row(job: Any) -> dict[str, Any]:

@@ -298,7 +298,7 @@ def _is_slipway_package(folder: Path) -> bool:
     """Only delete a user-chosen folder when it holds nothing but what the worker wrote."""
     ours = {"model.onnx", "model.torchscript", "metadata.json", "labels.txt", "README.md",
             "runtimes", "export.log", "export-package.zip", "result.json", "parity_report.json",
-            "validation_results.json", protocol.STAGING_DIR}
+            "validation_results.json", "report.json", "report.png", protocol.STAGING_DIR}
     return all(p.name in ours or p.name.startswith("model") for p in folder.iterdir())
 
 

@@ -4,12 +4,23 @@ from __future__ import annotations
 
 import json
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from wrappers.render import render_build_engine, render_readme, write_python_runtime
+import numpy as np
+
+from core.inference import wrapper_module
+from wrappers.render import render_build_engine, render_readme, write_runtimes
 
 ZIP_NAME = "export-package.zip"
+GOLDEN_DIR = Path("runtimes") / "golden"
+# formats the packaged Python wrapper cannot run on this machine (Core ML needs macOS)
+NO_LOCAL_RUNTIME = {"coreml"}
+# how many candidate images are tried when picking the detector's golden image
+GOLDEN_CANDIDATES = 8
+
+Predict = Callable[[np.ndarray, float | None, float | None], list[dict[str, Any]]]
 
 
 def write_metadata(package_dir: Path, metadata: dict[str, Any]) -> Path:
@@ -18,17 +29,100 @@ def write_metadata(package_dir: Path, metadata: dict[str, Any]) -> Path:
     return path
 
 
-def write_package(package_dir: Path, metadata: dict[str, Any]) -> None:
-    """metadata.json, labels.txt, README.md and runtimes/ beside the model file."""
+def write_package(package_dir: Path, metadata: dict[str, Any],
+                  golden_images: list[tuple[str, np.ndarray]] | None = None,
+                  reference: Predict | None = None) -> None:
+    """metadata.json, labels.txt, runtimes/ (with golden/ when images are given) and README.md
+    beside the model file. reference: the original model's predictions, for formats the
+    packaged wrapper cannot run here."""
     write_metadata(package_dir, metadata)
     names = [c["name"] for c in metadata["classes"]]
     (package_dir / "labels.txt").write_text("\n".join(names) + "\n", encoding="utf-8")
-    (package_dir / "README.md").write_text(render_readme(metadata), encoding="utf-8")
-    write_python_runtime(package_dir)
+    write_runtimes(package_dir)
+    golden = write_golden(package_dir, metadata, golden_images, reference) if golden_images else None
+    (package_dir / "README.md").write_text(render_readme(metadata, golden), encoding="utf-8")
     if metadata["model_info"]["export_format"] == "tensorrt":
         script = package_dir / "build_engine.sh"
         script.write_text(render_build_engine(metadata), encoding="utf-8")
         script.chmod(0o755)
+
+
+def _package_predictor(package_dir: Path, metadata: dict[str, Any]) -> Predict:
+    wrapper = wrapper_module().ModelWrapper(package_dir / metadata["model_info"]["model_file"],
+                                            package_dir / "metadata.json", threads=2)
+
+    def predict(rgb: np.ndarray, conf: float | None, iou: float | None) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = wrapper.predict(rgb, conf=conf, iou=iou)
+        return result
+
+    return predict
+
+
+def original_predictor(model: Any, metadata: dict[str, Any]) -> Predict:
+    """The original (PyTorch) model on the tensor metadata.json describes, decoded like the
+    wrapper: golden predictions for formats without a runtime on this machine."""
+    from exporters.parity import reference_processing
+
+    pre, post = reference_processing(wrapper_module(), metadata)
+
+    def predict(rgb: np.ndarray, conf: float | None, iou: float | None) -> list[dict[str, Any]]:
+        tensor, transform = pre(rgb)
+        outputs = model.forward(tensor)
+        if model.task == "classify":
+            result: list[dict[str, Any]] = post.classify(outputs)
+            return result
+        detections: list[dict[str, Any]] = post.detect(outputs, transform, rgb.shape[:2], conf, iou)
+        return detections
+
+    return predict
+
+
+def golden_candidates(images: list[tuple[str, np.ndarray]]) -> list[tuple[str, np.ndarray]]:
+    """The user's or the sample's own images first, then a few general photos."""
+    own = [item for item in images if not item[0].startswith("skimage:")]
+    photos = [item for item in images if item[0].startswith("skimage:")]
+    return own[: GOLDEN_CANDIDATES // 2] + photos[: GOLDEN_CANDIDATES - min(len(own), GOLDEN_CANDIDATES // 2)]
+
+
+def write_golden(package_dir: Path, metadata: dict[str, Any], images: list[tuple[str, np.ndarray]],
+                 reference: Predict | None = None) -> dict[str, Any]:
+    """runtimes/golden/: a lossless sample image and expected.json, the Python wrapper's
+    predictions on it, so an integration in another language can be checked against them.
+    Detectors get the candidate image with the most detections. Returns what was written
+    (or why expected.json is missing) for the README."""
+    import cv2
+
+    target = package_dir / GOLDEN_DIR
+    target.mkdir(parents=True, exist_ok=True)
+    export_format = metadata["model_info"]["export_format"]
+    if export_format not in NO_LOCAL_RUNTIME:
+        predict, source = _package_predictor(package_dir, metadata), "the packaged Python wrapper"
+    elif reference is not None:
+        predict = reference
+        source = f"the original model (no {export_format} runtime on the exporting machine)"
+    else:
+        name, rgb = images[0]
+        cv2.imwrite(str(target / "image.png"), rgb[:, :, ::-1])
+        reason = (f"no expected.json: the exporting machine has no {export_format} runtime and the "
+                  "original model was not available")
+        (target / "README.md").write_text(reason + "\n", encoding="utf-8")
+        return {"expected": False, "reason": reason}
+    nms = metadata["postprocessing"].get("nms", {})
+    classify = metadata["model_info"]["task"] == "classify"
+    conf = None if classify else float(nms.get("confidence_threshold", 0.25))
+    iou = None if classify else float(nms.get("iou_threshold", 0.7))
+    best: tuple[str, np.ndarray, list[dict[str, Any]]] | None = None
+    for name, rgb in images[: 1 if classify else GOLDEN_CANDIDATES]:
+        predictions = predict(rgb, conf, iou)
+        if best is None or len(predictions) > len(best[2]):
+            best = (name, rgb, predictions)
+    assert best is not None
+    name, rgb, predictions = best
+    cv2.imwrite(str(target / "image.png"), np.ascontiguousarray(rgb[:, :, ::-1]))
+    expected = {"image": "image.png", "source_image": name, "task": metadata["model_info"]["task"],
+                "conf": conf, "iou": iou, "computed_with": source, "predictions": predictions}
+    (target / "expected.json").write_text(json.dumps(expected, indent=2) + "\n", encoding="utf-8")
+    return {"expected": True, "source": source, "conf": conf, "iou": iou}
 
 
 def zip_package(package_dir: Path) -> Path:

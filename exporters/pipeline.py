@@ -40,6 +40,7 @@ from core.spec import (
 )
 from exporters.describe import IOSpec, describe_io
 from exporters.emitter import Emitter
+from exporters.images import parity_images
 from exporters.loaders import LoadedModel, load_model
 from exporters.optimize.calibration import calibration_images
 from exporters.optimize.fallback import agreement_fallback, can_fall_back, fall_back
@@ -51,7 +52,13 @@ from exporters.optimize.quantize import (
     start_job,
 )
 from exporters.optimize.workspace import QUANTIZATION_WORK
-from exporters.package import write_metadata, write_package, zip_package
+from exporters.package import (
+    golden_candidates,
+    original_predictor,
+    write_metadata,
+    write_package,
+    zip_package,
+)
 from exporters.parity import coreml_structure_report, run_parity
 from exporters.steps import get_step
 from exporters.steps.onnx_preprocessing import embed_preprocessing
@@ -331,7 +338,8 @@ def run_export(spec: ExportSpec, out_dir: Path, emitter: Emitter) -> dict[str, A
     metadata["optimization_stats"] = stats
     if validation is not None:
         metadata["validation"] = validation_metrics(validation)
-    write_package(staging, metadata)
+    golden_images = golden_candidates(parity_images(spec, model.task))
+    write_package(staging, metadata, golden_images, original_predictor(model, metadata))
     emitter.write_log(staging / "export.log")
     for item in staging.iterdir():
         shutil.move(str(item), str(out_dir / item.name))

@@ -8,6 +8,13 @@ from typing import Any
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 PYTHON_FILES = ("model_wrapper.py", "requirements.txt", "example.py")
+# every runtime's files, copied as they are: each wrapper reads metadata.json at run time
+RUNTIME_FILES: dict[str, tuple[str, ...]] = {
+    "python": PYTHON_FILES,
+    "cpp": ("model_wrapper.h", "model_wrapper.cpp", "main.cpp", "CMakeLists.txt"),
+    "swift": ("ModelWrapper.swift", "Package.swift", "ViewController.swift"),
+    "kotlin": ("ModelWrapper.kt", "build.gradle", "MainActivity.kt"),
+}
 
 
 def write_python_runtime(package_dir: Path) -> list[Path]:
@@ -19,6 +26,66 @@ def write_python_runtime(package_dir: Path) -> list[Path]:
         shutil.copyfile(TEMPLATES / "python" / name, target / name)
         written.append(target / name)
     return written
+
+
+def write_runtimes(package_dir: Path) -> list[Path]:
+    """runtimes/{python,cpp,swift,kotlin}/ for the package; the same files for every model,
+    since each wrapper takes its whole behaviour from the package's metadata.json."""
+    if not (package_dir / "metadata.json").is_file():
+        raise FileNotFoundError(f"{package_dir} has no metadata.json")
+    written = []
+    for runtime, names in RUNTIME_FILES.items():
+        target = package_dir / "runtimes" / runtime
+        target.mkdir(parents=True, exist_ok=True)
+        for name in names:
+            shutil.copyfile(TEMPLATES / runtime / name, target / name)
+            written.append(target / name)
+    return written
+
+
+def _runtime_sections(metadata: dict[str, Any], golden: dict[str, Any] | None) -> list[str]:
+    """How to build and run each runtime, and check it against runtimes/golden/."""
+    model_file = metadata["model_info"]["model_file"]
+    lines = [
+        "## Other runtimes",
+        "",
+        "Each wrapper reads `metadata.json` at run time (input size, resize, normalization, colour "
+        "order, output layout, NMS, class names) and returns the Python wrapper's prediction shape.",
+        "",
+        "**C++** (`runtimes/cpp/`, OpenCV plus ONNX Runtime, or OpenCV's DNN module alone):",
+        "",
+        "```bash",
+        "cmake -S runtimes/cpp -B build -DSLIPWAY_BACKEND=onnxruntime -DONNXRUNTIME_ROOT=<onnxruntime>",
+        "# or: cmake -S runtimes/cpp -B build -DSLIPWAY_BACKEND=opencv_dnn",
+        "cmake --build build --config Release",
+        f"./build/slipway_example {model_file} metadata.json runtimes/golden/image.png",
+        "```",
+        "",
+        "It prints one JSON line per image: `{\"image\": ..., \"predictions\": [...]}`. "
+        "The OpenCV DNN backend needs an OpenCV whose ONNX importer knows every operator of the "
+        "graph (OpenCV 4.6 cannot import YOLO11's attention `Split` or broadcast its box scaling; "
+        "use ONNX Runtime there).",
+        "",
+        "**Swift** (`runtimes/swift/`, Core ML + Vision, iOS 15 / macOS 12): add the folder as a local "
+        "Swift package, bundle the `.mlpackage` and `metadata.json`; `ViewController.swift` is a sample "
+        "screen. `ModelWrapper(modelURL:metadataURL:).predict(cgImage)`.",
+        "",
+        "**Kotlin** (`runtimes/kotlin/`, Android: LiteRT for `.tflite`, ONNX Runtime Android for "
+        "`.onnx`): use `build.gradle` for the app module, put the model, `metadata.json` and an image in "
+        "`assets/`; `MainActivity.kt` is a sample. `ModelWrapper(file, metadataJson).predict(bitmap)`.",
+        "",
+    ]
+    if golden and golden.get("expected"):
+        lines += [
+            "**Checking an integration**: `runtimes/golden/image.png` with `expected.json`, the "
+            f"predictions of {golden['source']} at conf {golden['conf']} and IoU {golden['iou']}. "
+            "Run your integration on that image with the same thresholds: the same classes, and boxes "
+            "within a pixel or two (resize implementations differ slightly between platforms).",
+            "",
+        ]
+    elif golden:
+        lines += [f"**Checking an integration**: {golden.get('reason', 'no golden predictions')}.", ""]
+    return lines
 
 
 def _describe_preprocessing(pre: dict[str, Any]) -> str:
@@ -137,7 +204,8 @@ def render_build_engine(metadata: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def render_readme(metadata: dict[str, Any]) -> str:
+def render_readme(metadata: dict[str, Any], golden: dict[str, Any] | None = None) -> str:
+    """README.md; golden: what runtimes/golden/ holds (source, conf, iou) or why it is empty."""
     info = metadata["model_info"]
     parity = metadata["parity"]
     task = parity.get("task_agreement", {})
@@ -190,6 +258,7 @@ def render_readme(metadata: dict[str, Any]) -> str:
         "",
         *_optimization_notes(metadata),
         *_format_notes(metadata),
+        *_runtime_sections(metadata, golden),
         "`metadata.json` describes everything above in machine-readable form; "
         "`export.log` records how this package was made.",
         "",

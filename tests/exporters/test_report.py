@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,10 @@ def test_benchmark_reports_size_speed_and_accuracy_per_variant(tmp_path: Path) -
         assert row["metric"] == "top1" and row["metric_value"] > 0.9
         assert abs(row["original_metric"] - row["metric_value"] - row["accuracy_drop"]) < 1e-9
         assert Path(row["package_dir"], "metadata.json").is_file()
+        # the report travels with each package, in its folder and in its zip
+        assert json.loads(Path(row["package_dir"], "report.json").read_text()) == report
+        with zipfile.ZipFile(Path(row["package_dir"], "export-package.zip")) as archive:
+            assert {"report.json", "report.png"} <= set(archive.namelist())
     dynamic = rows["onnx-int8-dynamic"]  # the gate may refuse it: then the row says why
     assert dynamic["status"] in ("passed", "failed")
     assert dynamic["status"] == "passed" or "gate failed" in dynamic["reason"]
