@@ -1,10 +1,12 @@
-"""`slipway deployments ...`: list, show, activate, deactivate, delete, history."""
+"""`slipway deployments ...` (list, show, activate, deactivate, delete, history) and `slipway package`."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 Handler = Callable[[argparse.Namespace], int]
@@ -17,7 +19,40 @@ def register(sub: Any) -> dict[str, Handler]:
     deployments.add_argument("id", nargs="?")
     deployments.add_argument("--all", action="store_true", help="list: include deleted deployments")
     deployments.add_argument("--json", action="store_true")
-    return {"deployments": cmd_deployments}
+    pack = sub.add_parser("package", help="build a download, edge or container package of an export")
+    pack.add_argument("source", metavar="EXPORT_ID|PACKAGE_DIR",
+                      help="an export id (records a deployment), a package folder or its zip")
+    pack.add_argument("--type", dest="package_type", required=True,
+                      choices=("download", "edge-ios", "edge-android", "container"))
+    pack.add_argument("--out", type=Path, help="new or empty folder (default: the data directory)")
+    pack.add_argument("--upload", metavar="s3://BUCKET/PREFIX", help="store the package in this S3 location")
+    pack.add_argument("--json", action="store_true", help="print the result as one JSON line")
+    return {"deployments": cmd_deployments, "package": cmd_package}
+
+
+def cmd_package(args: argparse.Namespace) -> int:
+    from core.packaging import package
+
+    def progress(event: dict[str, Any]) -> None:
+        if event.get("stage") == "upload":
+            if event["bytes"] in (0, event["total"]):
+                print(f"upload {event['key']}: {event['percent']:.0f}%", file=sys.stderr)
+        elif not args.json:
+            print(f"{event.get('percent', 0):5.1f}% {event.get('message', '')}", file=sys.stderr)
+
+    summary = package(args.source, args.package_type, out=args.out, upload=args.upload, progress=progress)
+    if args.json:
+        print(json.dumps(summary, default=str))
+        return 0
+    for warning in summary.get("warnings", []):
+        print(f"warning: {warning}", file=sys.stderr)
+    print(f"{args.package_type} package → {summary['zip']}")
+    if summary.get("deployment_id"):
+        print(f"deployment {summary['deployment_id']}")
+    if summary.get("download_url"):
+        print(f"stored at {summary['storage_url']}\ndownload (until {summary['expires_at']}): "
+              f"{summary['download_url']}")
+    return 0
 
 
 def cmd_deployments(args: argparse.Namespace) -> int:

@@ -1,0 +1,100 @@
+"""Edge packages: iOS (Core ML) and Android (TFLite, or ONNX for ONNX Runtime Android).
+
+The seed's mobile layout: the model, labels.txt, metadata.json, sample_code/ios or
+sample_code/android (the Swift or Kotlin wrapper with its sample app files, and the
+golden test when the wrappers provide one), and a README on integrating it.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from core.errors import BadInput
+from core.packaging.common import (
+    Progress,
+    atomic_folder,
+    copy_model,
+    render_runtimes,
+    render_template,
+    report,
+    snapshot_export,
+    zip_folder,
+)
+from core.packaging.describe import bbox_note, preprocessing_text, verification_text
+from core.packaging.result import PackageResult
+
+PLATFORMS: dict[str, dict[str, Any]] = {
+    "ios": {"formats": ("coreml",), "runtime_dir": "swift", "export_hint": "--format coreml"},
+    "android": {"formats": ("tflite", "onnx"), "runtime_dir": "kotlin", "export_hint": "--format tflite"},
+}
+RUNTIME_NAME = {"tflite": "TensorFlow Lite / LiteRT", "onnx": "ONNX Runtime Android"}
+
+
+def check_format(platform: str, export_format: str) -> None:
+    rule = PLATFORMS[platform]
+    if export_format not in rule["formats"]:
+        wanted = " or ".join(rule["formats"])
+        raise BadInput(f"an {platform} edge package needs a {wanted} export; this export is "
+                       f"{export_format}. Export the checkpoint again with {rule['export_hint']} "
+                       "(slipway export CKPT " + rule["export_hint"] + ") and package that")
+
+
+def build_edge(source: Path, platform: str, out: Path, progress: Progress | None = None) -> PackageResult:
+    if platform not in PLATFORMS:
+        raise BadInput(f"unknown edge platform {platform!r}; choose ios or android")
+    from core.packaging.common import check_export_folder
+
+    check_format(platform, check_export_folder(source)["model_info"]["export_format"])
+    rule = PLATFORMS[platform]
+    zip_name = f"edge-package-{platform}.zip"
+    with atomic_folder(out) as staging, tempfile.TemporaryDirectory(dir=staging.parent) as scratch:
+        tree = Path(scratch) / "export"
+        metadata = snapshot_export(source, tree, progress)
+        rendered = render_runtimes(tree)
+        model_file = metadata["model_info"]["model_file"]
+        copy_model(tree, model_file, staging / model_file)
+        for name in ("labels.txt", "metadata.json"):
+            shutil.copy2(tree / name, staging / name)
+        samples = staging / "sample_code" / platform
+        samples.mkdir(parents=True)
+        runtime = tree / "runtimes" / rule["runtime_dir"]
+        if runtime.is_dir():
+            shutil.copytree(runtime, samples, dirs_exist_ok=True)
+        if (tree / "runtimes" / "golden").is_dir():
+            shutil.copytree(tree / "runtimes" / "golden", staging / "sample_code" / "golden")
+        sample_files = sorted(p.relative_to(samples).as_posix() for p in samples.rglob("*") if p.is_file())
+        (staging / "README.md").write_text(_readme(platform, metadata, sample_files), encoding="utf-8")
+        report(progress, "zipping", percent=90.0)
+        zip_folder(staging, staging / zip_name)
+    warnings = []
+    if not sample_files:
+        warnings.append(f"sample_code/{platform} is empty: the export has no runtimes/{rule['runtime_dir']} "
+                        "and wrappers.render.write_runtimes is not available yet")
+    elif not rendered:
+        warnings.append("runtimes: the export's own runtimes were packaged (write_runtimes unavailable)")
+    return PackageResult(f"edge-{platform}", out, out / zip_name, metadata, warnings=warnings,
+                         extra={"target_platform": platform, "sample_files": sample_files})
+
+
+def _readme(platform: str, metadata: dict[str, Any], sample_files: list[str]) -> str:
+    info = metadata["model_info"]
+    spec = metadata["input_spec"]
+    values: dict[str, Any] = {
+        "model_name": info.get("model_name", "model"), "model_file": info["model_file"],
+        "task": info.get("task_type") or info.get("task"), "num_classes": len(metadata.get("classes", [])),
+        "sample_files": ", ".join(sample_files) or "(none: see the warning in the package summary)",
+        "bbox_note": bbox_note(metadata), "input_name": spec["name"],
+        "preprocessing": preprocessing_text(metadata), "verification": verification_text(metadata),
+    }
+    if platform == "ios":
+        size = (metadata.get("preprocessing") or {}).get("resize", {}).get("size", ["?", "?"])
+        target = (metadata.get("runtime") or {}).get("coreml", {}).get("minimum_deployment_target", "?")
+        return render_template("edge/README_ios.md", **values, input_size=f"{size[1]}x{size[0]}",
+                               deployment_target=target)
+    fmt = info["export_format"]
+    return render_template("edge/README_android.md", **values, runtime=RUNTIME_NAME[fmt],
+                           model_suffix=Path(info["model_file"]).suffix.lstrip("."),
+                           input_shape=spec["shape"], input_layout=spec.get("format", ""))
