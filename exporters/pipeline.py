@@ -61,6 +61,7 @@ from exporters.package import (
 )
 from exporters.parity import coreml_structure_report, run_parity
 from exporters.steps import get_step
+from exporters.steps.onnx_compat import make_portable
 from exporters.steps.onnx_preprocessing import embed_preprocessing
 from exporters.validation import load_validation_data, run_validation
 
@@ -137,6 +138,10 @@ def _convert(model: LoadedModel, spec: ExportSpec, route: Route, staging: Path,
     target = staging / f"model{FORMAT_SUFFIX[spec.export_format]}"
     move_model(path, target)
     cfg = spec.export_config
+    if isinstance(cfg, OnnxConfig):  # before the parity gate, which proves it changed nothing
+        changed = make_portable(target)
+        if any(changed.values()):
+            emitter.log(f"ONNX graph made readable by OpenCV DNN: {changed}")
     if isinstance(cfg, OnnxConfig) and cfg.embed_preprocessing:
         emitter.progress(0.9, "embedding preprocessing in the graph")
         embed_preprocessing(target, model.input_name, model.preprocessing)

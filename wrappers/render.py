@@ -62,9 +62,13 @@ def _runtime_sections(metadata: dict[str, Any], golden: dict[str, Any] | None) -
         "```",
         "",
         "It prints one JSON line per image: `{\"image\": ..., \"predictions\": [...]}`. "
-        "The OpenCV DNN backend needs an OpenCV whose ONNX importer knows every operator of the "
-        "graph (OpenCV 4.6 cannot import YOLO11's attention `Split` or broadcast its box scaling; "
-        "use ONNX Runtime there).",
+        "The OpenCV DNN backend needs OpenCV 4.6 or newer with its `dnn` module. Slipway rewrites two "
+        "forms of ONNX exports that OpenCV's importer misreads (a `Split` into unequal parts becomes "
+        "`Slice`s, a constant broadcast over a leading axis is tiled), with the same results, checked "
+        "by the parity gate; the sample YOLO11 detector and timm classifier give the Python wrapper's "
+        "predictions on OpenCV 4.6 (the detector also runs on OpenCV 5). A graph OpenCV cannot read "
+        "still fails at load (on 4.6: a detector exported with NMS in the graph, `--embed-nms`): use "
+        "ONNX Runtime then.",
         "",
         "**Swift** (`runtimes/swift/`, Core ML + Vision, iOS 15 / macOS 12): add the folder as a local "
         "Swift package, bundle the `.mlpackage` and `metadata.json`; `ViewController.swift` is a sample "
