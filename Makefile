@@ -21,7 +21,7 @@ S3RVER := $(NODE_DIR)/node_modules/.bin/s3rver
 DEBIAN_PACKAGES := libopencv-dev xvfb libxcb-icccm4 libxcb-keysyms1 libxcb-cursor0 wrk hey
 export SLIPWAY_S3RVER := $(S3RVER)
 
-.PHONY: help venv sysdeps run test test-quick test-slow lint bench samples clean-venvs
+.PHONY: help venv sysdeps run test test-quick test-slow lint bench samples clean-venvs installer installer-test screenshots
 
 help:
 	@echo "make run         install everything (first time) and open the app"
@@ -30,6 +30,8 @@ help:
 	@echo "make lint        ruff + mypy"
 	@echo "make bench       the benchmark scripts (ratios, printed)"
 	@echo "make samples     retrain the bundled sample models (slow)"
+	@echo "make installer   build the one-folder desktop app (PyInstaller) into build/installer/dist"
+	@echo "make installer-test  build it and run its headless self-test (long; not part of make test)"
 
 $(STAMP):
 	@echo "building the environment in $(VENV) (pinned; reused across clones)"
@@ -62,6 +64,10 @@ sysdeps: $(S3RVER)
 run: venv
 	$(PY) -m gui.launcher
 
+# Every view rendered offscreen at 1280x800, at 1x and 2x pixel ratio (two real exports first).
+screenshots: venv
+	QT_QPA_PLATFORM=offscreen $(PY) -m gui.screenshots --out docs/screenshots
+
 lint: venv
 	$(PY) -m ruff check .
 	$(PY) -m mypy
@@ -79,11 +85,19 @@ bench: venv
 	$(PY) benchmarks/bench_export_overhead.py
 	$(PY) benchmarks/bench_wrapper.py
 	$(PY) benchmarks/bench_formats.py
+	$(PY) benchmarks/bench_gui.py
+	$(PY) benchmarks/bench_endpoint.py
 
 samples: venv
 	$(PY) resources/samples/shapes-yolo11n/train.py
 	$(PY) resources/samples/digits-timm/train.py
 	$(PY) resources/samples/digits-hf/train.py
+
+installer: venv
+	$(PY) build_installer.py
+
+installer-test: venv
+	SLIPWAY_INSTALLER_TEST=1 $(PY) -m pytest -q -m installer tests/test_installer.py
 
 clean-venvs:
 	rm -rf $(VENV_ROOT) .venv

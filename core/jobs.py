@@ -71,6 +71,32 @@ class JobService:
             s.add(checkpoint)
         return checkpoint
 
+    def update_checkpoint(self, checkpoint_id: str, *, name: str | None = None,
+                          framework: str | None = None, task: str | None = None,
+                          model_name: str | None = None) -> Checkpoint:
+        """Correct what detection guessed; the values are checked like a spec's."""
+        from core.spec import FRAMEWORKS, TASKS
+
+        if framework is not None and framework not in FRAMEWORKS:
+            raise BadInput(f"framework {framework!r}: choose one of {', '.join(FRAMEWORKS)}")
+        if task is not None and task not in TASKS:
+            raise BadInput(f"task {task!r}: choose one of {', '.join(TASKS)}")
+        if name is not None and not name.strip():
+            raise BadInput("a model needs a name")
+        with self.db.session() as s:
+            checkpoint = s.get(Checkpoint, checkpoint_id)
+            if checkpoint is None:
+                raise BadInput(f"no model with id {checkpoint_id!r} in the library")
+            if name is not None:
+                checkpoint.name = name.strip()
+            if framework is not None:
+                checkpoint.framework = framework
+            if task is not None:
+                checkpoint.task = task
+            if model_name is not None:
+                checkpoint.model_name = model_name.strip() or None
+        return checkpoint
+
     def checkpoints(self) -> list[Checkpoint]:
         with self.db.session() as s:
             return list(s.scalars(select(Checkpoint).order_by(Checkpoint.created_at)))

@@ -189,3 +189,20 @@ def test_delete_keeps_a_user_folder_that_holds_other_files(
     job = service.run(service.create_job(spec, out_dir=out).id)
     service.delete(job.id)
     assert (out / "notes.txt").read_text() == "precious"
+
+
+def test_a_library_entry_can_be_corrected_and_bad_values_are_named(checkpoint: Path) -> None:
+    service = JobService()
+    entry = service.import_checkpoint(checkpoint)
+    service.update_checkpoint(entry.id, framework="timm", task="classify", model_name=" resnet18 ",
+                              name="digits")
+    [stored] = service.checkpoints()
+    assert (stored.name, stored.framework, stored.task, stored.model_name) == (
+        "digits", "timm", "classify", "resnet18")
+    with pytest.raises(BadInput, match="framework 'keras'"):
+        service.update_checkpoint(entry.id, framework="keras")
+    with pytest.raises(BadInput, match="task 'depth'"):
+        service.update_checkpoint(entry.id, task="depth")
+    with pytest.raises(BadInput, match="no model with id"):
+        service.update_checkpoint("0" * 32, task="detect")
+    assert service.checkpoints()[0].task == "classify"  # nothing changed by the refused edits

@@ -1,0 +1,152 @@
+"""The main window: navigation between the views, and the wiring between them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QListWidget,
+    QMainWindow,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+    QWizard,
+)
+
+from core.db import Checkpoint, ExportJob
+from core.deployments import DeploymentService
+from core.jobs import JobService
+from gui.export_runner import ExportRunner
+from gui.models.formatting import display_path
+from gui.preferences import Preferences
+from gui.views.capabilities import CapabilitiesView
+from gui.views.deployments import DeploymentsView
+from gui.views.history import HistoryView
+from gui.views.inference import InferenceView
+from gui.views.models import ModelsView
+from gui.views.settings import SettingsView
+from gui.widgets.notification_bar import NotificationBar
+from gui.wizard.export_wizard import ExportWizard
+
+PAGES = ("Models", "Exports", "Inference test", "Deployments", "Capabilities", "Settings")
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, service: JobService, deployments: DeploymentService | None = None) -> None:
+        super().__init__()
+        self.service = service
+        self.deployment_service = deployments or DeploymentService(service.db)
+        self.runner = ExportRunner(service, self)
+        self.setWindowTitle("Slipway — model export studio")
+        self.resize(1280, 800)
+        self.models = ModelsView(service, self.deployment_service)
+        self.history = HistoryView(service, self.runner)
+        self.inference = InferenceView(service)
+        self.deployments = DeploymentsView(service, self.deployment_service)
+        self.capabilities = CapabilitiesView()
+        self.settings = SettingsView()
+        self.pages: dict[str, QWidget] = dict(zip(PAGES, (
+            self.models, self.history, self.inference, self.deployments, self.capabilities,
+            self.settings), strict=True))
+        self.nav = QListWidget()
+        self.nav.addItems(list(PAGES))
+        self.nav.setFixedWidth(170)
+        self.nav.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.nav.setStyleSheet("QListWidget { font-size: 14px; } QListWidget::item { padding: 9px 10px; }")
+        self.stack = QStackedWidget()
+        for page in self.pages.values():
+            self.stack.addWidget(page)
+        self.nav.currentRowChanged.connect(self.stack.setCurrentIndex)
+        self.notification = NotificationBar()
+        body = QWidget()
+        body_layout = QVBoxLayout(body)
+        body_layout.setContentsMargins(6, 6, 6, 6)
+        body_layout.addWidget(self.notification)
+        body_layout.addWidget(self.stack, 1)
+        central = QWidget()
+        row = QHBoxLayout(central)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.setSpacing(0)
+        row.addWidget(self.nav)
+        row.addWidget(body, 1)
+        self.setCentralWidget(central)
+        self._wire()
+        self.models.refresh()
+        self.nav.setCurrentRow(0)
+        self.statusBar().showMessage(f"{self.models.model.rowCount()} models in the library")
+
+    def _wire(self) -> None:
+        self.models.sig_checkpoint_selected.connect(self._checkpoint_selected)
+        self.models.sig_export_requested.connect(self.open_wizard)
+        for view in (self.models, self.history, self.settings):
+            view.sig_message.connect(self.statusBar().showMessage)
+        self.history.sig_test.connect(self.test_export)
+        self.history.sig_deploy.connect(self.deploy_export)
+        self.runner.sig_event.connect(self._worker_event)
+        self.runner.sig_finished.connect(self._export_finished)
+        self.runner.sig_started.connect(lambda _id: self.show_page("Exports"))
+        self.settings.sig_theme_changed.connect(self._apply_theme)
+        self.settings.sig_saved.connect(self.history.update_actions)
+
+    # --- navigation -----------------------------------------------------------------
+
+    def show_page(self, name: str) -> None:
+        self.nav.setCurrentRow(PAGES.index(name))
+
+    def _checkpoint_selected(self, checkpoint_id: str | None) -> None:
+        self.history.set_checkpoint(checkpoint_id)
+        self.deployments.set_checkpoint(checkpoint_id)
+
+    def test_export(self, export_id: str) -> None:
+        self.inference.set_export(export_id)
+        self.show_page("Inference test")
+
+    def deploy_export(self, export_id: str) -> None:
+        self.deployments.select_export(export_id)
+        self.show_page("Deployments")
+
+    # --- exports ------------------------------------------------------------------------
+
+    def open_wizard(self, checkpoint: Checkpoint) -> ExportWizard:
+        preferences = Preferences.load()
+        wizard = ExportWizard(checkpoint, self, onnx_opset=preferences.default_opset)
+        if preferences.default_format in wizard.format_page.cards:
+            wizard.format_page.choose(preferences.default_format)
+        wizard.finished.connect(lambda result: self._wizard_done(wizard, result))
+        wizard.open()
+        return wizard
+
+    def _wizard_done(self, wizard: ExportWizard, result: int) -> None:
+        if result == QWizard.DialogCode.Accepted and wizard.spec is not None:
+            job = self.runner.start(wizard.spec)
+            self.statusBar().showMessage(f"export v{job.version} to {job.export_format} started")
+        wizard.deleteLater()
+
+    def _worker_event(self, job_id: str, event: dict[str, Any]) -> None:
+        if event.get("type") == "progress":
+            self.statusBar().showMessage(
+                f"export {job_id[:8]}: {event.get('percent', 0):.0f}% {event.get('stage', '')} — "
+                f"{event.get('message', '')}")
+
+    def _export_finished(self, job_id: str, job: ExportJob) -> None:
+        self.models.refresh_exports()
+        if job.status == "completed":
+            self.notification.notify(f"Export v{job.version} ({job.export_format}) completed: "
+                                     f"{display_path(job.package_dir)}", "success")
+        elif job.status == "cancelled":
+            self.notification.notify(f"Export v{job.version} was cancelled.", "info")
+        else:
+            self.notification.notify(f"Export v{job.version} ({job.export_format}) failed: "
+                                     f"{job.error_message}", "error")
+        self.statusBar().showMessage(f"export {job_id[:8]} {job.status}")
+
+    def _apply_theme(self, theme: str) -> None:
+        from PySide6.QtWidgets import QApplication
+
+        from gui.theme import apply_theme
+
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            apply_theme(app, theme)

@@ -1,0 +1,53 @@
+"""A shareable link to an export's package in S3: upload it if it is not there yet, then presign.
+
+Network work, so it runs off the UI thread; the answer comes back as a signal.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+
+from core.errors import SlipwayError
+from core.settings import Settings
+from core.storage.base import export_key
+
+PACKAGE_ZIP = "export-package.zip"
+
+
+def s3_configured() -> bool:
+    try:
+        settings = Settings.load()
+    except SlipwayError:
+        return False
+    return settings.storage_backend == "s3" and bool(settings.s3_bucket)
+
+
+def package_link(job_id: str, package_dir: Path) -> str:
+    """Upload the package zip to ``exports/<id>/`` unless it is there, and return a presigned URL."""
+    settings = Settings.load()
+    storage = settings.s3_storage()
+    key = export_key(job_id, PACKAGE_ZIP)
+    if not storage.exists(key):
+        storage.upload(Path(package_dir) / PACKAGE_ZIP, key)
+    return storage.share_url(key, settings.presign_expiry_s)
+
+
+class PackageLinker(QObject):
+    sig_link = Signal(str, str)
+    """(job_id, url): the package is in S3 and this link downloads it."""
+    sig_failed = Signal(str, str)
+    """(job_id, message): why no link could be made."""
+
+    def request(self, job_id: str, package_dir: Path) -> None:
+        threading.Thread(target=self._work, args=(job_id, package_dir), daemon=True).start()
+
+    def _work(self, job_id: str, package_dir: Path) -> None:
+        try:
+            self.sig_link.emit(job_id, package_link(job_id, package_dir))
+        except SlipwayError as err:
+            self.sig_failed.emit(job_id, err.message)
+        except Exception as err:  # a library failure is still an answer for the user, not a crash
+            self.sig_failed.emit(job_id, f"{type(err).__name__}: {err}")

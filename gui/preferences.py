@@ -1,0 +1,39 @@
+"""The app's own preferences (theme, default export options), JSON in the data directory.
+
+Storage settings are core's (``core.settings``); these only shape the desktop app.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from core.paths import data_dir
+from core.spec import ExportFormat
+
+PREFERENCES_FILE = "gui-preferences.json"
+
+
+class Preferences(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    theme: Literal["light", "dark"] = "light"
+    default_format: ExportFormat = "onnx"
+    default_opset: int = 17
+
+    @classmethod
+    def load(cls) -> Preferences:
+        path = data_dir() / PREFERENCES_FILE
+        try:
+            return cls.model_validate(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError, ValidationError):
+            return cls()  # missing or unreadable preferences: the defaults, never a crash
+
+    def save(self) -> None:
+        path = data_dir() / PREFERENCES_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        part = path.with_name(path.name + ".part")
+        part.write_text(self.model_dump_json(indent=2), encoding="utf-8")
+        part.replace(path)

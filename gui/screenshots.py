@@ -1,0 +1,163 @@
+"""Render every view to docs/screenshots/ (``make screenshots``): 1280×800, at 1× and 2× pixel ratio.
+
+It works in a throwaway data directory: imports the samples, runs two real exports
+through the app's own QProcess runner (so the history shows real rows), then grabs
+each page and the wizard's three steps. The 2× pass runs in a child process with
+``QT_SCALE_FACTOR=2`` over the same data directory.
+
+    python -m gui.screenshots [--out docs/screenshots]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from core.jobs import JobService
+
+WIDTH, HEIGHT = 1280, 800
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _slug(name: str) -> str:
+    return name.lower().replace(" ", "-")
+
+
+def render(out: Path, run_exports: bool, suffix: str) -> list[Path]:
+    from PySide6.QtCore import QEventLoop, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from core.jobs import JobService
+    from core.samples import sample
+    from core.spec import ExportSpec
+    from gui.main_window import PAGES, MainWindow
+    from gui.theme import apply_theme
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    assert isinstance(app, QApplication)
+    apply_theme(app, "light")
+    service = JobService()
+    import_sample_copies(service)
+    window = MainWindow(service)
+    window.resize(WIDTH, HEIGHT)
+    window.show()
+    if run_exports:
+        weights = next(Path(c.path) for c in service.checkpoints() if c.sample == "shapes-yolo11n")
+        window.runner.start(ExportSpec(checkpoint=weights, export_format="onnx"))
+        window.runner.start(ExportSpec(checkpoint=weights, export_format="torchscript"))
+        loop = QEventLoop()
+        poll = QTimer()
+        poll.timeout.connect(lambda: None if window.runner.workers else loop.quit())
+        poll.start(500)
+        loop.exec()
+        poll.stop()
+    detector = next(c for c in service.checkpoints() if c.sample == "shapes-yolo11n")
+    window.models.select(detector.id)
+    jobs = [j for j in service.list_jobs(detector.id) if j.status == "completed"]
+    written = []
+    deployments: Any = window.deployments
+    if run_exports and jobs and hasattr(deployments, "create_deployment"):
+        from gui.deploy_wizard import DeployChoice
+
+        deployments.create_deployment(DeployChoice(jobs[0].id, "download"))
+        deployments.create_deployment(DeployChoice(jobs[0].id, "platform_endpoint"))
+        deployments.dismiss_key()  # the one-time key banner is not for a picture
+        window.models.refresh_exports()
+
+    def grab(widget: object, name: str) -> None:
+        for _ in range(5):
+            app.processEvents()
+        path = out / f"{name}{suffix}.png"
+        widget.grab().save(str(path))  # type: ignore[attr-defined]
+        written.append(path)
+
+    inference: Any = window.inference
+    for page in PAGES:
+        window.show_page(page)
+        if page == "Exports" and jobs:
+            window.history.select(jobs[-1].id)
+        if page == "Inference test" and jobs and hasattr(inference, "load_image"):
+            inference.set_export(jobs[0].id)
+            inference.load_image(sample("shapes-yolo11n").image_files()[0])
+            wait_until(lambda: inference.result is not None)
+        if page == "Deployments" and jobs and hasattr(deployments, "select_export"):
+            deployments.select_export(jobs[0].id)
+        grab(window, _slug(page))
+    wizard = window.open_wizard(detector)
+    wizard.resize(1000, 760)
+    grab(wizard, "wizard-1-format")
+    wizard.next()
+    wizard.options_page.panels.panels["quantization"].set_open(True)
+    grab(wizard, "wizard-2-options")
+    wizard.options_page.panels.panels["quantization"].set_open(False)
+    wizard.next()
+    grab(wizard, "wizard-3-review")
+    wizard.reject()
+    apply_theme(app, "dark")
+    for page in ("Models", "Exports"):
+        window.show_page(page)
+        grab(window, f"{_slug(page)}-dark")
+    apply_theme(app, "light")
+    window.close()
+    return written
+
+
+def wait_until(done: Callable[[], bool], timeout_s: float = 60.0) -> None:
+    """Let the event loop run until ``done()`` (or the timeout): work that finishes off-thread."""
+    from PySide6.QtWidgets import QApplication
+
+    deadline = time.monotonic() + timeout_s
+    while not done() and time.monotonic() < deadline:
+        QApplication.processEvents()
+        time.sleep(0.05)
+
+
+def import_sample_copies(service: JobService) -> None:
+    """The samples, copied under the (throwaway) home folder so the pictures show ~/models/… paths."""
+    from core.samples import samples
+
+    models = Path.home() / "models"
+    models.mkdir(parents=True, exist_ok=True)
+    for item in samples():
+        target = models / f"{item.name}{item.checkpoint.suffix}"
+        if not target.exists():
+            if item.checkpoint.is_dir():
+                shutil.copytree(item.checkpoint, target)
+            else:
+                shutil.copyfile(item.checkpoint, target)
+        service.import_checkpoint(target, name=item.title, model_name=item.model_name, sample=item.name)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
+    parser.add_argument("--scale-pass", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    if args.scale_pass:
+        written = render(args.out, run_exports=False, suffix="@2x")
+    else:
+        with tempfile.TemporaryDirectory(prefix="slipway-shots-") as home:
+            os.environ["HOME"] = home
+            os.environ["SLIPWAY_HOME"] = str(Path(home) / ".slipway")
+            written = render(args.out, run_exports=True, suffix="")
+            env = dict(os.environ, QT_SCALE_FACTOR="2")
+            subprocess.run([sys.executable, "-m", "gui.screenshots", "--out", str(args.out),
+                            "--scale-pass"], check=True, env=env, cwd=ROOT)
+    for path in written:
+        print(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,275 @@
+"""Deployments: a card per deployment, the create wizard, the history timeline and the local endpoint server.
+
+Endpoint deployments and downloads are recorded directly through
+``DeploymentService``; edge and container packages are built by
+``slipway package … --json`` in a child process (QProcess), so the view stays
+responsive and does not depend on the packaging module's Python API.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from PySide6.QtCore import QProcess, Qt
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QScrollArea,
+    QSpinBox,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core.db import DeploymentType, JobStatus
+from core.deployments import DeploymentService, deployment_summary
+from core.errors import SlipwayError
+from core.jobs import JobService
+from gui.deploy_wizard import DeployChoice, DeployWizard
+from gui.models.formatting import display_path
+from gui.server_process import ServerProcess, ServerState
+from gui.widgets.deployment_card import DeploymentCard
+from gui.widgets.history_timeline import HistoryTimeline
+
+SERVER_STATE_TEXT = {ServerState.STOPPED: "Endpoint server: stopped",
+                     ServerState.STARTING: "Endpoint server: starting…",
+                     ServerState.RUNNING: "Endpoint server: running",
+                     ServerState.STOPPING: "Endpoint server: stopping…",
+                     ServerState.FAILED: "Endpoint server: failed (see its log)"}
+
+
+def package_command(export_id: str, choice: DeployChoice) -> list[str]:
+    """``slipway package`` for an edge or container deployment (pure: tests assert on it)."""
+    kinds: dict[str, str] = {DeploymentType.CONTAINER: "container", DeploymentType.DOWNLOAD: "download"}
+    kind = kinds.get(choice.deployment_type, f"edge-{choice.platform or 'android'}")
+    frozen = getattr(sys, "frozen", False)
+    prefix = [sys.executable] if frozen else [sys.executable, "-m", "gui.launcher"]
+    return [*prefix, "package", export_id, "--type", kind, "--json"]
+
+
+class DeploymentsView(QWidget):
+    def __init__(self, jobs: JobService, deployments: DeploymentService,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.jobs, self.deployments = jobs, deployments
+        self.checkpoint_id: str | None = None
+        self.preselected_export: str | None = None
+        self.selected: str | None = None
+        self.cards: dict[str, DeploymentCard] = {}
+        self.server = ServerProcess(parent=self)
+        self.server.sig_state_changed.connect(self._server_state)
+        self.server.sig_listening.connect(lambda _url: self.refresh())
+        self._packaging: QProcess | None = None
+
+        new = QPushButton("New deployment…")
+        new.clicked.connect(self.open_wizard)
+        self.server_status = QLabel(SERVER_STATE_TEXT[ServerState.STOPPED])
+        self.server_url = QLabel("")
+        self.server_url.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.port = QSpinBox()
+        self.port.setRange(0, 65535)
+        self.port.setSpecialValueText("any port")
+        self.port.setToolTip("Port for the endpoint server (0: any free port)")
+        self.server_button = QPushButton("Start server")
+        self.server_button.clicked.connect(self.toggle_server)
+        top = QHBoxLayout()
+        top.addWidget(new)
+        top.addStretch(1)
+        top.addWidget(self.server_status)
+        top.addWidget(self.server_url)
+        top.addWidget(self.port)
+        top.addWidget(self.server_button)
+
+        self.key_banner = QFrame()
+        self.key_banner.setObjectName("keyBanner")
+        self.key_banner.setStyleSheet("#keyBanner { background: #fff8e1; border: 1px solid #f9a825; }")
+        self.key_title = QLabel("")
+        self.key_title.setWordWrap(True)
+        self.key_field = QLineEdit()
+        self.key_field.setReadOnly(True)
+        copy = QPushButton("Copy")
+        copy.clicked.connect(lambda: QGuiApplication.clipboard().setText(self.key_field.text()))
+        dismiss = QPushButton("I saved it")
+        dismiss.clicked.connect(self.dismiss_key)
+        banner = QHBoxLayout(self.key_banner)
+        banner.addWidget(self.key_title)
+        banner.addWidget(self.key_field, 1)
+        banner.addWidget(copy)
+        banner.addWidget(dismiss)
+        self.key_banner.hide()
+
+        self.card_list = QVBoxLayout()
+        self.card_list.addStretch(1)
+        holder = QWidget()
+        holder.setLayout(self.card_list)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(holder)
+        self.empty = QLabel("No deployments yet. Use “New deployment…” to serve or package an export.")
+        self.empty.setWordWrap(True)
+        self.card_list.insertWidget(0, self.empty)
+        self.timeline = HistoryTimeline()
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(scroll)
+        split.addWidget(self.timeline)
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 2)
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.key_banner)
+        layout.addWidget(split, 1)
+        layout.addWidget(self.status)
+        self.refresh()
+
+    # --- the contract with the main window ------------------------------------------------
+
+    def set_checkpoint(self, checkpoint_id: str | None) -> None:
+        self.checkpoint_id = checkpoint_id
+        self.refresh()
+
+    def select_export(self, export_id: str) -> None:
+        self.preselected_export = export_id
+
+    # --- listing ---------------------------------------------------------------------------
+
+    def completed_exports(self) -> list[tuple[str, str]]:
+        names = {c.id: c.name for c in self.jobs.checkpoints()}
+        return [(job.id, f"{names.get(job.checkpoint_id, '?')} · {job.export_format} v{job.version}")
+                for job in self.jobs.list_jobs(self.checkpoint_id) if job.status == JobStatus.COMPLETED]
+
+    def refresh(self) -> None:
+        for card in self.cards.values():
+            self.card_list.removeWidget(card)
+            card.hide()
+            card.deleteLater()
+        self.cards = {}
+        jobs = {job.id: job for job in self.jobs.list_jobs(self.checkpoint_id)}
+        targets = [t for t in self.deployments.list_deployments() if t.export_job_id in jobs]
+        for target in reversed(targets):  # newest first
+            summary = deployment_summary(target)
+            job = jobs[target.export_job_id]
+            location = (summary["config"].get("package_path")
+                        or (job.export_package_path if target.deployment_type == DeploymentType.DOWNLOAD
+                            else job.package_dir))
+            card = DeploymentCard(summary, display_path(location), self.server.url)
+            card.sig_toggle.connect(self.toggle)
+            card.sig_selected.connect(self.show_history)
+            self.card_list.insertWidget(self.card_list.count() - 1, card)
+            self.cards[target.id] = card
+        self.empty.setVisible(not self.cards)
+        if self.selected in self.cards:
+            self.show_history(self.selected)
+        elif self.cards:
+            self.show_history(next(iter(self.cards)))
+        else:
+            self.timeline.show_history("—", [])
+
+    def show_history(self, deployment_id: str) -> None:
+        self.selected = deployment_id
+        target = self.deployments.get(deployment_id)
+        self.timeline.show_history(target.name, self.deployments.history(deployment_id))
+
+    # --- actions -------------------------------------------------------------------------------
+
+    def open_wizard(self) -> None:
+        wizard = DeployWizard(self.completed_exports(), self.preselected_export, self)
+        wizard.accepted.connect(lambda: self.create_deployment(wizard.choice()))
+        wizard.open()  # window-modal, not a nested event loop
+
+    def create_deployment(self, choice: DeployChoice) -> str | None:
+        """Record (endpoint, download) or start building (edge, container) a deployment."""
+        try:
+            if choice.deployment_type == DeploymentType.PLATFORM_ENDPOINT:
+                target = self.deployments.create(choice.export_id, choice.deployment_type, tier=choice.tier)
+                key = self.deployments.create_key(target.id, tier=choice.tier)
+                self.selected = target.id
+                self.refresh()
+                self.show_key(target.name, key.secret)
+                return target.id
+            if choice.deployment_type == DeploymentType.DOWNLOAD:
+                job = self.jobs.get(choice.export_id)
+                target = self.deployments.create(choice.export_id, choice.deployment_type,
+                                                 config={"package_path": job.export_package_path})
+                self.selected = target.id
+                self.refresh()
+                return target.id
+        except SlipwayError as err:
+            self.status.setText(f"Could not create the deployment: {err}")
+            return None
+        self.build_package(choice)
+        return None
+
+    def build_package(self, choice: DeployChoice) -> None:
+        if self._packaging is not None:
+            self.status.setText("A package is already being built; wait for it to finish.")
+            return
+        command = package_command(choice.export_id, choice)
+        process = QProcess(self)
+        process.setProcessChannelMode(QProcess.ProcessChannelMode.SeparateChannels)
+        process.finished.connect(lambda code, _s: self._package_finished(process, code))
+        self._packaging = process
+        self.status.setText(f"Building the {choice.deployment_type.replace('_', ' ')} package…")
+        process.start(command[0], command[1:])
+
+    def _package_finished(self, process: QProcess, code: int) -> None:
+        self._packaging = None
+        out = bytes(process.readAllStandardOutput().data()).decode("utf-8", "replace").strip()
+        err = bytes(process.readAllStandardError().data()).decode("utf-8", "replace").strip()
+        if code == 0 and out:
+            result = json.loads(out.splitlines()[-1])
+            where = result.get("package_path") or result.get("path") or result.get("zip") or ""
+            self.status.setText(f"Package ready: {where}")
+        else:
+            self.status.setText(f"Packaging failed (exit {code}): {(err or out).splitlines()[-1:] or ''}")
+        self.refresh()
+
+    def show_key(self, name: str, secret: str) -> None:
+        """The key exists in plain text only here, until dismissed: it is stored hashed."""
+        self.key_title.setText(f"API key for “{name}” — shown once, copy it now:")
+        self.key_field.setText(secret)
+        self.key_banner.show()
+
+    def dismiss_key(self) -> None:
+        self.key_field.clear()
+        self.key_banner.hide()
+
+    def toggle(self, deployment_id: str) -> None:
+        try:
+            target = self.deployments.get(deployment_id)
+            if target.status == "active":
+                self.deployments.deactivate(deployment_id)
+            else:
+                self.deployments.activate(deployment_id)
+        except SlipwayError as err:
+            self.status.setText(str(err))
+        self.selected = deployment_id
+        self.refresh()
+
+    # --- the endpoint server ----------------------------------------------------------------
+
+    def toggle_server(self) -> None:
+        if self.server.running:
+            self.server.stop()
+        else:
+            self.server.start(port=self.port.value())
+
+    def _server_state(self, state: str) -> None:
+        self.server_status.setText(SERVER_STATE_TEXT.get(state, state))
+        self.server_url.setText(self.server.url or "")
+        self.server_button.setText("Stop server" if self.server.running else "Start server")
+        self.server_button.setEnabled(state != ServerState.STOPPING)
+        self.port.setEnabled(not self.server.running)
+        if state in (ServerState.STOPPED, ServerState.FAILED):
+            self.refresh()
+
+    def closeEvent(self, event: object) -> None:
+        self.server.stop()
+        super().closeEvent(event)  # type: ignore[arg-type]
+

@@ -1,0 +1,233 @@
+"""The export history: a table over HistoryModel, its actions, and the detail pane."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QItemSelection, Qt, QUrl, Signal
+from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QInputDialog,
+    QMessageBox,
+    QSplitter,
+    QTableView,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core.errors import SlipwayError
+from core.jobs import JobService
+from gui.export_runner import ExportRunner
+from gui.models.history_model import COLUMNS, PROGRESS_COLUMN, HistoryModel
+from gui.package_link import PackageLinker, s3_configured
+from gui.widgets.job_detail import JobDetailPane
+from gui.widgets.progress_delegate import ProgressDelegate
+
+NO_STORAGE = "S3 storage is not configured: set a bucket in Settings → Storage"
+
+
+class HistoryView(QWidget):
+    sig_test = Signal(str)
+    """export_id: open it in the inference test view."""
+    sig_deploy = Signal(str)
+    """export_id: deploy it (the deployments view)."""
+    sig_message = Signal(str)
+    """A sentence for the status bar."""
+
+    def __init__(self, service: JobService, runner: ExportRunner, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.service = service
+        self.runner = runner
+        self.model = HistoryModel(service, self)
+        self.table = QTableView()
+        self.table.setModel(self.model)
+        self.table.setItemDelegateForColumn(PROGRESS_COLUMN, ProgressDelegate(self.table))
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setAlternatingRowColors(True)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(PROGRESS_COLUMN, QHeaderView.ResizeMode.Fixed)
+        header.resizeSection(PROGRESS_COLUMN, 130)
+        header.setStretchLastSection(True)
+        self.detail = JobDetailPane()
+        self.linker = PackageLinker(self)
+        self.linker.sig_link.connect(self._link_ready)
+        self.linker.sig_failed.connect(lambda _id, message: self.sig_message.emit(
+            f"No S3 link: {message}"))
+        self.toolbar = QToolBar()
+        self.actions_by_name: dict[str, QAction] = {}
+        for name, text, slot in (
+            ("cancel", "Cancel", self.cancel), ("open", "Open folder", self.open_folder),
+            ("s3", "Copy S3 link", self.copy_s3_link), ("test", "Test", self.test),
+            ("deploy", "Deploy", self.deploy), ("default", "Set default", self.set_default),
+            ("tag", "Tag…", self.tag), ("delete", "Delete…", self.delete),
+            ("refresh", "Refresh", self.refresh),
+        ):
+            action = self.toolbar.addAction(text)
+            action.triggered.connect(slot)
+            self.actions_by_name[name] = action
+        self.toolbar.addSeparator()
+        self.all_models = self.toolbar.addAction("All models")
+        self.all_models.setCheckable(True)
+        self.all_models.setToolTip("Show the exports of every model, not only the selected one")
+        self.all_models.toggled.connect(self._scope_changed)
+        self.checkpoint_id: str | None = None
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(self.table)
+        split.addWidget(self.detail)
+        split.setSizes([360, 300])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.toolbar)
+        layout.addWidget(split, 1)
+        self.table.selectionModel().selectionChanged.connect(self._selection_changed)
+        self.model.modelReset.connect(self.update_actions)
+        self.model.dataChanged.connect(self._row_changed)
+        runner.sig_event.connect(self.model.apply_event)
+        runner.sig_event.connect(self._live_log)
+        runner.sig_finished.connect(self._job_finished)
+        runner.sig_started.connect(lambda _job_id: self.refresh())
+        self.update_actions()
+
+    # --- selection ------------------------------------------------------------
+
+    def set_checkpoint(self, checkpoint_id: str | None) -> None:
+        """The model whose exports are listed (unless 'All models' is on)."""
+        self.checkpoint_id = checkpoint_id
+        self.model.set_checkpoint(None if self.all_models.isChecked() else checkpoint_id)
+        self.detail.show_job(None)
+
+    def _scope_changed(self, _all: bool) -> None:
+        self.set_checkpoint(self.checkpoint_id)
+
+    def refresh(self) -> None:
+        selected = self.selected_job()
+        self.model.refresh()
+        if selected is not None:
+            self.select(selected["id"])
+
+    def select(self, job_id: str) -> None:
+        row = self.model.row_of(job_id)
+        if row >= 0:
+            self.table.selectRow(row)
+
+    def selected_job(self) -> dict[str, Any] | None:
+        rows = self.table.selectionModel().selectedRows()
+        return self.model.job_at(rows[0].row()) if rows else None
+
+    def _selection_changed(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
+        self.detail.show_job(self.selected_job())
+        self.update_actions()
+
+    def _row_changed(self) -> None:
+        job = self.selected_job()
+        if job is not None and self.detail.job is not None and job["id"] == self.detail.job["id"]:
+            self.update_actions()
+
+    def _live_log(self, job_id: str, event: dict[str, Any]) -> None:
+        """The selected running job's log pane follows its worker's messages."""
+        shown = self.detail.job
+        if shown is None or shown["id"] != job_id:
+            return
+        text = event.get("message", "")
+        if event.get("type") == "progress":
+            text = f"[{event.get('percent', 0):5.1f}% {event.get('stage', '')}] {text}"
+        if text:
+            self.detail.log.appendPlainText(str(text))
+
+    def _job_finished(self, job_id: str, job: Any) -> None:
+        self.model.update_job(job)
+        selected = self.selected_job()
+        if selected is not None and selected["id"] == job_id:
+            self.detail.show_job(selected)
+        self.update_actions()
+
+    def update_actions(self) -> None:
+        job = self.selected_job()
+        status = job["status"] if job else None
+        on = self.actions_by_name
+        on["cancel"].setEnabled(job is not None and self.runner.is_running(job["id"]))
+        on["open"].setEnabled(job is not None and Path(job["package_dir"]).is_dir())
+        for name in ("test", "deploy", "default"):
+            on[name].setEnabled(status == "completed")
+        on["tag"].setEnabled(job is not None)
+        on["delete"].setEnabled(job is not None and status != "running")
+        configured = s3_configured()
+        on["s3"].setEnabled(status == "completed" and configured)
+        on["s3"].setToolTip("Copy a download link of the package" if configured else NO_STORAGE)
+
+    # --- actions -----------------------------------------------------------------
+
+    def cancel(self) -> None:
+        job = self.selected_job()
+        if job and self.runner.cancel(job["id"]):
+            self.sig_message.emit(f"Cancelling export v{job['version']}…")
+
+    def open_folder(self) -> None:
+        job = self.selected_job()
+        if job:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(job["package_dir"]))
+
+    def copy_s3_link(self) -> None:
+        """Upload the package if needed (off the UI thread), then copy a presigned link."""
+        job = self.selected_job()
+        if job is None:
+            return
+        self.sig_message.emit(f"Uploading v{job['version']}'s package to S3…")
+        self.linker.request(job["id"], Path(job["package_dir"]))
+
+    def _link_ready(self, job_id: str, url: str) -> None:
+        QGuiApplication.clipboard().setText(url)
+        self.sig_message.emit(f"S3 link for {job_id[:8]} copied to the clipboard")
+
+    def test(self) -> None:
+        if job := self.selected_job():
+            self.sig_test.emit(job["id"])
+
+    def deploy(self) -> None:
+        if job := self.selected_job():
+            self.sig_deploy.emit(job["id"])
+
+    def set_default(self) -> None:
+        if job := self.selected_job():
+            self._apply(lambda: self.service.set_default(job["id"]), f"v{job['version']} is the default")
+
+    def tag(self) -> None:
+        job = self.selected_job()
+        if job is None:
+            return
+        text, ok = QInputDialog.getText(self, "Tag export", "Tag:", text=job["version_tag"] or "")
+        if ok:
+            self._apply(lambda: self.service.tag(job["id"], text), f"tagged v{job['version']} {text!r}")
+
+    def confirm(self, question: str) -> bool:
+        """Ask before something that cannot be undone (tests replace this)."""
+        answer = QMessageBox.question(self, "Slipway", question)
+        return answer == QMessageBox.StandardButton.Yes
+
+    def delete(self) -> None:
+        job = self.selected_job()
+        if job is None:
+            return
+        if not self.confirm(f"Delete export v{job['version']} ({job['export_format']}) and its "
+                            "package folder? This cannot be undone."):
+            return
+        self._apply(lambda: self.service.delete(job["id"]), f"deleted v{job['version']}")
+
+    def _apply(self, change: Any, done: str) -> None:
+        try:
+            change()
+        except SlipwayError as err:
+            QMessageBox.warning(self, "Slipway", err.message)
+            return
+        self.refresh()
+        self.sig_message.emit(done)
+
+
+__all__ = ["COLUMNS", "HistoryView"]

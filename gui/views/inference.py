@@ -1,0 +1,284 @@
+"""The inference test view (the seed's InferenceTestPanel): drop an image, see what an export predicts.
+
+The model runs once per image and export (``InferenceRunner``, off the UI
+thread); the confidence and IoU sliders and the class toggles re-filter the
+kept raw outputs with the package's own post-processing, so moving a slider is
+instant and shows exactly what ``predict(image, conf, iou)`` returns.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication, QImage
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QSlider,
+    QSplitter,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core.db import JobStatus
+from core.jobs import JobService
+from gui.inference_worker import InferenceResult, InferenceRunner
+from gui.widgets.detection_canvas import DetectionCanvas
+from gui.widgets.topk_bars import TopKBars
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+SLIDER_STEPS = 100
+
+if TYPE_CHECKING:  # numpy loads when an image does, not at start-up
+    import numpy as np
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    import cv2  # lazily: OpenCV costs a few hundred ms of start-up, and only images need it
+
+    data = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if data is None:
+        raise ValueError(f"cannot read image {path}")
+    return cv2.cvtColor(data, cv2.COLOR_BGR2RGB)
+
+
+def qimage_to_rgb(image: QImage) -> np.ndarray:
+
+
+    import numpy as np
+
+    image = image.convertToFormat(QImage.Format.Format_RGB888)
+    width, height = image.width(), image.height()
+    buffer = np.frombuffer(image.constBits(), dtype=np.uint8, count=image.sizeInBytes())
+    rows = buffer.reshape(height, image.bytesPerLine())
+    return np.ascontiguousarray(rows[:, : width * 3].reshape(height, width, 3))
+
+
+class InferenceView(QWidget):
+    def __init__(self, jobs: JobService, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.jobs = jobs
+        self.setAcceptDrops(True)
+        self.image: np.ndarray | None = None
+        self.result: InferenceResult | None = None
+        self.shown: list[dict[str, Any]] = []
+        self.runner = InferenceRunner(self)
+        self.runner.sig_finished.connect(self._show_result)
+        self.runner.sig_failed.connect(self._show_error)
+
+        self.exports = QComboBox()
+        self.exports.setMinimumWidth(260)
+        self.exports.currentIndexChanged.connect(self._export_changed)
+        open_button = QPushButton("Open image…")
+        open_button.clicked.connect(self._pick_image)
+        paste_button = QPushButton("Paste")
+        paste_button.clicked.connect(self.paste_image)
+        self.latency = QLabel("")
+        self.status = QLabel("Choose an export and drop an image.")
+        self.status.setWordWrap(True)
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Export:"))
+        top.addWidget(self.exports, 1)
+        top.addWidget(open_button)
+        top.addWidget(paste_button)
+        top.addWidget(self.latency)
+
+        self.canvas = DetectionCanvas()
+        self.topk = TopKBars()
+        self.results = QStackedWidget()
+        self.results.addWidget(self.canvas)
+        self.results.addWidget(self.topk)
+
+        self.conf = self._slider()
+        self.iou = self._slider()
+        self.conf_label, self.iou_label = QLabel(), QLabel()
+        self.classes = QListWidget()
+        self.classes.itemChanged.connect(lambda _item: self.refilter())
+        self.count = QLabel("")
+        side = QWidget()
+        form = QFormLayout(side)
+        form.addRow("Confidence", self._with_label(self.conf, self.conf_label))
+        form.addRow("IoU (NMS)", self._with_label(self.iou, self.iou_label))
+        form.addRow(QLabel("Classes"))
+        form.addRow(self.classes)
+        form.addRow(self.count)
+        side.setMinimumWidth(240)
+
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(self.results)
+        split.addWidget(side)
+        split.setStretchFactor(0, 1)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(split, 1)
+        layout.addWidget(self.status)
+        self.reload_exports()
+
+    def _slider(self) -> QSlider:
+        slider = QSlider(Qt.Orientation.Horizontal)
+        slider.setRange(1, SLIDER_STEPS - 1)
+        slider.valueChanged.connect(lambda _v: self.refilter())
+        return slider
+
+    @staticmethod
+    def _with_label(slider: QSlider, label: QLabel) -> QWidget:
+        box = QWidget()
+        row = QHBoxLayout(box)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(slider, 1)
+        label.setMinimumWidth(36)
+        row.addWidget(label)
+        return box
+
+    # --- the contract with the main window ------------------------------------------------
+
+    def reload_exports(self) -> None:
+        current = self.exports.currentData()
+        names = {c.id: c.name for c in self.jobs.checkpoints()}
+        self.exports.blockSignals(True)
+        self.exports.clear()
+        for job in self.jobs.list_jobs():
+            if job.status == JobStatus.COMPLETED:
+                tag = f" [{job.version_tag}]" if job.version_tag else ""
+                label = f"{names.get(job.checkpoint_id, '?')} · {job.export_format} v{job.version}{tag}"
+                self.exports.addItem(label, job.id)
+        self.exports.blockSignals(False)
+        index = self.exports.findData(current)
+        self.exports.setCurrentIndex(index if index >= 0 else self.exports.count() - 1)
+        self._export_changed()
+
+    def set_export(self, export_id: str | None) -> None:
+        if export_id is not None and self.exports.findData(export_id) < 0:
+            self.reload_exports()
+        index = self.exports.findData(export_id) if export_id else -1
+        self.exports.setCurrentIndex(index)
+
+    @property
+    def export_id(self) -> str | None:
+        data = self.exports.currentData()
+        return str(data) if data else None
+
+    # --- images -------------------------------------------------------------------------------
+
+    def load_image(self, image: Path | np.ndarray) -> None:
+
+        import numpy as np
+
+        try:
+            self.image = read_rgb(image) if isinstance(image, Path) else np.ascontiguousarray(image)
+        except ValueError as err:
+            self._show_error(str(err))
+            return
+        self.canvas.set_image(self.image)
+        self.run()
+
+    def _pick_image(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open an image", "",
+                                              "Images (" + " ".join(f"*{s}" for s in IMAGE_SUFFIXES) + ")")
+        if path:
+            self.load_image(Path(path))
+
+    def paste_image(self) -> None:
+        image = QGuiApplication.clipboard().image()
+        if image.isNull():
+            self.status.setText("The clipboard holds no image.")
+            return
+        self.load_image(qimage_to_rgb(image))
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if any(Path(u.toLocalFile()).suffix.lower() in IMAGE_SUFFIXES for u in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        for url in event.mimeData().urls():
+            path = Path(url.toLocalFile())
+            if path.suffix.lower() in IMAGE_SUFFIXES:
+                self.load_image(path)
+                event.acceptProposedAction()
+                return
+
+    # --- running and filtering -------------------------------------------------------------
+
+    def _export_changed(self, _index: int = -1) -> None:
+        self.result = None
+        self.run()
+
+    def run(self) -> None:
+        if self.image is None or not self.export_id:
+            return
+        job = self.jobs.get(self.export_id)
+        self.status.setText(f"Running {job.export_format} v{job.version}…")
+        self.latency.setText("")
+        self.runner.run(Path(job.package_dir), self.image)
+
+    def _show_result(self, result: InferenceResult) -> None:
+        first = self.result is None or self.result.package_dir != result.package_dir
+        self.result = result
+        self.latency.setText(f"latency {result.latency_ms:.1f} ms")
+        if first:
+            self._reset_controls(result)
+        self.results.setCurrentWidget(self.topk if result.task == "classify" else self.canvas)
+        self.status.setText(f"{result.task} · {Path(result.metadata['model_info']['model_file']).name}")
+        self.refilter()
+
+    def _show_error(self, message: str) -> None:
+        self.status.setText(f"Inference failed: {message}")
+
+    def _reset_controls(self, result: InferenceResult) -> None:
+        for slider, value in ((self.conf, result.default_conf), (self.iou, result.default_iou)):
+            slider.blockSignals(True)
+            slider.setValue(round(value * SLIDER_STEPS))
+            slider.blockSignals(False)
+        self.classes.blockSignals(True)
+        self.classes.clear()
+        for name in result.class_names:
+            item = QListWidgetItem(name)
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(Qt.CheckState.Checked)
+            self.classes.addItem(item)
+        self.classes.blockSignals(False)
+        detect = result.task != "classify"
+        for widget in (self.conf, self.iou, self.classes):
+            widget.setEnabled(detect)
+
+    @property
+    def confidence(self) -> float:
+        return self.conf.value() / SLIDER_STEPS
+
+    @property
+    def iou_threshold(self) -> float:
+        return self.iou.value() / SLIDER_STEPS
+
+    def enabled_classes(self) -> set[int]:
+        return {i for i in range(self.classes.count())
+                if self.classes.item(i).checkState() == Qt.CheckState.Checked}
+
+    def refilter(self) -> None:
+        """Apply the sliders and class toggles to the kept raw outputs (no model run)."""
+        self.conf_label.setText(f"{self.confidence:.2f}")
+        self.iou_label.setText(f"{self.iou_threshold:.2f}")
+        if self.result is None:
+            return
+        predictions = self.result.predictions(self.confidence, self.iou_threshold)
+        if self.result.task == "classify":
+            self.shown = predictions
+            self.topk.show_classes(predictions)
+            self.count.setText(f"top {len(predictions)}")
+            return
+        enabled = self.enabled_classes()
+        self.shown = [p for p in predictions if int(p["class_id"]) in enabled]
+        self.canvas.show_detections(self.shown)
+        self.count.setText(f"{len(self.shown)} boxes shown ({len(predictions)} before class filter)")
+
+    def closeEvent(self, event: Any) -> None:
+        self.runner.shutdown()
+        super().closeEvent(event)

@@ -1,0 +1,278 @@
+"""The model library: imported checkpoints; the selected one's details, exports and deployments."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QItemSelection, Qt, Signal
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QInputDialog,
+    QLabel,
+    QLineEdit,
+    QListView,
+    QListWidget,
+    QMessageBox,
+    QPushButton,
+    QSplitter,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core.db import Checkpoint
+from core.deployments import DeploymentService
+from core.errors import SlipwayError
+from core.jobs import JobService
+from core.spec import FRAMEWORKS, TASKS
+from gui.library import acceptable, add_checkpoint
+from gui.models.checkpoint_model import CHECKPOINT_ID_ROLE, CheckpointListModel
+from gui.models.formatting import display_path, size_label
+from gui.models.history_model import COLUMNS, HistoryModel
+
+EXPORT_COLUMNS = ("Version", "Format", "Status", "Size", "Parity")
+
+
+class ModelsView(QWidget):
+    sig_checkpoint_selected = Signal(object)
+    """The selected checkpoint's id, or None."""
+    sig_export_requested = Signal(object)
+    """A Checkpoint to open the export wizard for."""
+    sig_message = Signal(str)
+    """A sentence for the status bar."""
+
+    def __init__(self, service: JobService, deployments: DeploymentService,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.service = service
+        self.deployments = deployments
+        self.setAcceptDrops(True)
+        self.model = CheckpointListModel(service, self)
+        self.list = QListView()
+        self.list.setModel(self.model)
+        self.list.setSpacing(2)
+        self.list.setWordWrap(True)
+        self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.list.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        add = QPushButton("Add checkpoint…")
+        add.clicked.connect(self.choose_file)
+        add_folder = QPushButton("Add HF folder…")
+        add_folder.clicked.connect(self.choose_folder)
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        hint = QLabel("Drop .pt, .pth, .safetensors files or Hugging Face folders here")
+        hint.setWordWrap(True)
+        hint.setStyleSheet("color: palette(mid);")
+        left_layout.addWidget(self.list, 1)
+        left_layout.addWidget(hint)
+        buttons = QHBoxLayout()
+        buttons.addWidget(add)
+        buttons.addWidget(add_folder)
+        left_layout.addLayout(buttons)
+
+        self.title = QLabel("Select a model")
+        self.title.setStyleSheet("font-size: 16px; font-weight: 600;")
+        info_box = QGroupBox("Checkpoint")
+        self.info = QFormLayout(info_box)
+        # detection can guess wrong: framework, task and architecture are editable
+        self.framework = QComboBox()
+        self.framework.addItems(FRAMEWORKS)
+        self.task = QComboBox()
+        self.task.addItems(TASKS)
+        self.architecture = QLineEdit()
+        self.architecture.setPlaceholderText("timm architecture, e.g. resnet18 (bare weights only)")
+        self.save_button = QPushButton("Save changes")
+        self.save_button.setEnabled(False)
+        self.save_button.clicked.connect(self.save_details)
+        for editor in (self.framework, self.task):
+            editor.currentTextChanged.connect(lambda _text: self.save_button.setEnabled(True))
+        self.architecture.textEdited.connect(lambda _text: self.save_button.setEnabled(True))
+        self.info.addRow("Framework", self.framework)
+        self.info.addRow("Task", self.task)
+        self.info.addRow("Architecture", self.architecture)
+        self.fields = {name: QLabel() for name in ("Kind", "Size", "Path")}
+        for name, label in self.fields.items():
+            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            label.setWordWrap(True)
+            self.info.addRow(name, label)
+        self.info.addRow("", self.save_button)
+        self.export_button = QPushButton("Export…")
+        self.export_button.setEnabled(False)
+        self.export_button.clicked.connect(self._request_export)
+        self.exports_model = HistoryModel(service, self)
+        self.exports = QTableView()
+        self.exports.setModel(self.exports_model)
+        self.exports.verticalHeader().setVisible(False)
+        self.exports.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        for column, name in enumerate(COLUMNS):
+            self.exports.setColumnHidden(column, name not in EXPORT_COLUMNS)
+        self.exports.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.deployment_list = QListWidget()
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        header = QHBoxLayout()
+        header.addWidget(self.title, 1)
+        header.addWidget(self.export_button)
+        right_layout.addLayout(header)
+        right_layout.addWidget(info_box)
+        right_layout.addWidget(QLabel("Exports"))
+        right_layout.addWidget(self.exports, 2)
+        right_layout.addWidget(QLabel("Deployments"))
+        right_layout.addWidget(self.deployment_list, 1)
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(left)
+        split.addWidget(right)
+        split.setSizes([360, 740])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(split)
+        self.list.selectionModel().selectionChanged.connect(self._selection_changed)
+
+    # --- library -------------------------------------------------------------------
+
+    def refresh(self) -> None:
+        current = self.current()
+        self.model.refresh()
+        if current is not None:
+            self.select(current.id)
+        elif self.model.rowCount():
+            self.list.setCurrentIndex(self.model.index(0))
+
+    def select(self, checkpoint_id: str) -> None:
+        row = self.model.row_of(checkpoint_id)
+        if row >= 0:
+            self.list.setCurrentIndex(self.model.index(row))
+
+    def current(self) -> Checkpoint | None:
+        rows = self.list.selectionModel().selectedIndexes()
+        return self.model.items[rows[0].row()] if rows else None
+
+    def import_paths(self, paths: list[Path]) -> list[Checkpoint]:
+        """Add checkpoints (drop or dialog); problems are shown, not raised."""
+        added, problems = [], []
+        for path in paths:
+            if not acceptable(path):
+                problems.append(f"{path.name}: not a .pt/.pth/.safetensors file or a Hugging Face folder")
+                continue
+            try:
+                checkpoint = add_checkpoint(self.service, path, self.ask_architecture)
+            except SlipwayError as err:
+                problems.append(err.message)
+                continue
+            if checkpoint is not None:
+                added.append(checkpoint)
+        self.model.refresh()
+        if added:
+            self.select(added[-1].id)
+            self.sig_message.emit(f"added {', '.join(c.name for c in added)}")
+        if problems:
+            self.show_problem("\n".join(problems))
+        return added
+
+    def ask_architecture(self, path: Path) -> str | None:
+        name, ok = QInputDialog.getText(
+            self, "timm architecture",
+            f"{path.name} holds bare weights. Which timm architecture are they for (e.g. resnet18)?")
+        return name.strip() if ok and name.strip() else None
+
+    def show_problem(self, text: str) -> None:
+        QMessageBox.warning(self, "Slipway", text)
+
+    def choose_file(self) -> None:
+        files, _ = QFileDialog.getOpenFileNames(self, "Add checkpoints", "",
+                                                "Checkpoints (*.pt *.pth *.safetensors)")
+        self.import_paths([Path(f) for f in files])
+
+    def choose_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Add a Hugging Face model folder")
+        if folder:
+            self.import_paths([Path(folder)])
+
+    # --- drag and drop ----------------------------------------------------------------
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        urls = event.mimeData().urls()
+        if urls and any(acceptable(Path(u.toLocalFile())) for u in urls if u.isLocalFile()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        paths = [Path(u.toLocalFile()) for u in event.mimeData().urls() if u.isLocalFile()]
+        self.import_paths(paths)
+        event.acceptProposedAction()
+
+    # --- details ----------------------------------------------------------------------
+
+    def _selection_changed(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
+        checkpoint = self.current()
+        self.export_button.setEnabled(checkpoint is not None)
+        self.show_details(checkpoint)
+        self.sig_checkpoint_selected.emit(checkpoint.id if checkpoint else None)
+
+    def show_details(self, checkpoint: Checkpoint | None) -> None:
+        for editor in (self.framework, self.task, self.architecture):
+            editor.setEnabled(checkpoint is not None)
+        if checkpoint is None:
+            self.title.setText("Select a model")
+            for label in self.fields.values():
+                label.setText("")
+            self.architecture.clear()
+            self.save_button.setEnabled(False)
+            self.exports_model.clear()
+            self.deployment_list.clear()
+            return
+        self.title.setText(checkpoint.name)
+        self.framework.setCurrentText(checkpoint.framework)
+        self.task.setCurrentIndex(TASKS.index(checkpoint.task) if checkpoint.task in TASKS else -1)
+        self.task.setPlaceholderText("told by the model when exported")
+        self.architecture.setText(checkpoint.model_name or "")
+        values = (checkpoint.kind, size_label(checkpoint.size_bytes), display_path(checkpoint.path))
+        for label, value in zip(self.fields.values(), values, strict=True):
+            label.setText(value)
+        self.save_button.setEnabled(False)
+        self.exports_model.set_checkpoint(checkpoint.id)
+        self.refresh_deployments()
+
+    def save_details(self) -> None:
+        """Store the edited framework, task and architecture on the library entry."""
+        checkpoint = self.current()
+        if checkpoint is None:
+            return
+        try:
+            self.service.update_checkpoint(
+                checkpoint.id, framework=self.framework.currentText(),
+                task=self.task.currentText() or None, model_name=self.architecture.text())
+        except SlipwayError as err:
+            self.show_problem(err.message)
+            return
+        self.refresh()
+        self.sig_message.emit(f"Saved {checkpoint.name}")
+
+    def refresh_exports(self) -> None:
+        self.exports_model.refresh()
+        self.refresh_deployments()
+
+    def refresh_deployments(self) -> None:
+        self.deployment_list.clear()
+        versions = {job["id"]: job["version"] for job in self.exports_model.rows}
+        for target in self.deployments.list_deployments():
+            if target.export_job_id in versions:
+                self.deployment_list.addItem(
+                    f"{target.name} · {target.deployment_type} · {target.status} "
+                    f"(export v{versions[target.export_job_id]})")
+        if not self.deployment_list.count():
+            self.deployment_list.addItem("No deployments yet")
+
+    def _request_export(self) -> None:
+        if (checkpoint := self.current()) is not None:
+            self.sig_export_requested.emit(checkpoint)
+
+
+__all__ = ["CHECKPOINT_ID_ROLE", "ModelsView"]

@@ -1,0 +1,82 @@
+"""One deployment as a card: type, status, where its package is, and for endpoints URL and usage."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QWidget
+
+from core.db import DeploymentStatus, DeploymentType
+
+TYPE_TITLES: dict[str, str] = {
+    DeploymentType.PLATFORM_ENDPOINT: "Local endpoint", DeploymentType.DOWNLOAD: "Download",
+    DeploymentType.EDGE_PACKAGE: "Edge package", DeploymentType.CONTAINER: "Container (Triton)",
+}
+STATUS_COLOURS: dict[str, str] = {DeploymentStatus.ACTIVE: "#2e7d32", DeploymentStatus.INACTIVE: "#757575",
+                  DeploymentStatus.PENDING: "#f9a825", DeploymentStatus.FAILED: "#c62828",
+                  DeploymentStatus.DELETED: "#424242"}
+
+
+def endpoint_url(server_url: str | None, deployment_id: str) -> str:
+    base = server_url or "http://127.0.0.1:8000 (server stopped)"
+    return f"{base}/v1/infer/{deployment_id}"
+
+
+class DeploymentCard(QFrame):
+    sig_toggle = Signal(str)
+    """Activate or deactivate this deployment (its id)."""
+    sig_selected = Signal(str)
+    """Show this deployment's history (its id)."""
+
+    def __init__(self, summary: dict[str, Any], package_location: str, server_url: str | None,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.deployment_id = str(summary["id"])
+        self.setObjectName("deploymentCard")
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
+        self.setStyleSheet("#deploymentCard { border: 1px solid #c8c8c8; border-radius: 6px; }")
+        status = str(summary["status"])
+        title = QLabel(f"<b>{summary['name']}</b>")
+        self.status = QLabel(status)
+        self.status.setStyleSheet(f"color: white; background: {STATUS_COLOURS.get(status, '#555')};"
+                                  "border-radius: 4px; padding: 1px 8px;")
+        header = QHBoxLayout()
+        header.addWidget(title, 1)
+        header.addWidget(self.status)
+        grid = QGridLayout()
+        grid.setColumnStretch(1, 1)
+        rows: list[tuple[str, str]] = [("Type", TYPE_TITLES.get(summary["type"], summary["type"])),
+                                       ("Package", package_location)]
+        config = summary.get("config") or {}
+        if config.get("platform"):
+            rows.append(("Platform", str(config["platform"])))
+        if summary["type"] == DeploymentType.PLATFORM_ENDPOINT:
+            requests, errors = summary["request_count"], summary["error_count"]
+            mean = summary["total_inference_time_ms"] / requests if requests else 0.0
+            rows += [("URL", endpoint_url(server_url, self.deployment_id)),
+                     ("Tier", summary.get("tier") or "free"),
+                     ("Usage", f"{requests} requests · {errors} errors · {mean:.1f} ms mean")]
+        self.values: dict[str, QLabel] = {}
+        for row, (name, value) in enumerate(rows):
+            label = QLabel(value)
+            label.setWordWrap(True)
+            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            grid.addWidget(QLabel(f"{name}:"), row, 0)
+            grid.addWidget(label, row, 1)
+            self.values[name] = label
+        self.toggle = QPushButton("Deactivate" if status == DeploymentStatus.ACTIVE else "Activate")
+        self.toggle.setEnabled(status in (DeploymentStatus.ACTIVE, DeploymentStatus.INACTIVE,
+                                          DeploymentStatus.PENDING))
+        self.toggle.clicked.connect(lambda: self.sig_toggle.emit(self.deployment_id))
+        history = QPushButton("History")
+        history.clicked.connect(lambda: self.sig_selected.emit(self.deployment_id))
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        buttons.addWidget(history)
+        buttons.addWidget(self.toggle)
+        layout = QGridLayout(self)
+        layout.addLayout(header, 0, 0)
+        layout.addLayout(grid, 1, 0)
+        layout.addLayout(buttons, 2, 0)

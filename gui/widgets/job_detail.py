@@ -1,0 +1,109 @@
+"""The history's detail pane: metadata, parity, validation, the report chart and the log."""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QFontDatabase, QPixmap
+from PySide6.QtWidgets import QLabel, QPlainTextEdit, QScrollArea, QTabWidget, QTextBrowser, QWidget
+
+from gui.models.formatting import display_path, duration_label, parity_label, size_label, validation_label
+
+LOG_TAIL_BYTES = 200_000
+
+
+def read_tail(path: Path, limit: int = LOG_TAIL_BYTES) -> str:
+    try:
+        with path.open("rb") as fh:
+            fh.seek(max(0, path.stat().st_size - limit))
+            return fh.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
+def job_log(job: dict[str, Any]) -> str:
+    """The worker's stderr log, then the package's export.log when there is one."""
+    from core.launch import JobFiles
+
+    parts = [read_tail(JobFiles(job["id"]).log)]
+    export_log = Path(job["package_dir"]) / "export.log"
+    if export_log.exists():
+        parts.append("— export.log —\n" + read_tail(export_log))
+    return "\n".join(p for p in parts if p)
+
+
+def summary_html(job: dict[str, Any]) -> str:
+    rows = [
+        ("Export", f"v{job['version']} {job['export_format']} · {job['id'][:8]}"),
+        ("Status", job["status"] + (f" — {job['error_message']}" if job.get("error_message") else "")),
+        ("Framework / task", f"{job['framework']} / {job['task']}"),
+        ("Package", display_path(job["package_dir"])),
+        ("Model size", size_label(job["model_size_bytes"])),
+        ("Duration", duration_label(job["duration_s"])),
+        ("Parity", parity_label(job["parity"])),
+        ("Validation", validation_label(job["validation_metrics"]) or "not requested"),
+    ]
+    table = "".join(f"<tr><td><b>{html.escape(k)}</b></td><td>{html.escape(str(v))}</td></tr>"
+                    for k, v in rows)
+    metadata = Path(job["package_dir"]) / "metadata.json"
+    sections = [f"<table cellpadding='3'>{table}</table>"]
+    for title, payload in (("Parity report", job["parity"]), ("Validation", job["validation_metrics"]),
+                           ("Timings (s)", job["timings"]), ("Optimization", job["optimization_stats"])):
+        if payload:
+            sections.append(f"<h4>{title}</h4><pre>{html.escape(json.dumps(payload, indent=2))}</pre>")
+    if metadata.exists():
+        try:
+            info = json.loads(metadata.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            info = {}
+        keys = ("model_info", "preprocessing", "input_spec", "classes")
+        brief = {k: info.get(k) for k in keys if k in info}
+        sections.append(f"<h4>metadata.json</h4><pre>{html.escape(json.dumps(brief, indent=2))}</pre>")
+    return "".join(sections)
+
+
+class JobDetailPane(QTabWidget):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.summary = QTextBrowser()
+        self.chart = QLabel("No report chart for this export (benchmark runs draw report.png).")
+        self.chart.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.chart.setWordWrap(True)
+        chart_scroll = QScrollArea()
+        chart_scroll.setWidgetResizable(True)
+        chart_scroll.setWidget(self.chart)
+        self.log = QPlainTextEdit()
+        self.log.setReadOnly(True)
+        self.log.setPlaceholderText("(no log yet)")
+        self.log.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.addTab(self.summary, "Details")
+        self.addTab(chart_scroll, "Report chart")
+        self.addTab(self.log, "Log")
+        self.job: dict[str, Any] | None = None
+        self.show_job(None)
+
+    def show_job(self, job: dict[str, Any] | None) -> None:
+        self.job = job
+        if job is None:
+            self.summary.setHtml("<p>Select an export to see its details.</p>")
+            self.log.setPlainText("")
+            self.chart.setPixmap(QPixmap())
+            return
+        self.summary.setHtml(summary_html(job))
+        self.refresh_log()
+        report = Path(job["package_dir"]) / "report.png"
+        pixmap = QPixmap(str(report)) if report.exists() else QPixmap()
+        if not pixmap.isNull():
+            self.chart.setPixmap(pixmap)
+        else:
+            self.chart.setPixmap(QPixmap())
+            self.chart.setText("No report chart for this export (benchmark runs draw report.png).")
+
+    def refresh_log(self) -> None:
+        if self.job is not None:
+            self.log.setPlainText(job_log(self.job))
+            self.log.verticalScrollBar().setValue(self.log.verticalScrollBar().maximum())

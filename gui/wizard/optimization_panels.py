@@ -1,0 +1,63 @@
+"""Wizard step 2's collapsible panels: quantization, pruning, validation.
+
+Each panel is a form over the spec's own model (``QuantizationConfig``,
+``PruningConfig``, ``ValidationConfig``); an open panel adds its section to the spec.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+from core.spec import FailThreshold, PruningConfig, QuantizationConfig, ValidationConfig
+from gui.widgets.collapsible import CollapsiblePanel
+from gui.widgets.model_form import ModelForm
+
+
+class OptimizationPanels(QWidget):
+    sig_changed = Signal()
+    """A panel opened or closed, or one of its fields changed."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.quantization = ModelForm(QuantizationConfig)
+        self.pruning = ModelForm(PruningConfig)
+        validation = QWidget()
+        box = QVBoxLayout(validation)
+        box.setContentsMargins(0, 0, 0, 0)
+        self.validation = ModelForm(ValidationConfig, exclude=frozenset({"enabled", "fail_threshold"}))
+        self.threshold = ModelForm(FailThreshold)
+        box.addWidget(self.validation)
+        box.addWidget(self.threshold)
+        self.panels = {
+            "quantization": CollapsiblePanel("Quantization (method, calibration folder, samples)",
+                                             self.quantization),
+            "pruning": CollapsiblePanel("Pruning (method, sparsity)", self.pruning),
+            "validation": CollapsiblePanel("Validation (dataset, metrics, maximum drop)", validation),
+        }
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        for panel in self.panels.values():
+            panel.sig_toggled.connect(self.sig_changed)
+            layout.addWidget(panel)
+        for form in (self.quantization, self.pruning, self.validation, self.threshold):
+            form.sig_changed.connect(self.sig_changed)
+
+    def spec_sections(self) -> dict[str, Any]:
+        """optimization_config and validation_config for the spec (only what is switched on)."""
+        out: dict[str, Any] = {}
+        optimization: dict[str, Any] = {}
+        if self.panels["quantization"].enabled:
+            optimization["quantization"] = self.quantization.values()
+        if self.panels["pruning"].enabled:
+            optimization["pruning"] = self.pruning.values()
+        if optimization:
+            out["optimization_config"] = optimization
+        if self.panels["validation"].enabled:
+            section: dict[str, Any] = {"enabled": True, **self.validation.values()}
+            if threshold := self.threshold.values():
+                section["fail_threshold"] = threshold
+            out["validation_config"] = section
+        return out

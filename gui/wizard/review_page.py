@@ -1,0 +1,73 @@
+"""Wizard step 3: a readable summary and the exact spec JSON (what `slipway export --spec` takes)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from PySide6.QtGui import QFontDatabase, QGuiApplication
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QVBoxLayout, QWizardPage
+
+from core.spec import ExportSpec
+
+if TYPE_CHECKING:
+    from gui.wizard.export_wizard import ExportWizard
+
+
+def summary(spec: ExportSpec, name: str) -> str:
+    lines = [f"Export {name} to {spec.export_format} ({spec.precision})"]
+    lines.append(f"Framework {spec.framework}, task {spec.task}"
+                 + (f", architecture {spec.model_name}" if spec.model_name else "")
+                 + (f", input {spec.input_size}px" if spec.input_size else ", model's input size"))
+    settings = spec.export_config.model_dump(mode="json")
+    lines.append("Format settings: " + ", ".join(f"{k}={v}" for k, v in settings.items()))
+    q = spec.optimization_config.quantization
+    p = spec.optimization_config.pruning
+    if q is None:
+        lines.append("Quantization: none")
+    else:
+        calibration = (f", calibration {q.calibration_data} ({q.calibration_samples} samples)"
+                       if q.calibration_data else "")
+        lines.append(f"Quantization: {q.method}{calibration}")
+    lines.append(f"Pruning: {p.method} to {p.sparsity:.0%} sparsity" if p else "Pruning: none")
+    v = spec.validation_config
+    lines.append(f"Validation on {v.data}, metrics {', '.join(v.metrics) or 'default'}, "
+                 f"maximum drop {v.fail_threshold.accuracy_drop_max:.1%}" if v.enabled else
+                 "Validation: none (the parity gate still runs)")
+    return "\n".join(lines)
+
+
+class ReviewPage(QWizardPage):
+    def __init__(self, wizard: ExportWizard) -> None:
+        super().__init__()
+        self.owner = wizard
+        self.setTitle("3 · Review")
+        self.setSubTitle("Check the export, then start it. The JSON is the same spec the CLI takes.")
+        self.summary = QLabel()
+        self.summary.setWordWrap(True)
+        self.json = QPlainTextEdit()
+        self.json.setReadOnly(True)
+        self.json.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        copy = QPushButton("Copy spec JSON")
+        copy.clicked.connect(self.copy)
+        self.advice = QLabel()
+        self.advice.setWordWrap(True)
+        self.advice.setStyleSheet("color: #8d6e00;")
+        buttons = QHBoxLayout()
+        buttons.addStretch()
+        buttons.addWidget(copy)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.summary)
+        layout.addWidget(self.advice)
+        layout.addWidget(self.json, 1)
+        layout.addLayout(buttons)
+
+    def initializePage(self) -> None:
+        spec = self.owner.spec
+        if spec is None:
+            return
+        self.summary.setText(summary(spec, self.owner.checkpoint.name))
+        self.json.setPlainText(spec.to_json())
+        self.advice.setText("\n".join(f"⚠ {a}" for a in self.owner.advice))
+
+    def copy(self) -> None:
+        QGuiApplication.clipboard().setText(self.json.toPlainText())
