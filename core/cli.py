@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from core import cli_deployments
+from core import cli_deployments, cli_serve
 from core.errors import BadInput, SlipwayError
 from core.spec import FORMATS, FRAMEWORKS, TASKS, ExportSpec, load_spec, parse_spec
 
@@ -75,6 +75,8 @@ def _export_parser(sub: Any) -> None:
     p.add_argument("--atol", type=float, help="parity: absolute tolerance on raw outputs")
     p.add_argument("--rtol", type=float, help="parity: relative tolerance on raw outputs")
     p.add_argument("--out", type=Path, help="package folder (default: the Slipway data directory)")
+    p.add_argument("--upload", metavar="s3://BUCKET/PREFIX",
+                   help="after the export, store the package under PREFIX/exports/<export-id>/")
     p.add_argument("--json", action="store_true", help="print the result as one JSON line")
 
 
@@ -241,6 +243,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     from core.advice import optimization_warnings
 
     spec = spec_from_args(args)
+    if args.upload:
+        from core.storage import parse_s3_url
+
+        parse_s3_url(args.upload)  # a malformed location fails before the export, not after
     for warning in optimization_warnings(spec):
         print(f"warning: {warning}", file=sys.stderr)
     files = launch.JobFiles(launch.new_job_id())
@@ -268,6 +274,12 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     job = service.follow(job.id, process, on_event=on_event)
     bar.close()
+    if args.upload and job.status == "completed":
+        from core.packaging import upload_export
+
+        final["upload"] = upload_export(job.id, Path(str(job.package_dir)), args.upload)
+        if not args.json:
+            print(f"uploaded to {final['upload']['storage_url']}", file=sys.stderr)
     if args.json:
         print(json.dumps({**final, "export_id": job.id, "status": job.status}, default=str))
     if job.status == "completed":
@@ -438,7 +450,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 
 
 # Command groups kept in modules of their own; each registers its subparsers and handlers.
-EXTENSIONS = (cli_deployments.register,)
+EXTENSIONS = (cli_deployments.register, cli_serve.register)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,62 @@
+"""Running the app on uvicorn: bind first, announce once accepting, shut down cleanly on SIGTERM.
+
+The socket is bound here (not by uvicorn) so ``--port 0`` can report the port
+the kernel chose. uvicorn turns SIGTERM/SIGINT into a graceful shutdown, which
+runs the app's lifespan exit: in-flight requests finish and usage is flushed.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import signal
+import socket
+import sys
+from types import FrameType
+
+import uvicorn
+
+from core.db import Database
+from core.errors import BadInput
+from core.paths import database_path
+from core.serve.app import ServeSettings, create_app
+
+
+class AnnouncingServer(uvicorn.Server):
+    """Prints ``listening on http://HOST:PORT`` once the socket accepts connections (the GUI waits for it)."""
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.started and sockets:
+            host, port = sockets[0].getsockname()[:2]
+            shown = f"[{host}]" if ":" in host else host
+            print(f"listening on http://{shown}:{port}", flush=True)
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        super().handle_exit(sig, frame)
+        # uvicorn re-raises a captured signal after its graceful shutdown; a SIGTERM
+        # stop (the GUI's) is a clean exit, status 0, once usage has been flushed.
+        self._captured_signals = [s for s in self._captured_signals if s != signal.SIGTERM]
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def run_server(host: str, port: int, settings: ServeSettings) -> None:
+    if not is_loopback(host):
+        print(f"warning: serving on {host}: API keys and images travel in clear text without TLS; "
+              "put the server behind a TLS reverse proxy (see README, Local endpoint)", file=sys.stderr)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        sock = socket.create_server((host, port), family=family, backlog=2048)
+    except OSError as exc:
+        raise BadInput(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    app = create_app(Database(database_path()), settings)
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
+                            timeout_graceful_shutdown=10)
+    AnnouncingServer(config).run(sockets=[sock])  # uvloop and httptools when installed

@@ -1,0 +1,182 @@
+"""The seed's /v1 API: infer (JSON with base64 or multipart upload), health, usage, cache/clear."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import time
+from typing import Any
+
+from fastapi import APIRouter, Header, Request
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from core.serve.app import ServeState, json_error
+from core.serve.images import decode_image
+from core.serve.problems import ApiError
+
+
+class InferBody(BaseModel):
+    """The seed's request body; thresholds default to the model's own (metadata.json)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    image: str = Field(description="the encoded image (JPEG, PNG, BMP or WebP), base64")
+    confidence_threshold: float | None = Field(None, ge=0.0, le=1.0)
+    iou_threshold: float | None = Field(None, ge=0.0, le=1.0)
+    max_detections: int | None = Field(None, ge=1, le=10_000)
+
+
+_BODY_SCHEMA = InferBody.model_json_schema()
+_UPLOAD_SCHEMA = {
+    "type": "object", "required": ["image"],
+    "properties": {"image": {"type": "string", "format": "binary"},
+                   "confidence_threshold": {"type": "number", "minimum": 0, "maximum": 1},
+                   "iou_threshold": {"type": "number", "minimum": 0, "maximum": 1},
+                   "max_detections": {"type": "integer", "minimum": 1, "maximum": 10000}},
+}
+_PREDICTIONS_SCHEMA = {"type": "object", "properties": {
+    "predictions": {"type": "array", "items": {"type": "object", "properties": {
+        "class": {"type": "string"}, "class_id": {"type": "integer"}, "confidence": {"type": "number"},
+        "bbox": {"type": "array", "items": {"type": "number"}}}}},
+    "latency_ms": {"type": "number"}, "model_version": {"type": "string"}}}
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: json_error(401, "missing, invalid or revoked API key"),
+    404: json_error(404, "no such deployment, or deleted"),
+    409: json_error(409, "the deployment is not active"),
+    413: json_error(413, "body over the size limit"),
+    415: json_error(415, "not an image format the server decodes"),
+    422: json_error(422, "malformed body or image"),
+    429: json_error(429, "rate limit or monthly quota reached (see Retry-After)"),
+}
+
+
+def router(state: ServeState) -> APIRouter:
+    api = APIRouter(prefix="/v1", tags=["seed API"])
+
+    @api.post("/infer/{deployment_id}", responses={200: {"description": "predictions", "content": {
+        "application/json": {"schema": _PREDICTIONS_SCHEMA}}}, **_ERRORS},
+        openapi_extra={"requestBody": {"required": True, "content": {
+            "application/json": {"schema": _BODY_SCHEMA},
+            "multipart/form-data": {"schema": _UPLOAD_SCHEMA}}}})
+    async def infer(deployment_id: str, request: Request,
+                    authorization: str | None = Header(None)) -> dict[str, Any]:
+        """Predictions for one image: detectors give boxes (xyxy, image pixels), classifiers top-k."""
+        info, caller = state.admit(deployment_id, authorization)
+
+        async def work() -> tuple[dict[str, Any], float]:
+            image, options = await _read_request(request)
+
+            conf, iou = options.confidence_threshold, options.iou_threshold
+
+            def run() -> tuple[list[dict[str, Any]], float]:
+                rgb = decode_image(image, state.settings.max_pixels)
+                model = state.models.get(info.id, info.package_dir)
+                start = time.perf_counter()
+                return model.predict(rgb, conf=conf, iou=iou), (time.perf_counter() - start) * 1000
+
+            if state.settings.max_batch > 1:
+                rgb, model = await state.off_loop(lambda: (decode_image(image, state.settings.max_pixels),
+                                                           state.models.get(info.id, info.package_dir)))
+                batcher = state.batcher(info.id, model)
+                found, ms = await batcher.predict(rgb, conf, iou) if batcher else await state.off_loop(run)
+            else:
+                found, ms = await state.off_loop(run)
+            if options.max_detections is not None:
+                found = found[: options.max_detections]
+            predictions = [_seed_prediction(p) for p in found]
+            return {"predictions": predictions, "latency_ms": round(ms, 3),
+                    "model_version": info.model_version}, ms
+
+        return await state.counted(info, caller, work)
+
+    @api.get("/deployments/{deployment_id}/health", responses=_ERRORS)
+    async def health(deployment_id: str) -> dict[str, Any]:
+        """Whether the deployment answers: no key needed, nothing about its data is revealed."""
+        info = state.catalog.require(deployment_id)
+        batcher = state.batchers.get(info.id)
+        return {"deployment_id": info.id, "status": info.status, "healthy": info.status == "active",
+                "model_loaded": state.models.loaded(info.id), "model_version": info.model_version,
+                "batching": {"enabled": batcher is not None, "batches": batcher.batches if batcher else 0,
+                             "requests": batcher.items if batcher else 0}}
+
+    @api.get("/deployments/{deployment_id}/usage", responses=_ERRORS)
+    async def usage(deployment_id: str, authorization: str | None = Header(None)) -> dict[str, Any]:
+        """Totals and per-key monthly rows, pending counts flushed first."""
+        info, _caller = state.authorize(deployment_id, authorization)
+        await state.off_loop(state.usage.flush)
+
+        def read() -> dict[str, Any]:
+            target = state.service.get(info.id)
+            rows = state.service.usage(info.id)
+            return {"deployment_id": info.id, "request_count": target.request_count,
+                    "error_count": target.error_count,
+                    "total_inference_time_ms": round(target.total_inference_time_ms, 3),
+                    "last_request_at": _iso(target.last_request_at),
+                    "keys": [{"key_id": r.api_key_id, "month": r.month, "request_count": r.request_count,
+                              "error_count": r.error_count,
+                              "total_inference_time_ms": round(r.total_inference_time_ms, 3),
+                              "last_request_at": _iso(r.last_request_at)} for r in rows]}
+
+        return await state.off_loop(read)
+
+    @api.post("/deployments/{deployment_id}/cache/clear", responses=_ERRORS)
+    async def clear_cache(deployment_id: str, authorization: str | None = Header(None)) -> dict[str, Any]:
+        """Drop the loaded model; the next request loads the package again."""
+        info, _caller = state.authorize(deployment_id, authorization)
+        return {"deployment_id": info.id, "cleared": state.unload(info.id)}
+
+    return api
+
+
+async def _read_request(request: Request) -> tuple[bytes, InferBody]:
+    """The image bytes and options, from JSON (base64) or a multipart upload."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "multipart/form-data":
+        try:
+            form = await request.form(max_files=1, max_fields=10)
+        except ApiError:
+            raise
+        except Exception as exc:  # python-multipart's parse errors
+            raise ApiError(422, f"malformed multipart body: {exc}") from None
+        upload = form.get("image")
+        if upload is None or isinstance(upload, str):
+            raise ApiError(422, "the multipart body needs a file field `image` (curl -F image=@photo.jpg)")
+        data = await upload.read()
+        fields = {k: v for k, v in form.items() if k != "image" and isinstance(v, str)}
+        return data, _options({"image": "-", **fields})
+    if content_type not in ("application/json", ""):
+        raise ApiError(415, f"send application/json or multipart/form-data, not {content_type!r}")
+    raw = await request.body()
+    try:
+        payload = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ApiError(422, f"the body is not valid JSON: {exc}") from None
+    options = _options(payload)
+    try:
+        data = base64.b64decode(options.image, validate=True)
+    except (binascii.Error, ValueError):
+        raise ApiError(422, "`image` is not valid base64") from None
+    return data, options
+
+
+def _options(payload: Any) -> InferBody:
+    if not isinstance(payload, dict):
+        raise ApiError(422, "the body must be a JSON object with an `image` field")
+    try:
+        return InferBody.model_validate(payload)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ApiError(422, f"{where}: {first['msg']}") from None
+
+
+def _seed_prediction(found: dict[str, Any]) -> dict[str, Any]:
+    out = {"class": found["class_name"], "class_id": found["class_id"], "confidence": found["confidence"]}
+    if "bbox" in found:
+        out["bbox"] = found["bbox"]
+    return out
+
+
+def _iso(moment: Any) -> str | None:
+    return moment.isoformat() if moment else None
