@@ -1,0 +1,182 @@
+"""A new user's whole flow through the main window's real widgets, end to end:
+
+sample detector → export wizard → a real ONNX export (QProcess worker) → Test in the inference view
+→ Deploy as a local endpoint (API key shown once) → start `slipway serve` from the Deployments view
+→ POST /v1/infer over real HTTP with that key → stop the server from the view.
+
+Nothing is mocked except the file-open dialog (a native modal that cannot be clicked offscreen): it
+is replaced by one returning a sample image, and the view's real "Open image…" button is clicked.
+"""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from PySide6.QtCore import QModelIndex, QProcess, Qt
+from PySide6.QtWidgets import QPushButton, QWidget, QWizard
+from pytestqt.qtbot import QtBot
+
+from core.db import DeploymentType
+from core.deployments import KEY_PREFIX
+from core.inference import open_package
+from core.jobs import JobService
+from core.samples import sample
+from gui.app import MainWindow, ensure_samples
+from gui.deploy_wizard import DeployWizard
+from gui.models.history_model import COLUMNS, PERCENT_ROLE
+from gui.server_process import ServerState
+from gui.views import inference as inference_module
+from gui.wizard.export_wizard import ExportWizard
+
+EXPORT_TIMEOUT_MS = 300_000
+
+
+def click(qtbot: QtBot, widget: QWidget) -> None:
+    assert widget.isEnabled(), f"{widget!r} is disabled"
+    qtbot.mouseClick(widget, Qt.MouseButton.LeftButton)
+
+
+def button(parent: QWidget, text: str) -> QPushButton:
+    [found] = [b for b in parent.findChildren(QPushButton) if b.text() == text]
+    return found
+
+
+def toolbar_button(window: MainWindow, action_name: str) -> QWidget:
+    action = window.history.actions_by_name[action_name]
+    widget = window.history.toolbar.widgetForAction(action)
+    assert widget is not None
+    return widget
+
+
+def signature(predictions: list[dict[str, Any]], name_key: str) -> list[tuple[int, str]]:
+    return [(int(p["class_id"]), str(p[name_key])) for p in predictions]
+
+
+@pytest.mark.slow
+def test_new_user_exports_tests_deploys_and_serves_the_sample_detector(
+        qtbot: QtBot, monkeypatch: pytest.MonkeyPatch) -> None:
+    service = JobService()
+    ensure_samples(service)
+    window = MainWindow(service)
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitExposed(window)
+
+    # 1 · the sample detector is in the library: select it, open the wizard, ONNX, finish
+    detector = next(c for c in window.models.model.items if c.sample == "shapes-yolo11n")
+    window.models.select(detector.id)
+    selected = window.models.current()
+    assert selected is not None and selected.id == detector.id
+    click(qtbot, window.models.export_button)
+    wizard = window.findChild(ExportWizard)
+    assert wizard is not None and wizard.isVisible()
+    click(qtbot, wizard.format_page.cards["onnx"])
+    assert wizard.format_page.chosen == "onnx"
+    click(qtbot, wizard.button(QWizard.WizardButton.NextButton))
+    click(qtbot, wizard.button(QWizard.WizardButton.NextButton))
+    assert wizard.currentPage() is wizard.review_page and wizard.spec is not None
+    assert wizard.spec.export_format == "onnx"
+
+    model = window.history.model
+    seen: list[float] = []
+
+    def record_progress(top_left: QModelIndex, _bottom_right: QModelIndex, _roles: object = None) -> None:
+        if model.rows and model.rows[top_left.row()]["status"] == "running":
+            seen.append(float(model.data(model.index(top_left.row(), 0), PERCENT_ROLE)))
+
+    model.dataChanged.connect(record_progress)
+    with qtbot.waitSignal(window.runner.sig_started, timeout=20_000) as started:
+        click(qtbot, wizard.button(QWizard.WizardButton.FinishButton))
+    job_id = str(started.args[0])
+    assert window.stack.currentWidget() is window.history
+    with qtbot.waitSignal(window.runner.sig_finished, timeout=EXPORT_TIMEOUT_MS) as finished:
+        pass
+    job = finished.args[1]
+    assert job.status == "completed", job.error_message
+    assert len(set(seen)) > 2 and seen == sorted(seen) and seen[-1] > seen[0], seen
+    row = model.row_of(job_id)
+    assert row >= 0
+    assert model.display(model.rows[row], COLUMNS.index("Status")) == "completed"
+    assert model.display(model.rows[row], COLUMNS.index("Parity")) == "passed"
+    package = Path(job.package_dir)
+    assert (package / "model.onnx").is_file()
+
+    # 2 · "Test": the inference view runs the export on a sample image and draws its boxes
+    window.history.select(job_id)
+    qtbot.waitUntil(lambda: window.history.actions_by_name["test"].isEnabled(), timeout=10_000)
+    click(qtbot, toolbar_button(window, "test"))
+    inference = window.inference
+    assert window.stack.currentWidget() is inference and inference.export_id == job_id
+    image = sample("shapes-yolo11n").image_files()[0]
+    monkeypatch.setattr(inference_module.QFileDialog, "getOpenFileName",
+                        staticmethod(lambda *_args, **_kw: (str(image), "")))
+    click(qtbot, button(inference, "Open image…"))
+    qtbot.waitUntil(lambda: inference.result is not None, timeout=120_000)
+    conf, iou = inference.confidence, inference.iou_threshold
+    wrapper = open_package(package)
+    expected = wrapper.predict(str(image), conf=conf, iou=iou)
+    assert expected, "the sample detector finds nothing on its own sample image"
+    assert inference.canvas.box_count == len(inference.shown) == len(expected)
+    assert signature(inference.shown, "class_name") == signature(expected, "class_name")
+
+    # 3 · "Deploy": the deployments view's wizard → local endpoint, free tier → key shown once
+    window.show_page("Exports")
+    window.history.select(job_id)
+    click(qtbot, toolbar_button(window, "deploy"))
+    deployments = window.deployments
+    assert window.stack.currentWidget() is deployments
+    click(qtbot, button(deployments, "New deployment…"))
+    deploy_wizard = deployments.findChild(DeployWizard)
+    assert deploy_wizard is not None and deploy_wizard.isVisible()
+    assert deploy_wizard.export_page.combo.currentData() == job_id  # preselected by "Deploy"
+    click(qtbot, deploy_wizard.button(QWizard.WizardButton.NextButton))
+    endpoint_button = deploy_wizard.type_page.group.button(0)
+    click(qtbot, endpoint_button)
+    assert deploy_wizard.type_page.deployment_type == DeploymentType.PLATFORM_ENDPOINT
+    click(qtbot, deploy_wizard.button(QWizard.WizardButton.NextButton))
+    tier = deploy_wizard.config_page.tier
+    tier.setCurrentIndex(tier.findData("free"))
+    click(qtbot, deploy_wizard.button(QWizard.WizardButton.FinishButton))
+    qtbot.waitUntil(lambda: len(deployments.cards) == 1, timeout=10_000)
+    [(deployment_id, card)] = deployments.cards.items()
+    assert card.values["Tier"].text() == "free" and card.status.text() == "active"
+    assert deployments.key_banner.isVisible()
+    secret = deployments.key_field.text()
+    assert secret.startswith(KEY_PREFIX)
+    click(qtbot, button(deployments.key_banner, "I saved it"))
+    assert not deployments.key_banner.isVisible() and deployments.key_field.text() == ""
+
+    # 4 · start the endpoint server from the view, infer over HTTP with the key, stop it
+    server = deployments.server
+    assert deployments.port.value() == 0  # any free port
+    click(qtbot, deployments.server_button)
+    qtbot.waitUntil(lambda: server.state in (ServerState.RUNNING, ServerState.FAILED), timeout=120_000)
+    assert server.state == ServerState.RUNNING, "\n".join(server.log[-20:])
+    assert deployments.server_status.text() == "Endpoint server: running"
+    assert deployments.server_button.text() == "Stop server"
+    url = deployments.cards[deployment_id].values["URL"].text()  # the card shows the live address
+    assert url == f"{server.url}/v1/infer/{deployment_id}"
+    body = {"image": base64.b64encode(image.read_bytes()).decode(),
+            "confidence_threshold": conf, "iou_threshold": iou}
+    answer = httpx.post(url, json=body, headers={"Authorization": f"Bearer {secret}"}, timeout=120)
+    assert answer.status_code == 200, answer.text
+    served = answer.json()["predictions"]
+    assert signature(served, "class") == signature(expected, "class_name")
+    for got, want in zip(served, expected, strict=True):
+        assert got["confidence"] == pytest.approx(want["confidence"], abs=1e-4)
+    refused = httpx.post(url, json=body, headers={"Authorization": "Bearer not-a-key"}, timeout=60)
+    assert refused.status_code == 401
+
+    process = server._process
+    assert process is not None and process.state() == QProcess.ProcessState.Running
+    click(qtbot, deployments.server_button)
+    qtbot.waitUntil(lambda: server.state == ServerState.STOPPED, timeout=30_000)
+    assert process.state() == QProcess.ProcessState.NotRunning
+    assert deployments.server_status.text() == "Endpoint server: stopped"
+    assert deployments.server_button.text() == "Start server"
+    with pytest.raises(httpx.ConnectError):
+        httpx.post(url, json=body, headers={"Authorization": f"Bearer {secret}"}, timeout=5)
