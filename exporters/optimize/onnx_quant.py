@@ -163,14 +163,26 @@ WEIGHTED_OPS = {"Conv", "ConvTranspose", "Gemm", "MatMul"}
 
 
 def postprocessing_nodes(prepared: Path) -> list[str]:
-    """The nodes after the model's last weighted layer: decoding arithmetic (anchors,
-    strides, box coordinates in pixels) that INT8 would round to ~1/255 of its range.
-    Cheap in float, and costly in mAP when quantized, so static INT8 leaves them float."""
+    """The nodes that feed no weighted layer: the decoding arithmetic after the model's
+    last convolutions (anchors, strides, box coordinates in pixels), which INT8 would round
+    to ~1/255 of its range. Cheap in float, and costly in mAP when quantized, so static INT8
+    leaves them float. Found from the graph's edges, not the node order, which rewrites
+    and pre-processing are free to change."""
     import onnx
 
     nodes = list(onnx.load(str(prepared)).graph.node)
-    last = max((i for i, n in enumerate(nodes) if n.op_type in WEIGHTED_OPS), default=len(nodes))
-    return [n.name for n in nodes[last + 1:]]
+    producers = {out: node for node in nodes for out in node.output}
+    feeds_weights: set[int] = set()
+    stack = [n for n in nodes if n.op_type in WEIGHTED_OPS]
+    while stack:  # walk upstream from every weighted layer
+        node = stack.pop()
+        if id(node) in feeds_weights:
+            continue
+        feeds_weights.add(id(node))
+        stack.extend(producers[name] for name in node.input if name in producers)
+    if not feeds_weights:
+        return []
+    return [n.name for n in nodes if id(n) not in feeds_weights]
 
 
 def _worst_channel_sqnr(before: list[np.ndarray], after: list[np.ndarray],
