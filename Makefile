@@ -30,6 +30,8 @@ help:
 	@echo "make lint        ruff + mypy"
 	@echo "make bench       the benchmark scripts (ratios, printed)"
 	@echo "make samples     retrain the bundled sample models (slow)"
+	@echo "make screenshots render every view to docs/screenshots/"
+	@echo "make sysdeps     the test-only tools outside PyPI (s3rver, OpenCV headers, Xvfb libs, wrk/hey)"
 	@echo "make installer   build the one-folder desktop app (PyInstaller) into build/installer/dist"
 	@echo "make installer-test  build it and run its headless self-test (long; not part of make test)"
 
@@ -85,6 +87,7 @@ bench: venv
 	$(PY) benchmarks/bench_export_overhead.py
 	$(PY) benchmarks/bench_wrapper.py
 	$(PY) benchmarks/bench_formats.py
+	$(PY) benchmarks/bench_optimization.py
 	$(PY) benchmarks/bench_gui.py
 	$(PY) benchmarks/bench_endpoint.py
 
@@ -97,7 +100,7 @@ installer: venv
 	$(PY) build_installer.py
 
 installer-test: venv
-	SLIPWAY_INSTALLER_TEST=1 $(PY) -m pytest -q -m installer tests/test_installer.py
+	SLIPWAY_INSTALLER_TEST=1 $(PY) -m pytest -q -s -m installer tests/test_installer.py
 
 clean-venvs:
 	rm -rf $(VENV_ROOT) .venv

@@ -18,9 +18,11 @@ HEAD_REVISION = "0002"  # the newest file in migrations/versions (a test keeps t
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
+    # the timeout first: switching to WAL needs a lock that another process may be holding
+    # (a CLI migrating the new database while the app opens it)
+    cursor.execute("PRAGMA busy_timeout=5000")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()
 
 
