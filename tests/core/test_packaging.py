@@ -195,3 +195,33 @@ def test_upload_export_puts_the_package_under_exports_id(exported: Exported, s3e
     answer = httpx.get(stored["download_url"])
     assert answer.content == (source / "export-package.zip").read_bytes()
     assert stored["files"] == len([p for p in source.rglob("*") if p.is_file() and p.name != "result.json"])
+
+
+def test_a_failed_upload_marks_the_deployment_failed_and_says_why(exported: Exported, export_home: Path,
+                                                                  s3env: S3Server, tmp_path: Path) -> None:
+    export_id = exported("det-onnx").result["export_id"]
+    home = isolated_home(export_home, tmp_path)
+    run = slipway("package", export_id[:8], "--type", "download", "--out", str(tmp_path / "pkg"),
+                  "--upload", "s3://no-such-bucket/x", "--json", home=home)
+    assert run.code == 2 and "no-such-bucket" in run.stderr, run.stderr
+    listed = json.loads(slipway("deployments", "list", "--all", "--json", home=home).stdout)
+    [failed] = [d for d in listed if d["export_id"] == export_id]
+    assert failed["status"] == "failed"
+    history = json.loads(slipway("deployments", "history", failed["id"], "--json", home=home).stdout)
+    assert history[-1]["event"] == "failed" and "upload failed" in history[-1]["data"]["reason"]
+
+
+def test_export_with_upload_stores_the_package_under_its_id(s3env: S3Server, tmp_path: Path) -> None:
+    from tests.helpers import EXPORTS
+
+    out = tmp_path / "pkg"
+    run = slipway("export", *EXPORTS["timm-onnx"], "--out", str(out), "--upload", f"s3://{BUCKET}/team",
+                  "--json", home=tmp_path / "home")
+    assert run.code == 0, run.stderr[-3000:]
+    upload = run.result["upload"]
+    assert upload["storage_url"] == f"s3://{BUCKET}/team/exports/{run.result['export_id']}/export-package.zip"
+    assert httpx.get(upload["download_url"]).content == (out / "export-package.zip").read_bytes()
+    bad = slipway("export", *EXPORTS["timm-onnx"], "--upload", "http://not-s3", home=tmp_path / "home")
+    assert bad.code == 2 and "s3://" in bad.stderr
+    listed = json.loads(slipway("jobs", "list", "--json", home=tmp_path / "home").stdout)
+    assert len(listed) == 1  # the bad location was refused before an export job existed
