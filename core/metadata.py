@@ -40,7 +40,13 @@ TASK_TYPES = {
     "segment": "instance_segmentation",
     "pose": "pose_estimation",
 }
-RUNTIME_WRAPPERS = {"python": "runtimes/python/model_wrapper.py"}
+RUNTIME_WRAPPERS = {  # what wrappers.render writes into every package
+    "python": "runtimes/python/model_wrapper.py",
+    "cpp": "runtimes/cpp/model_wrapper.cpp",
+    "swift": "runtimes/swift/ModelWrapper.swift",
+    "kotlin": "runtimes/kotlin/ModelWrapper.kt",
+    "golden": "runtimes/golden/expected.json",
+}
 
 
 def sha256_of(path: Path) -> str:

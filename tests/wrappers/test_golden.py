@@ -21,3 +21,7 @@ def test_golden_predictions_match_the_packaged_wrapper(exported) -> None:
                                           iou=expected["iou"])
     assert again == expected["predictions"]  # the PNG is lossless: the very same answer
     assert "runtimes/golden/image.png" in (package / "README.md").read_text()
+    metadata = json.loads((package / "metadata.json").read_text())
+    assert set(metadata["runtime_wrappers"]) == {"python", "cpp", "swift", "kotlin", "golden"}
+    for relative in metadata["runtime_wrappers"].values():
+        assert (package / relative).is_file(), relative  # metadata names only what the package has
