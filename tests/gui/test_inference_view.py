@@ -1,4 +1,5 @@
-"""The inference test view on real exports of the samples (ONNX in-process, TorchScript in a child)."""
+"""The inference test view on real exports of the samples (ONNX in-process; TorchScript, OpenVINO
+and TFLite in a child process)."""
 
 from __future__ import annotations
 
@@ -91,14 +92,23 @@ def test_classifier_shows_topk_bars(qtbot: QtBot, exported: Callable[[str], CliR
     assert not view.conf.isEnabled()
 
 
-def test_torchscript_runs_in_a_child_process(qtbot: QtBot, exported: Callable[[str], CliRun]) -> None:
-    """TorchScript needs torch, which the GUI process must not load: the child runs it."""
+@pytest.mark.parametrize(("name", "export_format"), [("det-torchscript", "torchscript"),
+                                                      ("det-openvino", "openvino"),
+                                                      ("det-tflite", "tflite")])
+def test_runtimes_the_gui_must_not_load_run_in_a_child_process(
+        qtbot: QtBot, exported: Callable[[str], CliRun], name: str, export_format: str) -> None:
+    """torch, OpenVINO and LiteRT stay out of the GUI process: a child runs those packages,
+    and what the view shows is what the package's wrapper predicts."""
     jobs = JobService()
-    export_id = register(jobs, exported("det-torchscript"), "shapes-yolo11n", "torchscript")
+    run = exported(name)
+    export_id = register(jobs, run, "shapes-yolo11n", export_format)
     image = sample("shapes-yolo11n").image_files()[0]
     view = shown_view(qtbot, jobs, export_id, image)
     child = view.runner._child
     assert child is not None and child.state() == child.ProcessState.Running
     view.conf.setValue(25)
     assert view.shown and view.canvas.box_count == len(view.shown)
+    expected = open_package(Path(run.result["package_dir"])).predict(
+        str(image), conf=view.confidence, iou=view.iou_threshold)
+    assert [p["class_name"] for p in view.shown] == [p["class_name"] for p in expected]
     view.runner.shutdown()
