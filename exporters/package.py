@@ -88,7 +88,8 @@ def write_golden(package_dir: Path, metadata: dict[str, Any], images: list[tuple
                  reference: Predict | None = None) -> dict[str, Any]:
     """runtimes/golden/: a lossless sample image and expected.json, the Python wrapper's
     predictions on it, so an integration in another language can be checked against them.
-    Detectors get the candidate image with the most detections. Returns what was written
+    Detectors get the first of the user's own images that shows detections (the candidate
+    with the most detections when none does). Returns what was written
     (or why expected.json is missing) for the README."""
     import cv2
 
@@ -114,6 +115,9 @@ def write_golden(package_dir: Path, metadata: dict[str, Any], images: list[tuple
     best: tuple[str, np.ndarray, list[dict[str, Any]]] | None = None
     for name, rgb in images[: 1 if classify else GOLDEN_CANDIDATES]:
         predictions = predict(rgb, conf, iou)
+        if not name.startswith("skimage:") and predictions:
+            best = (name, rgb, predictions)  # the user's own image, showing what the model finds
+            break
         if best is None or len(predictions) > len(best[2]):
             best = (name, rgb, predictions)
     assert best is not None

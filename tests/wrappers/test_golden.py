@@ -17,6 +17,8 @@ def test_golden_predictions_match_the_packaged_wrapper(exported) -> None:
     expected = json.loads((golden / "expected.json").read_text())
     assert expected["computed_with"] == "the packaged Python wrapper"
     assert expected["predictions"], "a detector's golden image should show detections"
+    # one of the model's own images (the sample's dataset), not a general photo
+    assert not expected["source_image"].startswith("skimage:"), expected["source_image"]
     again = open_package(package).predict(str(golden / expected["image"]), conf=expected["conf"],
                                           iou=expected["iou"])
     assert again == expected["predictions"]  # the PNG is lossless: the very same answer
