@@ -11,8 +11,6 @@ the runtime settings that reproduce it, e.g. OpenVINO's inference precision).
 
 from __future__ import annotations
 
-import hashlib
-from pathlib import Path
 from typing import Any
 
 from core.errors import InternalError
@@ -47,19 +45,6 @@ RUNTIME_WRAPPERS = {  # what wrappers.render writes into every package
     "kotlin": "runtimes/kotlin/ModelWrapper.kt",
     "golden": "runtimes/golden/expected.json",
 }
-
-
-def sha256_of(path: Path) -> str:
-    """sha256 of a file, or of every file under a directory in name order."""
-    digest = hashlib.sha256()
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    for file in files:
-        if path.is_dir():
-            digest.update(str(file.relative_to(path)).encode())
-        with file.open("rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()
 
 
 def classes_section(names: list[str]) -> list[dict[str, Any]]:

@@ -19,8 +19,8 @@ from core.advice import optimization_warnings
 from core.checkpoint import CheckpointInfo, inspect_checkpoint
 from core.errors import BadInput, InternalError, Unsupported, ValidationFailed, missing_extra
 from core.inference import wrapper_module
-from core.metadata import build_metadata, sha256_of
-from core.paths import size_of
+from core.metadata import build_metadata
+from core.paths import sha256_of, size_of
 from core.protocol import STAGING_DIR
 from core.registry import (
     FORMAT_SUFFIX,

@@ -15,7 +15,6 @@ from core.storage.base import (
     container_package_key,
     edge_package_key,
     export_key,
-    sha256_file,
     triton_model_key,
 )
 from core.storage.local import LocalStorage
@@ -24,5 +23,5 @@ from core.storage.s3 import S3Storage, parse_s3_url
 __all__ = [
     "PRESIGN_DEFAULT_S", "LocalStorage", "ProgressCallback", "S3Storage", "Storage", "StoredObject",
     "check_key", "container_package_key", "edge_package_key", "export_key", "extract_zip",
-    "parse_s3_url", "sha256_file", "triton_model_key", "unsafe_members",
+    "parse_s3_url", "triton_model_key", "unsafe_members",
 ]

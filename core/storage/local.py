@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 from core.errors import BadInput, InternalError
+from core.paths import sha256_of
 from core.storage.base import (
     PRESIGN_DEFAULT_S,
     ProgressCallback,
@@ -14,7 +15,6 @@ from core.storage.base import (
     StoredObject,
     check_key,
     emit,
-    sha256_file,
 )
 
 CHUNK = 1 << 20
@@ -34,7 +34,7 @@ class LocalStorage(Storage):
         target = self.path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
         total = source.stat().st_size
-        expected = sha256_file(source)
+        expected = sha256_of(source)
         part = target.with_name(target.name + ".part")
         done = 0
         try:
@@ -45,7 +45,7 @@ class LocalStorage(Storage):
                     emit(progress, key, done, total)
                 dst.flush()
                 os.fsync(dst.fileno())
-            if sha256_file(part) != expected:
+            if sha256_of(part) != expected:
                 raise InternalError(f"copy of {source} to {target} does not match its checksum")
             part.replace(target)
         finally:

@@ -18,7 +18,8 @@ import time
 from pathlib import Path
 from typing import Any, Literal
 
-from core.errors import BadInput, InternalError
+from core.errors import BadInput, InternalError, missing_extra
+from core.paths import sha256_of
 from core.storage.base import (
     PRESIGN_DEFAULT_S,
     ProgressCallback,
@@ -26,7 +27,6 @@ from core.storage.base import (
     StoredObject,
     check_key,
     emit,
-    sha256_file,
 )
 
 MIB = 1 << 20
@@ -57,7 +57,7 @@ class S3Storage(Storage):
             from botocore.config import Config
             from botocore.exceptions import BotoCoreError
         except ImportError:
-            raise BadInput("S3 storage needs boto3: pip install boto3") from None
+            raise missing_extra("boto3", "s3") from None
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self.transfer_attempts = max(1, transfer_attempts)
@@ -103,7 +103,7 @@ class S3Storage(Storage):
         self._check_bucket()
         full = self.full_key(key)
         size = source.stat().st_size
-        digest = sha256_file(source)
+        digest = sha256_of(source)
         last: BaseException | None = None
         for attempt in range(1, self.transfer_attempts + 1):
             try:

@@ -16,8 +16,9 @@ import httpx
 import pytest
 
 from core.errors import BadInput, InternalError
+from core.paths import sha256_of
 from core.settings import Settings
-from core.storage import LocalStorage, S3Storage, extract_zip, sha256_file
+from core.storage import LocalStorage, S3Storage, extract_zip
 from tests.s3server import BUCKET, CuttingProxy, S3Server, free_port, s3_environment
 
 
@@ -53,7 +54,7 @@ def test_multipart_upload_with_progress_round_trips(s3env: S3Server, tmp_path: P
     assert done == sorted(done) and done[-1] == source.stat().st_size and events[-1]["percent"] == 100.0
     assert len(events) > 3
     assert stored.url == f"s3://{BUCKET}/team/models/exports/abc/model.bin"
-    assert stored.sha256 == sha256_file(source)
+    assert stored.sha256 == sha256_of(source)
     back = storage.download("exports/abc/model.bin", tmp_path / "back.bin")
     assert back.read_bytes() == source.read_bytes()
     head = storage.client.head_object(Bucket=BUCKET, Key="team/models/exports/abc/model.bin")
@@ -98,7 +99,7 @@ def test_unreachable_server_is_named(s3env: S3Server, tmp_path: Path) -> None:
 
 def test_dropped_connection_fails_cleanly_then_retry_succeeds(s3env: S3Server, tmp_path: Path) -> None:
     source = make_file(tmp_path / "model.bin", 8 * MIB)
-    before = sha256_file(source)
+    before = sha256_of(source)
     proxy = CuttingProxy(s3env.port, cut_after=3 * MIB, cuts_left=1000)  # a network that keeps failing
     try:
         storage = s3(proxy.endpoint, multipart_threshold=5 * MIB, multipart_chunksize=5 * MIB,
@@ -107,7 +108,7 @@ def test_dropped_connection_fails_cleanly_then_retry_succeeds(s3env: S3Server, t
             storage.upload(source, "exports/abc/model.bin")
         assert proxy.cuts_done >= 2
         assert not s3(s3env.endpoint).exists("exports/abc/model.bin")  # nothing half-there
-        assert sha256_file(source) == before  # the local file is untouched
+        assert sha256_of(source) == before  # the local file is untouched
         proxy.cuts_left = 0  # the network is back: the retry uploads everything again
         stored = storage.upload(source, "exports/abc/model.bin")
         assert stored.sha256 == before
