@@ -6,28 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from core.db import Database, DeploymentStatus, ExportJob, JobStatus
+from core.db import Database, DeploymentStatus
 from core.deployments import TIERS, DeploymentService, hash_key
 from core.errors import BadInput
 from core.jobs import JobService
-from core.spec import ExportSpec
-
-
-@pytest.fixture()
-def completed_export(tmp_path: Path) -> tuple[Database, str]:
-    db = Database(tmp_path / "slipway.db")
-    checkpoint = tmp_path / "model.pt"
-    checkpoint.write_bytes(b"not read")
-    jobs = JobService(db)
-    chk = jobs._add_checkpoint(checkpoint, "timm", "classify", "state_dict", model_name="resnet18")
-    spec = ExportSpec.model_validate({"checkpoint": str(checkpoint), "export_format": "onnx",
-                                      "framework": "timm", "model_name": "resnet18"})
-    job = jobs.create_job(spec, out_dir=tmp_path / "pkg")
-    with db.session() as s:
-        row = s.get(ExportJob, job.id)
-        assert row is not None and row.checkpoint_id == chk.id
-        row.status = JobStatus.COMPLETED
-    return db, job.id
 
 
 def test_lifecycle_writes_one_history_event_per_change(completed_export: tuple[Database, str]) -> None:

@@ -12,13 +12,8 @@ from gui.app import MainWindow, ensure_samples
 from gui.main_window import PAGES
 
 
-def test_main_window_lists_the_sample_models_and_every_page(qtbot: QtBot, tmp_path: Path) -> None:
-    service = JobService()
-    ensure_samples(service)
-    window = MainWindow(service)
-    qtbot.addWidget(window)
-    window.show()
-    qtbot.waitExposed(window)
+def test_main_window_lists_the_sample_models_and_every_page(qtbot: QtBot, window: MainWindow,
+                                                           tmp_path: Path) -> None:
     assert window.windowTitle().startswith("Slipway")
     names = [c.name for c in window.models.model.items]
     assert sorted(names) == sorted(s.title for s in samples())
@@ -70,15 +65,12 @@ def test_wizard_opens_with_the_saved_export_defaults(qtbot: QtBot) -> None:
     wizard.reject()
 
 
-def test_a_failed_export_is_announced_without_a_terminal(qtbot: QtBot, tmp_path: Path) -> None:
+def test_a_failed_export_is_announced_without_a_terminal(qtbot: QtBot, window: MainWindow,
+                                                        tmp_path: Path) -> None:
     from core.samples import sample
     from core.spec import ExportSpec
 
-    service = JobService()
-    ensure_samples(service)
-    window = MainWindow(service)
-    qtbot.addWidget(window)
-    window.show()
+    service = window.service
     detector = next(c for c in service.checkpoints() if c.sample == "shapes-yolo11n")
     window.models.select(detector.id)
     other = next(c for c in service.checkpoints() if c.sample != "shapes-yolo11n")

@@ -9,18 +9,12 @@ import pytest
 from PySide6.QtWidgets import QWizard
 from pytestqt.qtbot import QtBot
 
-from core.jobs import JobService
-from gui.app import MainWindow, ensure_samples
+from gui.app import MainWindow
 from gui.models.history_model import COLUMNS
 
 
 @pytest.mark.slow
-def test_wizard_runs_a_real_onnx_export_to_a_completed_row(qtbot: QtBot) -> None:
-    service = JobService()
-    ensure_samples(service)
-    window = MainWindow(service)
-    qtbot.addWidget(window)
-    window.show()
+def test_wizard_runs_a_real_onnx_export_to_a_completed_row(qtbot: QtBot, window: MainWindow) -> None:
     detector = next(c for c in window.models.model.items if c.sample == "shapes-yolo11n")
     window.models.select(detector.id)
     wizard = window.open_wizard(detector)

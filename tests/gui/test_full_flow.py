@@ -23,9 +23,8 @@ from pytestqt.qtbot import QtBot
 from core.db import DeploymentType
 from core.deployments import KEY_PREFIX
 from core.inference import open_package
-from core.jobs import JobService
 from core.samples import sample
-from gui.app import MainWindow, ensure_samples
+from gui.app import MainWindow
 from gui.deploy_wizard import DeployWizard
 from gui.models.history_model import COLUMNS, PERCENT_ROLE
 from gui.server_process import ServerState
@@ -58,13 +57,7 @@ def signature(predictions: list[dict[str, Any]], name_key: str) -> list[tuple[in
 
 @pytest.mark.slow
 def test_new_user_exports_tests_deploys_and_serves_the_sample_detector(
-        qtbot: QtBot, monkeypatch: pytest.MonkeyPatch) -> None:
-    service = JobService()
-    ensure_samples(service)
-    window = MainWindow(service)
-    qtbot.addWidget(window)
-    window.show()
-    qtbot.waitExposed(window)
+        qtbot: QtBot, window: MainWindow, monkeypatch: pytest.MonkeyPatch) -> None:
 
     # 1 · the sample detector is in the library: select it, open the wizard, ONNX, finish
     detector = next(c for c in window.models.model.items if c.sample == "shapes-yolo11n")

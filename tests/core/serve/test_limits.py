@@ -3,41 +3,21 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
 
-from core.db import Database, ExportJob, JobStatus
+from core.db import Database
 from core.deployments import DeploymentService
-from core.jobs import JobService
 from core.serve.auth import Caller, KeyChecker, Limiter
 from core.serve.problems import ApiError
-from core.spec import ExportSpec
 
 
 @pytest.fixture()
-def endpoint(tmp_path: Path) -> tuple[DeploymentService, str]:
+def endpoint(completed_export: tuple[Database, str]) -> tuple[DeploymentService, str]:
     """A platform_endpoint deployment of a completed export row (no model needed here)."""
-    db = Database(tmp_path / "slipway.db")
-    checkpoint = tmp_path / "model.pt"
-    checkpoint.write_bytes(b"not read")
-    jobs = JobService(db)
-    jobs._add_checkpoint(checkpoint, "timm", "classify", "state_dict", model_name="resnet18")
-    spec = ExportSpec.model_validate(
-        {
-            "checkpoint": str(checkpoint),
-            "export_format": "onnx",
-            "framework": "timm",
-            "model_name": "resnet18",
-        }
-    )
-    job = jobs.create_job(spec, out_dir=tmp_path / "pkg")
-    with db.session() as s:
-        row = s.get(ExportJob, job.id)
-        assert row is not None
-        row.status = JobStatus.COMPLETED
+    db, export_id = completed_export
     service = DeploymentService(db)
-    return service, service.create(job.id, "platform_endpoint").id
+    return service, service.create(export_id, "platform_endpoint").id
 
 
 def test_free_tier_admits_ten_per_minute_then_429_with_retry_after(
