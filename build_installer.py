@@ -128,9 +128,29 @@ def self_test() -> int:
         print(f"self-test: the export failed with exit code {code}", file=sys.stderr)
         return 1
     boxes = open_package(out).predict(str(detector.image_files()[0]))
-    print(json.dumps({"self_test": "passed" if boxes else "no boxes", "boxes": len(boxes),
-                      "export_s": round(time.monotonic() - started, 1)}))
-    return 0 if boxes else 1
+    child = _predict_child_answers(out, detector.image_files()[0])
+    passed = bool(boxes) and child
+    print(json.dumps({"self_test": "passed" if passed else "failed", "boxes": len(boxes),
+                      "predict_child": child, "export_s": round(time.monotonic() - started, 1)}))
+    return 0 if passed else 1
+
+
+def _predict_child_answers(package: Path, image: Path) -> bool:
+    """The GUI's prediction child, started as the GUI starts it, runs the package once."""
+    import subprocess
+
+    import numpy as np
+
+    from core.inference import wrapper_module
+    from core.launch import predict_command
+
+    scratch = Path(os.environ["SLIPWAY_HOME"])
+    np.save(scratch / "image.npy", wrapper_module().ModelWrapper.load_image(image))
+    request = {"package": str(package), "image": str(scratch / "image.npy"), "out": str(scratch / "out.npz")}
+    answer = subprocess.run(predict_command(), input=json.dumps(request) + "\n", capture_output=True,
+                            text=True, timeout=300)
+    lines = answer.stdout.strip().splitlines()
+    return bool(lines) and json.loads(lines[-1]).get("ok") is True
 
 
 def run_frozen(argv: list[str]) -> int:
@@ -141,6 +161,10 @@ def run_frozen(argv: list[str]) -> int:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)  # as `python -m exporters`: skip torch's slow interpreter teardown
+    if argv[:1] == ["--predict"]:  # the GUI's prediction child (core.launch.predict_command)
+        from core.predict_process import main as predict_main
+
+        return predict_main()
     if argv[:1] == ["--self-test"]:
         return self_test()
     from gui.launcher import main as launcher_main

@@ -74,6 +74,21 @@ def worker_command(spec_path: Path, out_dir: Path) -> list[str]:
     return [sys.executable, "-m", "exporters", "--spec", str(spec_path), "--out", str(out_dir)]
 
 
+def cli_command(*args: str) -> list[str]:
+    """``slipway ARGS`` as a child's command line (the packaged app is its own CLI)."""
+    if getattr(sys, "frozen", False):
+        return [sys.executable, *args]
+    return [sys.executable, "-m", "gui.launcher", *args]
+
+
+def predict_command() -> list[str]:
+    """The long-lived prediction child (core.predict_process) the GUI starts for runtimes it
+    must not load itself; the packaged app runs it with ``--predict``."""
+    if getattr(sys, "frozen", False):
+        return [sys.executable, "--predict"]
+    return [sys.executable, "-m", "core.predict_process"]
+
+
 def worker_environment() -> dict[str, str]:
     env = dict(os.environ)
     env.update({"PYTHONUNBUFFERED": "1", "PYTHONIOENCODING": "utf-8"})

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -28,6 +27,8 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QObject, QProcess, QRunnable, QThreadPool, Signal
 
 from core.inference import open_package, wrapper_module
+from core.launch import predict_command
+from gui.worker_process import process_environment
 
 if TYPE_CHECKING:  # numpy loads when an image does, not at start-up
     import numpy as np
@@ -182,7 +183,9 @@ class InferenceRunner(QObject):
             child.setProcessChannelMode(QProcess.ProcessChannelMode.SeparateChannels)
             child.readyReadStandardOutput.connect(self._child_output)
             child.finished.connect(self._child_finished)
-            child.start(sys.executable, ["-m", "core.predict_process"])
+            child.setProcessEnvironment(process_environment())
+            program, *arguments = predict_command()
+            child.start(program, arguments)
             self._child = child
         return self._child
 
