@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import BadInput
+from core.packaging.download import ZIP_NAME
 from core.spec import ExportSpec, parse_spec
 
 PRECISIONS = ("fp32", "fp16", "int8", "int8-dynamic")
@@ -105,7 +106,7 @@ def run_benchmark(checkpoint: Path, formats: list[str], precisions: list[str], o
 
 def _add_report_to_package(package: Path, out: Path) -> None:
     """Each measured package carries the whole report, in its folder and in its zip."""
-    archive = package / "export-package.zip"
+    archive = package / ZIP_NAME
     names = set(zipfile.ZipFile(archive).namelist()) if archive.is_file() else set()
     for name in ("report.json", "report.png"):
         source = out / name

@@ -320,10 +320,10 @@ def deployment_summary(target: DeploymentTarget) -> dict[str, Any]:
         "name": target.name, "status": target.status, "tier": target.tier,
         "config": target.deployment_config or {}, "request_count": target.request_count,
         "error_count": target.error_count, "total_inference_time_ms": target.total_inference_time_ms,
-        "last_request_at": _iso(target.last_request_at), "created_at": _iso(target.created_at),
-        "deployed_at": _iso(target.deployed_at), "deactivated_at": _iso(target.deactivated_at),
+        "last_request_at": iso_or_none(target.last_request_at), "created_at": iso_or_none(target.created_at),
+        "deployed_at": iso_or_none(target.deployed_at), "deactivated_at": iso_or_none(target.deactivated_at),
     }
 
 
-def _iso(moment: datetime | None) -> str | None:
+def iso_or_none(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None

@@ -10,10 +10,10 @@ from typing import Any
 
 import numpy as np
 
-from core.inference import wrapper_module
+from core.inference import open_package, wrapper_module
+from core.packaging.download import ZIP_NAME
 from wrappers.render import render_build_engine, render_readme, write_runtimes
 
-ZIP_NAME = "export-package.zip"
 GOLDEN_DIR = Path("runtimes") / "golden"
 # formats the packaged Python wrapper cannot run on this machine (Core ML needs macOS)
 NO_LOCAL_RUNTIME = {"coreml"}
@@ -47,9 +47,8 @@ def write_package(package_dir: Path, metadata: dict[str, Any],
         script.chmod(0o755)
 
 
-def _package_predictor(package_dir: Path, metadata: dict[str, Any]) -> Predict:
-    wrapper = wrapper_module().ModelWrapper(package_dir / metadata["model_info"]["model_file"],
-                                            package_dir / "metadata.json", threads=2)
+def _package_predictor(package_dir: Path) -> Predict:
+    wrapper = open_package(package_dir, threads=2)
 
     def predict(rgb: np.ndarray, conf: float | None, iou: float | None) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = wrapper.predict(rgb, conf=conf, iou=iou)
@@ -97,7 +96,7 @@ def write_golden(package_dir: Path, metadata: dict[str, Any], images: list[tuple
     target.mkdir(parents=True, exist_ok=True)
     export_format = metadata["model_info"]["export_format"]
     if export_format not in NO_LOCAL_RUNTIME:
-        predict, source = _package_predictor(package_dir, metadata), "the packaged Python wrapper"
+        predict, source = _package_predictor(package_dir), "the packaged Python wrapper"
     elif reference is not None:
         predict = reference
         source = f"the original model (no {export_format} runtime on the exporting machine)"
@@ -108,10 +107,10 @@ def write_golden(package_dir: Path, metadata: dict[str, Any], images: list[tuple
                   "original model was not available")
         (target / "README.md").write_text(reason + "\n", encoding="utf-8")
         return {"expected": False, "reason": reason}
-    nms = metadata["postprocessing"].get("nms", {})
     classify = metadata["model_info"]["task"] == "classify"
-    conf = None if classify else float(nms.get("confidence_threshold", 0.25))
-    iou = None if classify else float(nms.get("iou_threshold", 0.7))
+    defaults = wrapper_module().Postprocessor(metadata["postprocessing"], metadata["classes"])
+    conf = None if classify else defaults.conf  # the wrapper's own defaults, from metadata.json
+    iou = None if classify else defaults.iou
     best: tuple[str, np.ndarray, list[dict[str, Any]]] | None = None
     for name, rgb in images[: 1 if classify else GOLDEN_CANDIDATES]:
         predictions = predict(rgb, conf, iou)

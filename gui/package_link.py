@@ -11,10 +11,9 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 
 from core.errors import SlipwayError
+from core.packaging.download import ZIP_NAME
 from core.settings import Settings
 from core.storage.base import export_key
-
-PACKAGE_ZIP = "export-package.zip"
 
 
 def s3_configured() -> bool:
@@ -29,9 +28,9 @@ def package_link(job_id: str, package_dir: Path) -> str:
     """Upload the package zip to ``exports/<id>/`` unless it is there, and return a presigned URL."""
     settings = Settings.load()
     storage = settings.s3_storage()
-    key = export_key(job_id, PACKAGE_ZIP)
+    key = export_key(job_id, ZIP_NAME)
     if not storage.exists(key):
-        storage.upload(Path(package_dir) / PACKAGE_ZIP, key)
+        storage.upload(Path(package_dir) / ZIP_NAME, key)
     return storage.share_url(key, settings.presign_expiry_s)
 
 

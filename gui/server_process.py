@@ -9,9 +9,11 @@ blocks the UI thread.
 from __future__ import annotations
 
 import re
-import sys
 
-from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signal
+from PySide6.QtCore import QObject, QProcess, QTimer, Signal
+
+from core.launch import cli_command
+from gui.worker_process import process_environment
 
 LISTENING = re.compile(r"listening on (http://\S+?)/?\s*$")
 STOP_GRACE_MS = 3000
@@ -27,9 +29,7 @@ class ServerState:
 
 def server_command(port: int = 0, host: str = "127.0.0.1") -> list[str]:
     """The endpoint server's command line (pure: tests assert on it)."""
-    if getattr(sys, "frozen", False):  # the packaged app is its own CLI
-        return [sys.executable, "serve", "--host", host, "--port", str(port)]
-    return [sys.executable, "-m", "gui.launcher", "serve", "--host", host, "--port", str(port)]
+    return cli_command("serve", "--host", host, "--port", str(port))
 
 
 class ServerProcess(QObject):
@@ -62,10 +62,7 @@ class ServerProcess(QObject):
             return
         command = self._command or server_command(port, host)
         process = QProcess(self)
-        environment = QProcessEnvironment.systemEnvironment()
-        environment.insert("PYTHONUNBUFFERED", "1")
-        environment.insert("PYTHONIOENCODING", "utf-8")
-        process.setProcessEnvironment(environment)
+        process.setProcessEnvironment(process_environment())
         process.setProcessChannelMode(QProcess.ProcessChannelMode.SeparateChannels)
         process.readyReadStandardOutput.connect(self._read_stdout)
         process.readyReadStandardError.connect(self._read_stderr)

@@ -41,7 +41,7 @@ class WorkerProcess(QObject):
         self.process = QProcess(self)
         self.process.setProgram(self.command[0])
         self.process.setArguments(self.command[1:])
-        self.process.setProcessEnvironment(_environment())
+        self.process.setProcessEnvironment(process_environment())
         self.process.setStandardErrorFile(str(launch.JobFiles(job.id).log), QProcess.OpenModeFlag.Append)
         # its own process group, so cancel reaches the converters it starts too
         self.process.setUnixProcessParameters(QProcess.UnixProcessFlag.CreateNewSession)
@@ -119,7 +119,8 @@ class WorkerProcess(QObject):
             self.finish(1)
 
 
-def _environment() -> QProcessEnvironment:
+def process_environment() -> QProcessEnvironment:
+    """The environment of every child the GUI starts: the worker's (unbuffered, UTF-8)."""
     env = QProcessEnvironment()
     for key, value in launch.worker_environment().items():
         env.insert(key, value)

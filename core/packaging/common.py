@@ -72,9 +72,13 @@ def check_export_folder(folder: Path) -> dict[str, Any]:
     return metadata
 
 
-def snapshot_export(source: Path, target: Path, progress: Progress | None = None) -> dict[str, Any]:
-    """Copy an export's files into ``target``; an export vanishing mid-copy is a clear BadInput."""
-    metadata = check_export_folder(source)
+def snapshot_export(source: Path, target: Path, progress: Progress | None = None,
+                    metadata: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Copy an export's files into ``target``; an export vanishing mid-copy is a clear BadInput.
+
+    ``metadata``: what :func:`check_export_folder` already returned for ``source``.
+    """
+    metadata = metadata or check_export_folder(source)
     files = [p for p in sorted(source.rglob("*"))
              if p.is_file() and not SKIP_FROM_EXPORT.intersection(p.relative_to(source).parts)]
     for index, path in enumerate(files):
@@ -93,19 +97,11 @@ def snapshot_export(source: Path, target: Path, progress: Progress | None = None
     return metadata
 
 
-def render_runtimes(folder: Path) -> bool:
-    """Write runtimes/ (Python, C++, Swift, Kotlin, golden) from the folder's metadata.json.
+def render_runtimes(folder: Path) -> None:
+    """Write runtimes/ (Python, C++, Swift, Kotlin, golden) from the folder's metadata.json."""
+    from wrappers.render import write_runtimes
 
-    Until ``wrappers.render.write_runtimes`` exists, the runtimes the export already
-    carries (copied by the snapshot) are what the package gets; returns whether it ran.
-    """
-    from wrappers import render
-
-    write_runtimes: Callable[[Path], Any] | None = getattr(render, "write_runtimes", None)
-    if write_runtimes is None:
-        return False
     write_runtimes(folder)
-    return True
 
 
 def copy_model(source: Path, model_file: str, target: Path) -> Path:

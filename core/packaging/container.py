@@ -44,14 +44,15 @@ ZIP_NAME = "container-package.zip"
 def build_container(source: Path, out: Path, progress: Progress | None = None, *,
                     max_batch_size: int = DEFAULT_MAX_BATCH,
                     triton_image: str = TRITON_IMAGE) -> PackageResult:
-    fmt = check_export_folder(source)["model_info"]["export_format"]
+    checked = check_export_folder(source)
+    fmt = checked["model_info"]["export_format"]
     if fmt not in PLATFORMS:
         raise BadInput(f"a Triton container needs an ONNX (or TensorRT) export; this export is {fmt}. "
                        "Export the checkpoint again with --format onnx (add --dynamic to let Triton batch "
                        "requests) and package that")
     with atomic_folder(out) as staging, tempfile.TemporaryDirectory(dir=staging.parent) as scratch:
         tree = Path(scratch) / "export"
-        metadata = snapshot_export(source, tree, progress)
+        metadata = snapshot_export(source, tree, progress, checked)
         name = model_name(metadata)
         platform, target_file = PLATFORMS[fmt]
         source_file = "model.engine" if fmt == "tensorrt" else metadata["model_info"]["model_file"]

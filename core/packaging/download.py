@@ -22,9 +22,7 @@ def build_download(source: Path, out: Path, progress: Progress | None = None) ->
     with atomic_folder(out) as staging, tempfile.TemporaryDirectory(dir=staging.parent) as scratch:
         tree = Path(scratch) / "package"
         metadata = snapshot_export(source, tree, progress)
-        rendered = render_runtimes(tree)
+        render_runtimes(tree)
         report(progress, "zipping", percent=90.0)
         zip_folder(tree, staging / ZIP_NAME)
-    warnings = [] if rendered else ["runtimes: wrappers.render.write_runtimes is not available; the "
-                                    "runtimes the export carried were packaged as they were"]
-    return PackageResult("download", out, out / ZIP_NAME, metadata, warnings=warnings)
+    return PackageResult("download", out, out / ZIP_NAME, metadata)

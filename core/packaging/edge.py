@@ -16,6 +16,7 @@ from core.errors import BadInput
 from core.packaging.common import (
     Progress,
     atomic_folder,
+    check_export_folder,
     copy_model,
     render_runtimes,
     render_template,
@@ -45,15 +46,14 @@ def check_format(platform: str, export_format: str) -> None:
 def build_edge(source: Path, platform: str, out: Path, progress: Progress | None = None) -> PackageResult:
     if platform not in PLATFORMS:
         raise BadInput(f"unknown edge platform {platform!r}; choose ios or android")
-    from core.packaging.common import check_export_folder
-
-    check_format(platform, check_export_folder(source)["model_info"]["export_format"])
+    checked = check_export_folder(source)
+    check_format(platform, checked["model_info"]["export_format"])
     rule = PLATFORMS[platform]
     zip_name = f"edge-package-{platform}.zip"
     with atomic_folder(out) as staging, tempfile.TemporaryDirectory(dir=staging.parent) as scratch:
         tree = Path(scratch) / "export"
-        metadata = snapshot_export(source, tree, progress)
-        rendered = render_runtimes(tree)
+        metadata = snapshot_export(source, tree, progress, checked)
+        render_runtimes(tree)
         model_file = metadata["model_info"]["model_file"]
         copy_model(tree, model_file, staging / model_file)
         for name in ("labels.txt", "metadata.json"):
@@ -61,21 +61,14 @@ def build_edge(source: Path, platform: str, out: Path, progress: Progress | None
         samples = staging / "sample_code" / platform
         samples.mkdir(parents=True)
         runtime = tree / "runtimes" / rule["runtime_dir"]
-        if runtime.is_dir():
-            shutil.copytree(runtime, samples, dirs_exist_ok=True)
+        shutil.copytree(runtime, samples, dirs_exist_ok=True)
         if (tree / "runtimes" / "golden").is_dir():
             shutil.copytree(tree / "runtimes" / "golden", staging / "sample_code" / "golden")
         sample_files = sorted(p.relative_to(samples).as_posix() for p in samples.rglob("*") if p.is_file())
         (staging / "README.md").write_text(_readme(platform, metadata, sample_files), encoding="utf-8")
         report(progress, "zipping", percent=90.0)
         zip_folder(staging, staging / zip_name)
-    warnings = []
-    if not sample_files:
-        warnings.append(f"sample_code/{platform} is empty: the export has no runtimes/{rule['runtime_dir']} "
-                        "and wrappers.render.write_runtimes is not available yet")
-    elif not rendered:
-        warnings.append("runtimes: the export's own runtimes were packaged (write_runtimes unavailable)")
-    return PackageResult(f"edge-{platform}", out, out / zip_name, metadata, warnings=warnings,
+    return PackageResult(f"edge-{platform}", out, out / zip_name, metadata,
                          extra={"target_platform": platform, "sample_files": sample_files})
 
 

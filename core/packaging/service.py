@@ -29,9 +29,10 @@ from core.storage import (
     container_package_key,
     edge_package_key,
     export_key,
+    export_prefix,
     extract_zip,
     parse_s3_url,
-    triton_model_key,
+    triton_model_prefix,
 )
 
 PACKAGE_TYPES = {"download": "download", "edge-ios": "edge_package", "edge-android": "edge_package",
@@ -116,8 +117,8 @@ def _upload(result: PackageResult, storage: Storage, export_id: str | None, key_
     elif result.kind == "container":
         key = container_package_key(key_id)
         repository = Path(result.extra["model_repository"]) / result.extra["model_name"]
-        objects = storage.upload_tree(repository, f"triton-models/{key_id}", progress)
-        stored["triton_model_url"] = storage.url(triton_model_key(key_id, "config.pbtxt")).rsplit("/", 1)[0]
+        objects = storage.upload_tree(repository, triton_model_prefix(key_id), progress)
+        stored["triton_model_url"] = storage.url(triton_model_prefix(key_id))
         stored["triton_model_files"] = [o.key for o in objects]
     else:
         key = edge_package_key(key_id)
@@ -149,7 +150,7 @@ def upload_export(export_id: str, package_dir: Path, upload: str,
     settings = Settings.load()
     storage = storage_for(upload, settings)
     assert storage is not None
-    objects = storage.upload_tree(package_dir, f"exports/{export_id}", progress,
+    objects = storage.upload_tree(package_dir, export_prefix(export_id), progress,
                                   skip=frozenset({"result.json"}))
     zip_key = export_key(export_id, ZIP_NAME)
     return {"storage_url": storage.url(zip_key), "files": len(objects),

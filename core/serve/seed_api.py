@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import APIRouter, Header, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from core.deployments import iso_or_none
 from core.serve.app import ServeState, json_error
 from core.serve.images import decode_image
 from core.serve.problems import ApiError
@@ -112,11 +113,11 @@ def router(state: ServeState) -> APIRouter:
             return {"deployment_id": info.id, "request_count": target.request_count,
                     "error_count": target.error_count,
                     "total_inference_time_ms": round(target.total_inference_time_ms, 3),
-                    "last_request_at": _iso(target.last_request_at),
+                    "last_request_at": iso_or_none(target.last_request_at),
                     "keys": [{"key_id": r.api_key_id, "month": r.month, "request_count": r.request_count,
                               "error_count": r.error_count,
                               "total_inference_time_ms": round(r.total_inference_time_ms, 3),
-                              "last_request_at": _iso(r.last_request_at)} for r in rows]}
+                              "last_request_at": iso_or_none(r.last_request_at)} for r in rows]}
 
         return await state.off_loop(read)
 
@@ -177,6 +178,3 @@ def _seed_prediction(found: dict[str, Any]) -> dict[str, Any]:
         out["bbox"] = found["bbox"]
     return out
 
-
-def _iso(moment: Any) -> str | None:
-    return moment.isoformat() if moment else None

@@ -15,13 +15,15 @@ from core.storage.base import (
     container_package_key,
     edge_package_key,
     export_key,
+    export_prefix,
     triton_model_key,
+    triton_model_prefix,
 )
 from core.storage.local import LocalStorage
 from core.storage.s3 import S3Storage, parse_s3_url
 
 __all__ = [
     "PRESIGN_DEFAULT_S", "LocalStorage", "ProgressCallback", "S3Storage", "Storage", "StoredObject",
-    "check_key", "container_package_key", "edge_package_key", "export_key", "extract_zip",
-    "parse_s3_url", "triton_model_key", "unsafe_members",
+    "check_key", "container_package_key", "edge_package_key", "export_key", "export_prefix",
+    "extract_zip", "parse_s3_url", "triton_model_key", "triton_model_prefix", "unsafe_members",
 ]

@@ -24,8 +24,12 @@ ProgressCallback = Callable[[dict[str, Any]], None]
 PRESIGN_DEFAULT_S = 24 * 3600  # the seed's download link lifetime
 
 
+def export_prefix(export_id: str) -> str:
+    return f"exports/{export_id}"
+
+
 def export_key(export_id: str, name: str) -> str:
-    return f"exports/{export_id}/{name}"
+    return f"{export_prefix(export_id)}/{name}"
 
 
 def edge_package_key(deployment_id: str) -> str:
@@ -36,8 +40,12 @@ def container_package_key(deployment_id: str) -> str:
     return f"container-packages/{deployment_id}.zip"
 
 
+def triton_model_prefix(deployment_id: str) -> str:
+    return f"triton-models/{deployment_id}"
+
+
 def triton_model_key(deployment_id: str, name: str) -> str:
-    return f"triton-models/{deployment_id}/{name}"
+    return f"{triton_model_prefix(deployment_id)}/{name}"
 
 
 def check_key(key: str) -> str:

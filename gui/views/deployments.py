@@ -9,7 +9,6 @@ responsive and does not depend on the packaging module's Python API.
 from __future__ import annotations
 
 import json
-import sys
 
 from PySide6.QtCore import QProcess, Qt
 from PySide6.QtGui import QGuiApplication
@@ -30,6 +29,7 @@ from core.db import DeploymentType, JobStatus
 from core.deployments import DeploymentService, deployment_summary
 from core.errors import SlipwayError
 from core.jobs import JobService
+from core.launch import cli_command
 from gui.deploy_wizard import DeployChoice, DeployWizard
 from gui.models.formatting import display_path
 from gui.server_process import ServerProcess, ServerState
@@ -47,9 +47,7 @@ def package_command(export_id: str, choice: DeployChoice) -> list[str]:
     """``slipway package`` for an edge or container deployment (pure: tests assert on it)."""
     kinds: dict[str, str] = {DeploymentType.CONTAINER: "container", DeploymentType.DOWNLOAD: "download"}
     kind = kinds.get(choice.deployment_type, f"edge-{choice.platform or 'android'}")
-    frozen = getattr(sys, "frozen", False)
-    prefix = [sys.executable] if frozen else [sys.executable, "-m", "gui.launcher"]
-    return [*prefix, "package", export_id, "--type", kind, "--json"]
+    return cli_command("package", export_id, "--type", kind, "--json")
 
 
 class DeploymentsView(QWidget):
@@ -224,7 +222,7 @@ class DeploymentsView(QWidget):
         err = bytes(process.readAllStandardError().data()).decode("utf-8", "replace").strip()
         if code == 0 and out:
             result = json.loads(out.splitlines()[-1])
-            where = result.get("package_path") or result.get("path") or result.get("zip") or ""
+            where = result.get("zip", "")
             self.status.setText(f"Package ready: {where}")
         else:
             self.status.setText(f"Packaging failed (exit {code}): {(err or out).splitlines()[-1:] or ''}")

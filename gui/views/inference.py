@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.db import JobStatus
+from core.inference import wrapper_module
 from core.jobs import JobService
 from gui.inference_worker import InferenceResult, InferenceRunner
 from gui.widgets.detection_canvas import DetectionCanvas
@@ -43,12 +44,9 @@ if TYPE_CHECKING:  # numpy loads when an image does, not at start-up
 
 
 def read_rgb(path: Path) -> np.ndarray:
-    import cv2  # lazily: OpenCV costs a few hundred ms of start-up, and only images need it
-
-    data = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if data is None:
-        raise ValueError(f"cannot read image {path}")
-    return cv2.cvtColor(data, cv2.COLOR_BGR2RGB)
+    """The wrapper's own image reading, loaded with the first image (OpenCV costs start-up time)."""
+    image: np.ndarray = wrapper_module().ModelWrapper.load_image(path)
+    return image
 
 
 def qimage_to_rgb(image: QImage) -> np.ndarray:
