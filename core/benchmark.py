@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core.errors import BadInput
+from core import formats, offers
+from core.errors import BadInput, Unsupported
 from core.packaging.download import ZIP_NAME
 from core.spec import ExportSpec, parse_spec
 
@@ -37,26 +38,16 @@ class Variant:
 
 def variant_spec(base: dict[str, Any], variant: Variant, calib: Path | None) -> ExportSpec | str:
     """The spec of one variant, or why there is none (a row that says so, not an error)."""
-    data = {**base, "export_format": variant.export_format}
-    fmt, precision = variant.export_format, variant.precision
-    if precision == "fp16":
-        if fmt == "openvino":
-            data["export_config"] = {"precision": "FP16"}
-        elif fmt == "tensorrt":
-            data["export_config"] = {"precision": "fp16"}
-        elif fmt == "onnx":
-            data["optimization_config"] = {"quantization": {"method": "fp16"}}
-        else:
-            return f"fp16 for {fmt} is not offered"
-    elif precision == "int8":
-        if calib is None:
-            return "static INT8 needs --calib DIR"
-        data["optimization_config"] = {"quantization": {"method": "static", "calibration_data": str(calib)}}
-    elif precision == "int8-dynamic":
-        data["optimization_config"] = {"quantization": {"method": "dynamic"}}
-    elif fmt == "tensorrt":
-        data["export_config"] = {"precision": "fp32"}
-    return parse_spec(data)
+    request = formats.get(variant.export_format).precision_request(
+        variant.precision, str(calib) if calib is not None else None)
+    if isinstance(request, str):
+        return request
+    spec = parse_spec({**base, "export_format": variant.export_format, **request})
+    try:
+        offers.check_spec(spec)
+    except (BadInput, Unsupported) as err:
+        return err.message
+    return spec
 
 
 def run_benchmark(checkpoint: Path, formats: list[str], precisions: list[str], out: Path, *,

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from core import cli_deployments, cli_serve
+from core import cli_deployments, cli_serve, flags, offers
 from core.errors import BadInput, SlipwayError
 from core.spec import FORMATS, FRAMEWORKS, TASKS, ExportSpec, load_spec, parse_spec
 
@@ -36,31 +36,11 @@ def _export_parser(sub: Any) -> None:
     p.add_argument("--task", choices=("auto", *TASKS), default="auto")
     p.add_argument("--imgsz", type=int, help="input size (square)")
     p.add_argument("--batch", type=int, default=1)
-    p.add_argument("--opset", type=int, help="ONNX opset")
-    p.add_argument("--dynamic", action="store_true", help="dynamic batch axis")
-    p.add_argument("--simplify", action=argparse.BooleanOptionalAction, default=None,
-                   help="simplify the ONNX graph (default on)")
-    p.add_argument("--embed-preprocessing", action="store_true",
-                   help="ONNX takes uint8 RGB NHWC and normalizes in-graph")
-    p.add_argument("--embed-nms", action="store_true", help="ONNX detector with NMS in the graph")
-    p.add_argument("--method", choices=("trace", "script"), help="TorchScript method")
-    p.add_argument("--optimize-for-mobile", action="store_true")
-    p.add_argument("--precision", help="OpenVINO FP32|FP16, TensorRT fp32|fp16|int8")
-    p.add_argument("--reverse-channels", action="store_true", help="OpenVINO model takes BGR")
-    p.add_argument("--inference-precision", choices=("f32", "bf16"),
-                   help="OpenVINO CPU compute precision the package pins (default f32)")
-    p.add_argument("--tflite-quantization", choices=("none", "dynamic", "full_integer"))
-    p.add_argument("--supported-ops", nargs="+",
-                   choices=("TFLITE_BUILTINS", "SELECT_TF_OPS", "TFLITE_BUILTINS_INT8"))
-    p.add_argument("--deployment-target", help="CoreML minimum deployment target, e.g. iOS16")
-    p.add_argument("--compute-units", choices=("all", "cpu_only", "cpu_and_gpu", "cpu_and_ne"))
-    p.add_argument("--max-batch", type=int, help="TensorRT max_batch_size")
-    p.add_argument("--workspace", type=float, help="TensorRT workspace size in GB")
+    flags.add_arguments(p.add_argument_group("format settings (each names the formats it applies to)"),
+                        FORMAT_FLAGS)
     p.add_argument("--half", action="store_true", help="FP16 (quantization method fp16)")
     p.add_argument("--int8", choices=("dynamic", "static"), help="INT8 quantization")
-    p.add_argument("--calib", type=Path, help="folder of calibration images (static INT8)")
-    p.add_argument("--calib-samples", type=int, help="calibration images to use (default 100)")
-    p.add_argument("--calib-method", choices=("minmax", "entropy", "percentile"))
+    flags.add_arguments(p.add_argument_group("quantization settings"), QUANTIZATION_FLAGS)
     p.add_argument("--prune", metavar="METHOD:SPARSITY",
                    help="structured:0.5 or unstructured:0.5 (timm and Hugging Face models)")
     p.add_argument("--prune-iterative", type=int, metavar="STEPS", help="reach the sparsity in steps")
@@ -120,59 +100,27 @@ def spec_from_args(args: argparse.Namespace) -> ExportSpec:
     return parse_spec(data)
 
 
-# flag (argparse dest) → the formats it applies to and its export_config field
-FORMAT_FLAGS: dict[str, tuple[tuple[str, ...], str]] = {
-    "opset": (("onnx",), "opset_version"),
-    "simplify": (("onnx",), "simplify"),
-    "dynamic": (("onnx",), "dynamic_axes"),
-    "embed_preprocessing": (("onnx",), "embed_preprocessing"),
-    "embed_nms": (("onnx",), "embed_nms"),
-    "method": (("torchscript",), "method"),
-    "optimize_for_mobile": (("torchscript",), "optimize_for_mobile"),
-    "precision": (("openvino", "tensorrt"), "precision"),
-    "reverse_channels": (("openvino",), "reverse_input_channels"),
-    "inference_precision": (("openvino",), "inference_precision"),
-    "tflite_quantization": (("tflite",), "quantization"),
-    "supported_ops": (("tflite",), "supported_ops"),
-    "deployment_target": (("coreml",), "minimum_deployment_target"),
-    "compute_units": (("coreml",), "compute_units"),
-    "max_batch": (("tensorrt",), "max_batch_size"),
-    "workspace": (("tensorrt",), "workspace_size_gb"),
-}
+# the flags generated from the spec's models (core/flags.py)
+FORMAT_FLAGS = flags.format_flags()
+QUANTIZATION_FLAGS = flags.quantization_flags()
 
 
 def _format_options(args: argparse.Namespace) -> dict[str, Any]:
     """The format flags given → export_config; a flag of another format is an error."""
-    config: dict[str, Any] = {}
-    wrong: list[str] = []
-    for dest, (formats, key) in FORMAT_FLAGS.items():
-        value = getattr(args, dest)
-        if value is None or value is False:
-            continue
-        if args.export_format not in formats:
-            wrong.append(f"--{dest.replace('_', '-')} ({'/'.join(formats)})")
-            continue
-        if dest == "precision":
-            value = value.upper() if args.export_format == "openvino" else value.lower()
-        config[key] = value
-    if wrong:
-        raise BadInput(f"{', '.join(wrong)} do not apply to --format {args.export_format}")
-    return config
+    return flags.values_for(args, FORMAT_FLAGS, args.export_format, f"--format {args.export_format}")
 
 
 def _optimization_options(args: argparse.Namespace) -> dict[str, Any]:
     if args.half and args.int8:
         raise BadInput("--half and --int8 are two different precisions: choose one")
-    calib = {k: v for k, v in (("calibration_data", args.calib and str(args.calib)),
-                               ("calibration_samples", args.calib_samples),
-                               ("calibration_method", args.calib_method)) if v is not None}
-    if calib and args.int8 != "static":
-        raise BadInput("--calib, --calib-samples and --calib-method apply to --int8 static")
+    tuning = flags.values_for(args, QUANTIZATION_FLAGS, "quantization")
+    if tuning and not (args.half or args.int8):
+        given = ", ".join(f.flag for f in QUANTIZATION_FLAGS.values()
+                          if getattr(args, f.dest, None) is not None)
+        raise BadInput(f"{given} tune quantization: add --int8 static|dynamic or --half")
     options: dict[str, Any] = {}
-    if args.half:
-        options["quantization"] = {"method": "fp16"}
-    if args.int8:
-        options["quantization"] = {"method": args.int8, **calib}
+    if args.half or args.int8:
+        options["quantization"] = {"method": "fp16" if args.half else args.int8, **tuning}
     if args.prune:
         options["pruning"] = _pruning(args)
     elif args.prune_iterative or args.fine_tune:
@@ -242,11 +190,17 @@ def cmd_export(args: argparse.Namespace) -> int:
     from core import launch
     from core.advice import optimization_warnings
 
-    spec = spec_from_args(args)
-    if args.upload:
-        from core.storage import parse_s3_url
+    try:
+        spec = spec_from_args(args)
+        offers.check_spec(spec)  # every option honoured, or refused here: before any job exists
+        if args.upload:
+            from core.storage import parse_s3_url
 
-        parse_s3_url(args.upload)  # a malformed location fails before the export, not after
+            parse_s3_url(args.upload)  # a malformed location fails before the export, not after
+    except SlipwayError as err:
+        if args.json:  # scripts get their one JSON line, with no export behind it
+            print(json.dumps({**err.to_event(), "export_id": None, "status": "refused"}, default=str))
+        raise
     for warning in optimization_warnings(spec):
         print(f"warning: {warning}", file=sys.stderr)
     files = launch.JobFiles(launch.new_job_id())

@@ -22,31 +22,52 @@ def register(sub: Any) -> dict[str, Handler]:
     pack = sub.add_parser("package", help="build a download, edge or container package of an export")
     pack.add_argument("source", metavar="EXPORT_ID|PACKAGE_DIR",
                       help="an export id (records a deployment), a package folder or its zip")
-    pack.add_argument("--type", dest="package_type", required=True,
-                      choices=("download", "edge-ios", "edge-android", "container"))
+    pack.add_argument("--type", dest="package_type", required=True, choices=package_type_names(),
+                      help=package_type_help())
     pack.add_argument("--out", type=Path, help="new or empty folder (default: the data directory)")
     pack.add_argument("--upload", metavar="s3://BUCKET/PREFIX", help="store the package in this S3 location")
     pack.add_argument("--json", action="store_true", help="print the result as one JSON line")
     return {"deployments": cmd_deployments, "package": cmd_package}
 
 
+def package_type_names() -> tuple[str, ...]:
+    """The --type choices: the package-type registry's names."""
+    from core.packaging import names
+
+    return names()
+
+
+def package_type_help() -> str:
+    from core.packaging import package_types
+
+    return "; ".join(f"{t.name}: {t.title}"
+                     + (f" (from {' or '.join(t.formats)} exports)" if t.formats else " (any export)")
+                     for t in package_types())
+
+
 def cmd_package(args: argparse.Namespace) -> int:
+    return run_package(args.source, args.package_type, out=args.out, upload=args.upload, as_json=args.json)
+
+
+def run_package(source: str, kind: str, *, out: Path | None = None, upload: str | None = None,
+                as_json: bool = False, name: str | None = None) -> int:
+    """Build one package and print its summary (``slipway package`` and ``slipway deploy``)."""
     from core.packaging import package
 
     def progress(event: dict[str, Any]) -> None:
         if event.get("stage") == "upload":
             if event["bytes"] in (0, event["total"]):
                 print(f"upload {event['key']}: {event['percent']:.0f}%", file=sys.stderr)
-        elif not args.json:
+        elif not as_json:
             print(f"{event.get('percent', 0):5.1f}% {event.get('message', '')}", file=sys.stderr)
 
-    summary = package(args.source, args.package_type, out=args.out, upload=args.upload, progress=progress)
-    if args.json:
+    summary = package(source, kind, out=out, upload=upload, progress=progress, name=name)
+    if as_json:
         print(json.dumps(summary, default=str))
         return 0
     for warning in summary.get("warnings", []):
         print(f"warning: {warning}", file=sys.stderr)
-    print(f"{args.package_type} package → {summary['zip']}")
+    print(f"{kind} package → {summary['zip']}")
     if summary.get("deployment_id"):
         print(f"deployment {summary['deployment_id']}")
     if summary.get("download_url"):

@@ -7,17 +7,23 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from core.cli_deployments import package_type_help, package_type_names, run_package
+
 Handler = Callable[[argparse.Namespace], int]
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8000
+ENDPOINT = "platform_endpoint"  # the one deployment type that is not a package
 
 
 def register(sub: Any) -> dict[str, Handler]:
-    deploy = sub.add_parser("deploy", help="deploy an export (platform_endpoint: served by `slipway serve`)")
+    deploy = sub.add_parser("deploy", help="deploy an export (platform_endpoint: served by `slipway serve`; "
+                                           "a package type: built as `slipway package` builds it)")
     deploy.add_argument("export_id")
-    deploy.add_argument("--type", dest="deployment_type", default="platform_endpoint",
-                        choices=("platform_endpoint", "download", "edge_package", "container"))
+    deploy.add_argument("--type", dest="deployment_type", default=ENDPOINT,
+                        choices=(ENDPOINT, *package_type_names()),
+                        help=f"{ENDPOINT} (default), or a package type: {package_type_help()}")
     deploy.add_argument("--tier", choices=("free", "pro", "enterprise"),
-                        help="the API key's tier: rate limit and monthly quota (default free)")
+                        help=f"{ENDPOINT}: the API key's tier, its rate limit and monthly quota "
+                             "(default free)")
     deploy.add_argument("--name")
     deploy.add_argument("--json", action="store_true")
     serve = sub.add_parser("serve", help="serve every active platform_endpoint deployment over HTTP")
@@ -38,23 +44,26 @@ def register(sub: Any) -> dict[str, Handler]:
 
 def cmd_deploy(args: argparse.Namespace) -> int:
     from core.deployments import DeploymentService, deployment_summary
+    from core.errors import BadInput
 
+    if args.deployment_type != ENDPOINT:
+        if args.tier is not None:
+            raise BadInput(f"--tier applies to {ENDPOINT} deployments only; a {args.deployment_type} "
+                           "package has no API key")
+        return run_package(args.export_id, args.deployment_type, as_json=args.json, name=args.name)
     service = DeploymentService()
-    target = service.create(args.export_id, args.deployment_type, tier=args.tier, name=args.name)
+    target = service.create(args.export_id, ENDPOINT, tier=args.tier, name=args.name)
     summary = deployment_summary(target)
-    if args.deployment_type == "platform_endpoint":
-        key = service.create_key(target.id, tier=args.tier)
-        url = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}/v1/infer/{target.id}"
-        summary |= {"endpoint_url": url, "api_key": key.secret, "api_key_id": key.id, "key_tier": key.tier}
-        if not args.json:
-            print(f"deployment {target.id} ({target.name}) is active")
-            print(f"endpoint  {url}  (run `slipway serve`)")
-            print(f"api key   {key.secret}")
-            print("          shown once: Slipway stores only its hash")
-    elif not args.json:
-        print(f"deployment {target.id} ({target.name}) created")
+    key = service.create_key(target.id, tier=args.tier)
+    url = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}/v1/infer/{target.id}"
+    summary |= {"endpoint_url": url, "api_key": key.secret, "api_key_id": key.id, "key_tier": key.tier}
     if args.json:
         print(json.dumps(summary))
+    else:
+        print(f"deployment {target.id} ({target.name}) is active")
+        print(f"endpoint  {url}  (run `slipway serve`)")
+        print(f"api key   {key.secret}")
+        print("          shown once: Slipway stores only its hash")
     return 0
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
-from core import launch, protocol
+from core import launch, offers, protocol
 from core.checkpoint import inspect_checkpoint
 from core.db import Checkpoint, Database, ExportJob, JobStatus
 from core.db.models import utcnow
@@ -29,6 +29,7 @@ from core.errors import EXIT_CODES, BadInput, SlipwayError
 from core.launch import JobFiles, package_dir, process_alive, stop_pid, stop_process, write_spec
 from core.paths import database_path, size_of
 from core.spec import ExportSpec
+from core.timm_names import check_timm_name
 
 EventCallback = Callable[[dict[str, Any]], None]
 PROGRESS_WRITE_INTERVAL_S = 0.25
@@ -94,6 +95,8 @@ class JobService:
             if task is not None:
                 checkpoint.task = task
             if model_name is not None:
+                if model_name.strip() and (framework or checkpoint.framework) == "timm":
+                    check_timm_name(model_name.strip())  # caught when typed, closest names suggested
                 checkpoint.model_name = model_name.strip() or None
         return checkpoint
 
@@ -118,6 +121,9 @@ class JobService:
             # Still a job: the worker reports why, and the failure is on record like any other.
             framework = "unknown" if spec.framework == "auto" else spec.framework
             checkpoint = self._add_checkpoint(spec.checkpoint, framework, None, "unrecognised")
+        else:  # an option that cannot be honoured is refused here, before any job exists
+            offers.check(spec, checkpoint.framework if spec.framework == "auto" else spec.framework,
+                         checkpoint.task if spec.task == "auto" else spec.task)
         with self.db.session() as s:
             version = (s.scalar(select(func.max(ExportJob.version))
                                 .where(ExportJob.checkpoint_id == checkpoint.id)) or 0) + 1

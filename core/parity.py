@@ -5,9 +5,12 @@ here. Two questions are asked of every export:
 
 * raw outputs: ``max|exported - original| <= atol + rtol * max|original|`` for
   each output tensor, on the same input tensor;
-* task agreement: the same top-1 class (classifiers), or every confident
-  reference box matched by an exported box of the same class at IoU >= box_iou
-  (detectors).
+* task agreement: the same top-1 class (classifiers); every confident reference
+  box matched by an exported box of the same class at IoU >= box_iou (detectors;
+  rotated boxes as polygons), carrying the same mask and keypoints where the task
+  has them; the same class on (nearly) every pixel (semantic segmentation).
+
+An agreement that compared nothing (no box anywhere) never passes: it says so.
 """
 
 from __future__ import annotations
@@ -52,6 +55,25 @@ class OutputDiff:
         }
 
 
+def align_rows(reference: np.ndarray, exported: np.ndarray) -> np.ndarray:
+    """Rows of final detections (batch, rows, values), best first, come out of a top-k
+    (NMS-free heads, RT-DETR) whose order among nearly equal scores is not defined: two
+    runtimes list the same detections in different orders. Returns the exported rows
+    reordered so each reference row, best first, is paired with the closest unused
+    exported row (max abs difference), so the raw outputs can be compared row by row."""
+    if reference.shape != exported.shape or reference.ndim != 3:
+        return exported
+    out = np.array(exported, copy=True)
+    for b in range(reference.shape[0]):
+        dist = np.abs(reference[b][:, None, :] - exported[b][None, :, :]).max(axis=-1)
+        free = np.ones(dist.shape[1], dtype=bool)
+        for i in range(dist.shape[0]):
+            j = int(np.argmin(np.where(free, dist[i], np.inf)))
+            free[j] = False
+            out[b, i] = exported[b, j]
+    return out
+
+
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """IoU matrix between xyxy boxes a (N, 4) and b (M, 4)."""
     if len(a) == 0 or len(b) == 0:
@@ -64,19 +86,101 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.asarray(inter / (area_a[:, None] + area_b[None, :] - inter + 1e-9))
 
 
+def polygon_area(poly: np.ndarray) -> float:
+    x, y = poly[:, 0], poly[:, 1]
+    return float(abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))) / 2)
+
+
+def _clip(subject: np.ndarray, a: np.ndarray, b: np.ndarray, sign: float) -> np.ndarray:
+    """The part of a polygon on the inner side of the edge a→b (Sutherland–Hodgman)."""
+    def inside(p: np.ndarray) -> bool:
+        return bool(sign * ((b[0] - a[0]) * (p[1] - a[1]) - (b[1] - a[1]) * (p[0] - a[0])) >= 0)
+
+    def crossing(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+        d1, d2 = p - q, a - b
+        denom = d1[0] * d2[1] - d1[1] * d2[0]
+        if denom == 0:
+            return q
+        t = ((p[0] - a[0]) * d2[1] - (p[1] - a[1]) * d2[0]) / denom
+        return np.asarray(p - t * d1)
+
+    out: list[np.ndarray] = []
+    for i in range(len(subject)):
+        p, q = subject[i], subject[i - 1]
+        if inside(p):
+            if not inside(q):
+                out.append(crossing(q, p))
+            out.append(p)
+        elif inside(q):
+            out.append(crossing(q, p))
+    return np.asarray(out).reshape(-1, 2)
+
+
+def polygon_iou(a: np.ndarray, b: np.ndarray) -> float:
+    """IoU of two convex polygons (rotated boxes as their four corners)."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    area_a, area_b = polygon_area(a), polygon_area(b)
+    if area_a <= 0 or area_b <= 0:
+        return 0.0
+    (ax, ay), (bx, by) = b[1] - b[0], b[2] - b[1]
+    sign = 1.0 if ax * by - ay * bx >= 0 else -1.0
+    inter = a
+    for i in range(len(b)):
+        if len(inter) == 0:
+            return 0.0
+        inter = _clip(inter, b[i - 1], b[i], sign)
+    common = polygon_area(inter) if len(inter) >= 3 else 0.0
+    return common / (area_a + area_b - common + 1e-9)
+
+
+def _iou_matrix(reference: list[dict[str, Any]], candidates: list[dict[str, Any]]) -> np.ndarray:
+    if reference and "polygon" in reference[0]:  # rotated boxes
+        return np.asarray([[polygon_iou(np.asarray(r["polygon"]), np.asarray(c["polygon"]))
+                            for c in candidates] for r in reference]).reshape(len(reference), -1)
+    ref = np.asarray([p["bbox"] for p in reference], dtype=np.float64).reshape(-1, 4)
+    cand = np.asarray([p["bbox"] for p in candidates], dtype=np.float64).reshape(-1, 4)
+    return box_iou(ref, cand)
+
+
+def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
+    union = np.logical_or(a, b).sum()
+    return float(np.logical_and(a, b).sum() / union) if union else 1.0
+
+
+def keypoints_close(reference: dict[str, Any], candidate: dict[str, Any], min_iou: float) -> bool:
+    """Every keypoint the reference sees lies within (1 - min_iou) of the box diagonal."""
+    ref = np.asarray(reference["keypoints"], dtype=np.float64)
+    cand = np.asarray(candidate["keypoints"], dtype=np.float64)
+    if ref.shape != cand.shape:
+        return False
+    x1, y1, x2, y2 = reference["bbox"]
+    limit = (1.0 - min_iou) * max(float(np.hypot(x2 - x1, y2 - y1)), 1.0)
+    seen = ref[:, 2] > 0.5 if ref.shape[1] > 2 else np.ones(len(ref), dtype=bool)
+    distance = np.hypot(*(ref[:, :2] - cand[:, :2]).T)
+    return bool((distance[seen] <= limit).all())
+
+
+def same_instance(reference: dict[str, Any], candidate: dict[str, Any], min_iou: float) -> bool:
+    """A matched box also carries the same mask and keypoints, when the task has them."""
+    masks = "mask" in reference and "mask" in candidate
+    if masks and mask_iou(reference["mask"], candidate["mask"]) < min_iou:
+        return False
+    return not ("keypoints" in reference and not keypoints_close(reference, candidate, min_iou))
+
+
 def match_boxes(
     reference: list[dict[str, Any]], candidates: list[dict[str, Any]], min_iou: float
 ) -> tuple[int, float]:
     """How many reference boxes a candidate of the same class covers at IoU >= min_iou.
 
-    Returns (matched count, lowest IoU among the matches). Each candidate matches
-    at most one reference box, best IoU first.
+    Rotated boxes (a ``polygon`` key) are compared as polygons; a match also needs the
+    same mask (mask IoU >= min_iou) and keypoints (within (1 - min_iou) of the box
+    diagonal) when the predictions carry them. Returns (matched count, lowest IoU
+    among the matches). Each candidate matches at most one reference box, best IoU first.
     """
     if not reference:
         return 0, 1.0
-    ref = np.asarray([p["bbox"] for p in reference], dtype=np.float64).reshape(-1, 4)
-    cand = np.asarray([p["bbox"] for p in candidates], dtype=np.float64).reshape(-1, 4)
-    iou = box_iou(ref, cand)
+    iou = _iou_matrix(reference, candidates)
     same = np.asarray([[r["class_id"] == c["class_id"] for c in candidates] for r in reference])
     if iou.size:
         iou = np.where(same.reshape(iou.shape), iou, 0.0)
@@ -87,21 +191,29 @@ def match_boxes(
             if int(j) in used or iou[i, j] < min_iou:
                 continue
             used.add(int(j))
-            matched += 1
-            worst = min(worst, float(iou[i, j]))
+            if same_instance(reference[int(i)], candidates[int(j)], min_iou):
+                matched += 1
+                worst = min(worst, float(iou[i, j]))
             break
     return matched, worst
+
+
+def pixel_agreement(reference: np.ndarray, candidate: np.ndarray) -> float:
+    """The share of pixels two class maps label the same."""
+    if reference.shape != candidate.shape:
+        return 0.0
+    return float((reference == candidate).mean()) if reference.size else 1.0
 
 
 @dataclass
 class Agreement:
     """Task-level agreement, accumulated image by image."""
 
-    metric: str  # top1_agreement | box_agreement
+    metric: str  # top1_agreement | box_agreement | pixel_agreement
     agreed: int = 0
     total: int = 0
     images_disagreeing: list[str] = field(default_factory=list)
-    worst_iou: float = 1.0
+    worst_iou: float = 1.0  # the lowest matched IoU (boxes) or pixel agreement (class maps)
 
     def add(self, image: str, agreed: int, total: int, worst_iou: float = 1.0) -> None:
         self.agreed += agreed
@@ -112,19 +224,24 @@ class Agreement:
 
     @property
     def value(self) -> float:
-        return self.agreed / self.total if self.total else 1.0
+        return self.agreed / self.total if self.total else 0.0
 
     def report(self, required: float) -> dict[str, Any]:
+        """A check that compared nothing is reported as such and never passes."""
         out: dict[str, Any] = {
             "metric": self.metric,
             "value": self.value,
             "agreed": self.agreed,
             "total": self.total,
             "required": required,
-            "passed": self.value >= required,
+            "passed": self.total > 0 and self.value >= required,
         }
+        if self.total == 0:
+            out["note"] = "nothing was compared"
         if self.metric == "box_agreement":
             out["lowest_matched_iou"] = self.worst_iou
+        if self.metric == "pixel_agreement":
+            out["lowest_pixel_agreement"] = self.worst_iou
         if self.images_disagreeing:
             out["images_disagreeing"] = self.images_disagreeing[:10]
         return out
@@ -132,3 +249,12 @@ class Agreement:
 
 def top1_agrees(reference: list[dict[str, Any]], exported: list[dict[str, Any]]) -> bool:
     return bool(reference and exported and reference[0]["class_id"] == exported[0]["class_id"])
+
+
+def compare(task: str, reference: list[dict[str, Any]], candidates: list[dict[str, Any]],
+            min_iou: float) -> tuple[int, int, float]:
+    """(agreed, compared, lowest matched IoU) of two sets of predictions of one image."""
+    if task == "classify":
+        return int(top1_agrees(reference, candidates)), 1, 1.0
+    matched, worst = match_boxes(reference, candidates, min_iou)
+    return matched, len(reference), worst

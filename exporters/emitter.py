@@ -19,6 +19,11 @@ class Emitter:
         self._stage: str | None = None
         self._stage_start = 0.0
         self._lines: list[str] = []
+        self.subject = ""  # what is being exported, once loaded: "timm model 'resnet18'"
+
+    @property
+    def current_stage(self) -> str | None:
+        return self._stage
 
     def emit(self, event: dict[str, Any]) -> None:
         self.stream.write(protocol.encode(event) + "\n")

@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import json
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from core import formats
 from core.inference import open_package, wrapper_module
+from core.packaging.common import zip_folder
 from core.packaging.download import ZIP_NAME
-from wrappers.render import render_build_engine, render_readme, write_runtimes
+from wrappers.render import render_readme, write_runtimes
 
 GOLDEN_DIR = Path("runtimes") / "golden"
-# formats the packaged Python wrapper cannot run on this machine (Core ML needs macOS)
-NO_LOCAL_RUNTIME = {"coreml"}
 # how many candidate images are tried when picking the detector's golden image
 GOLDEN_CANDIDATES = 8
 
@@ -41,10 +40,6 @@ def write_package(package_dir: Path, metadata: dict[str, Any],
     write_runtimes(package_dir)
     golden = write_golden(package_dir, metadata, golden_images, reference) if golden_images else None
     (package_dir / "README.md").write_text(render_readme(metadata, golden), encoding="utf-8")
-    if metadata["model_info"]["export_format"] == "tensorrt":
-        script = package_dir / "build_engine.sh"
-        script.write_text(render_build_engine(metadata), encoding="utf-8")
-        script.chmod(0o755)
 
 
 def _package_predictor(package_dir: Path) -> Predict:
@@ -66,12 +61,9 @@ def original_predictor(model: Any, metadata: dict[str, Any]) -> Predict:
 
     def predict(rgb: np.ndarray, conf: float | None, iou: float | None) -> list[dict[str, Any]]:
         tensor, transform = pre(rgb)
-        outputs = model.forward(tensor)
-        if model.task == "classify":
-            result: list[dict[str, Any]] = post.classify(outputs)
-            return result
-        detections: list[dict[str, Any]] = post.detect(outputs, transform, rgb.shape[:2], conf, iou)
-        return detections
+        result: list[dict[str, Any]] = post.decode(model.forward(tensor), transform, rgb.shape[:2],
+                                                   conf, iou)
+        return result
 
     return predict
 
@@ -95,7 +87,7 @@ def write_golden(package_dir: Path, metadata: dict[str, Any], images: list[tuple
     target = package_dir / GOLDEN_DIR
     target.mkdir(parents=True, exist_ok=True)
     export_format = metadata["model_info"]["export_format"]
-    if export_format not in NO_LOCAL_RUNTIME:
+    if formats.get(export_format).runs_here():
         predict, source = _package_predictor(package_dir), "the packaged Python wrapper"
     elif reference is not None:
         predict = reference
@@ -130,14 +122,4 @@ def write_golden(package_dir: Path, metadata: dict[str, Any], images: list[tuple
 
 def zip_package(package_dir: Path) -> Path:
     """export-package.zip with every file of the package (not itself, not result.json)."""
-    target = package_dir / ZIP_NAME
-    tmp = target.with_suffix(".zip.part")
-    skip = {ZIP_NAME, tmp.name, "result.json"}
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
-        for path in sorted(package_dir.rglob("*")):
-            if path.is_file() and path.name not in skip and not path.name.startswith("."):
-                # float weights barely compress (under 10%): store them, deflate the text
-                method = zipfile.ZIP_STORED if path.stem == "model" else zipfile.ZIP_DEFLATED
-                archive.write(path, path.relative_to(package_dir).as_posix(), compress_type=method)
-    tmp.replace(target)
-    return target
+    return zip_folder(package_dir, package_dir / ZIP_NAME, skip=frozenset({"result.json"}))

@@ -22,7 +22,7 @@ import numpy as np
 
 from core.errors import ValidationFailed
 from core.inference import wrapper_module
-from core.parity import Agreement, OutputDiff, match_boxes, top1_agrees
+from core.parity import Agreement, OutputDiff, align_rows, compare, pixel_agreement
 from core.spec import ExportSpec
 from exporters.images import parity_images
 from exporters.loaders.base import LoadedModel
@@ -44,21 +44,68 @@ def reference_processing(module: Any, meta: dict[str, Any]) -> tuple[Any, Any]:
 
 
 def predict(post: Any, task: str, outputs: list[np.ndarray], transform: dict[str, float],
-             shape: tuple[int, int], conf: float | None = None) -> list[dict[str, Any]]:
-    if task == "classify":
-        result: list[dict[str, Any]] = post.classify(outputs)
-        return result
-    detections: list[dict[str, Any]] = post.detect(outputs, transform, shape, conf=conf)
-    return detections
+            shape: tuple[int, int], conf: float | None = None) -> list[dict[str, Any]]:
+    """Decoded predictions, with instance masks when the task has them (the gate compares them)."""
+    result: list[dict[str, Any]] = post.decode(outputs, transform, shape, conf=conf,
+                                               masks=task == "segment")
+    return result
 
 
-def _agree(task: str, agreement: Agreement, name: str, reference: list[dict[str, Any]],
-           candidates: list[dict[str, Any]], box_iou: float) -> None:
-    if task == "classify":
-        agreement.add(name, int(top1_agrees(reference, candidates)), 1)
-    else:
-        matched, worst = match_boxes(reference, candidates, box_iou)
-        agreement.add(name, matched, len(reference), worst)
+# Boxes compared when the original finds none at its confidence threshold (random
+# weights, or images without the model's objects): its most confident boxes, so the
+# gate compares something instead of agreeing on nothing.
+FALLBACK_TOP_K = 5
+FALLBACK_CONF = 0.001
+
+
+class TaskComparison:
+    """Compares the predictions of two runs of one image, the way the task needs."""
+
+    def __init__(self, task: str, cfg: Any, conf: float, filtered: bool = False) -> None:
+        """``filtered``: the export drops boxes below ``conf`` itself (NMS in the graph), so
+        the original's weaker boxes cannot be looked for in it."""
+        self.task, self.conf, self.filtered = task, conf, filtered
+        self.box_iou = float(cfg.box_iou or 0.9)
+        self.pixels = float(cfg.pixel_agreement or 0.99)
+        self.metric = {"classify": "top1_agreement", "semantic": "pixel_agreement"}.get(task, "box_agreement")
+        self.fallback_images: list[str] = []
+
+    def add(self, agreement: Agreement, name: str, reference_post: Any, reference_out: list[np.ndarray],
+            post: Any, outputs: list[np.ndarray], transform: dict[str, float],
+            shape: tuple[int, int]) -> None:
+        if self.task == "semantic":
+            share = pixel_agreement(reference_post.decoder.class_map(reference_out, transform, shape),
+                                    post.decoder.class_map(outputs, transform, shape))
+            agreement.add(name, int(share >= self.pixels), 1, share)
+            return
+        reference = predict(reference_post, self.task, reference_out, transform, shape, self.conf)
+        floor = self.conf * CANDIDATE_CONF_FACTOR
+        if not reference and self.task != "classify" and not self.filtered:
+            reference = predict(reference_post, self.task, reference_out, transform, shape,
+                                FALLBACK_CONF)[:FALLBACK_TOP_K]
+            floor = min((p["confidence"] for p in reference), default=FALLBACK_CONF) * CANDIDATE_CONF_FACTOR
+            if name not in self.fallback_images:
+                self.fallback_images.append(name)
+        candidates = predict(post, self.task, outputs, transform, shape, floor)
+        agreed, total, worst = compare(self.task, reference, candidates, self.box_iou)
+        agreement.add(name, agreed, total, worst)
+
+    def note(self) -> str | None:
+        if not self.fallback_images:
+            return None
+        return (f"the original found nothing above confidence {self.conf} on {len(self.fallback_images)} "
+                f"image(s); its {FALLBACK_TOP_K} most confident boxes there were compared instead")
+
+
+def _framework_tensor(model: LoadedModel, rgb: np.ndarray, tensor: np.ndarray) -> np.ndarray:
+    framework_tensor = model.framework_preprocess(rgb)
+    if framework_tensor.shape != tensor.shape:
+        raise ValidationFailed(
+            f"the preprocessing in metadata.json gives a {list(tensor.shape)} tensor; "
+            f"{model.framework}'s own preprocessing gives {list(framework_tensor.shape)}",
+            details={"parity": {"passed": False, "tensor_shape": list(tensor.shape),
+                                "framework_tensor_shape": list(framework_tensor.shape)}})
+    return framework_tensor
 
 
 def run_parity(
@@ -76,17 +123,17 @@ def run_parity(
     post = meta["postprocessing"]
     comparable = post["type"] == post.get("decoded_type", post["type"])
     task, cfg = model.task, spec.parity_for_precision()
+    conf = float(post.get("nms", {}).get("confidence_threshold", post.get("confidence_threshold", 0.25)))
+    exported = TaskComparison(task, cfg, conf, filtered=bool(post.get("nms", {}).get("in_model")))
     # the preprocessing check compares the original with itself: fp32 strictness always
-    preprocessing_iou = float(spec.parity_for_precision("fp32").box_iou or 0.9)
-    metric = "top1_agreement" if task == "classify" else "box_agreement"
+    framework = TaskComparison(task, spec.parity_for_precision("fp32"), conf)
     diffs = [OutputDiff(name) for name in model.output_names]
-    exported_vs_original = Agreement(metric)
-    preprocessing = Agreement(metric)
+    exported_vs_original = Agreement(exported.metric)
+    preprocessing = Agreement(exported.metric)
     input_diff = 0.0
     input_gaps: list[float] = []
     latencies: list[float] = []
     images = parity_images(spec, task)
-    conf = float(post.get("nms", {}).get("confidence_threshold", 0.25))
     for index, (name, rgb) in enumerate(images):
         start = time.perf_counter()
         exported_out, transform = wrapper.run(rgb)
@@ -98,26 +145,24 @@ def run_parity(
                 raise ValidationFailed(
                     f"the export has {len(exported_out)} outputs; the original has {len(original_out)}"
                 )
-            for diff, ref, exp in zip(diffs, original_out, exported_out, strict=True):
+            compared = exported_out
+            if post["type"] == "yolo_end2end":  # top-k rows: the order of near-equal scores is free
+                compared = [align_rows(original_out[0], exported_out[0]), *exported_out[1:]]
+            for diff, ref, exp in zip(diffs, original_out, compared, strict=True):
                 diff.add(ref, exp)
         shape = rgb.shape[:2]
-        reference = predict(reference_post, task, original_out, transform, shape)
-        candidates = predict(wrapper.postprocess, task, exported_out, transform, shape,
-                              conf * CANDIDATE_CONF_FACTOR)
-        _agree(task, exported_vs_original, name, reference, candidates, float(cfg.box_iou or 0.9))
-        framework_tensor = model.framework_preprocess(rgb)
-        if framework_tensor.shape == tensor.shape:
-            gap = np.abs(framework_tensor - tensor)
-            input_diff = max(input_diff, float(gap.max()))
-            input_gaps.append(float(gap.mean()))
-        framework_out = model.forward(framework_tensor)
-        framework_pred = predict(reference_post, task, framework_out, transform, shape)
-        ours = predict(reference_post, task, original_out, transform, shape,
-                        conf * CANDIDATE_CONF_FACTOR)
-        _agree(task, preprocessing, name, framework_pred, ours, preprocessing_iou)
+        exported.add(exported_vs_original, name, reference_post, original_out, wrapper.postprocess,
+                      exported_out, transform, shape)
+        framework_tensor = _framework_tensor(model, rgb, tensor)
+        gap = np.abs(framework_tensor - tensor)
+        input_diff = max(input_diff, float(gap.max(initial=0.0)))
+        input_gaps.append(float(gap.mean()) if gap.size else 0.0)
+        framework.add(preprocessing, name, reference_post, model.forward(framework_tensor), reference_post,
+                      original_out, transform, shape)
         progress((index + 1) / len(images), f"image {index + 1}/{len(images)}")
     atol, rtol = cfg.atol, cfg.rtol
     outputs = {d.name: d.report(atol, rtol) for d in diffs} if comparable else {}
+    required = float(cfg.min_task_agreement or 1.0)
     report: dict[str, Any] = {
         "images": len(images),
         "image_names": [n for n, _ in images],
@@ -125,7 +170,7 @@ def run_parity(
         "precision": spec.precision,
         "tolerance": {"atol": atol, "rtol": rtol},
         "outputs": outputs,
-        "task_agreement": exported_vs_original.report(float(cfg.min_task_agreement or 1.0)),
+        "task_agreement": exported_vs_original.report(required),
         "preprocessing_agreement": {
             **preprocessing.report(cfg.min_preprocessing_agreement),
             "max_abs_input_diff": input_diff,
@@ -133,6 +178,10 @@ def run_parity(
         },
         "latency_ms_median": float(np.median(latencies)) if latencies else None,
     }
+    if task == "semantic":
+        report["task_agreement"]["pixel_agreement_required"] = exported.pixels
+    if note := exported.note():
+        report["task_agreement"]["note"] = note
     if not comparable:
         report["outputs_note"] = "raw outputs not compared: NMS runs inside the exported graph"
     report["passed"] = all(o["passed"] for o in outputs.values()) and bool(
@@ -152,7 +201,9 @@ def _failure_message(report: dict[str, Any]) -> str:
                 f"{out['tolerance']:.3g} (mean {out['mean_abs_diff']:.3g})"
             )
     task = report["task_agreement"]
-    if not task["passed"]:
+    if not task["passed"] and task["total"] == 0:
+        problems.append(f"{task['metric']}: nothing was compared, so agreement is not shown")
+    elif not task["passed"]:
         problems.append(
             f"{task['metric']} {task['value']:.1%} < required {task['required']:.0%} "
             f"({task['agreed']}/{task['total']})"

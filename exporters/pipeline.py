@@ -1,56 +1,39 @@
 """One export, stage by stage: load, optimize, convert, parity, validate, package.
 
-Everything is written to a staging folder inside the output directory and moved
-into place only when every stage has passed, so a failed export never leaves
-files that look like a finished package.
+Each stage is a function over one :class:`~exporters.context.ExportContext`; what
+differs between formats comes from the format's plug-in (exporters/formats/), so no
+stage asks which format it is. Everything is written to a staging folder inside the
+output directory and moved into place only when every stage has passed, so a failed
+export never leaves files that look like a finished package.
 """
 
 from __future__ import annotations
 
 import json
-import platform
 import shutil
+import sys
+import traceback
 from collections.abc import Callable
-from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
+from core import offers
 from core.advice import optimization_warnings
 from core.checkpoint import CheckpointInfo, inspect_checkpoint
-from core.errors import BadInput, InternalError, Unsupported, ValidationFailed, missing_extra
+from core.errors import BadInput, InternalError, SlipwayError, ValidationFailed, missing_extra
 from core.inference import wrapper_module
-from core.metadata import build_metadata
-from core.paths import sha256_of, size_of
-from core.protocol import STAGING_DIR
-from core.registry import (
-    FORMAT_SUFFIX,
-    Route,
-    model_files,
-    move_model,
-    route_for,
-    unavailable_reason,
-)
-from core.spec import (
-    CoreMLConfig,
-    ExportSpec,
-    OnnxConfig,
-    OpenVinoConfig,
-    TensorRTConfig,
-    TFLiteConfig,
-)
-from exporters.describe import IOSpec, describe_io
+from core.paths import size_of
+from core.registry import model_files, move_model, route_for
+from core.spec import ExportSpec
+from exporters.context import ExportContext
 from exporters.emitter import Emitter
+from exporters.formats import step
 from exporters.images import parity_images
-from exporters.loaders import LoadedModel, load_model
+from exporters.loaders import load_model
 from exporters.optimize.calibration import calibration_images
 from exporters.optimize.fallback import agreement_fallback, can_fall_back, fall_back
 from exporters.optimize.prune import prune_model
-from exporters.optimize.quantize import (
-    QuantizationJob,
-    quantized_at_conversion,
-    quantizer_for,
-    start_job,
-)
+from exporters.optimize.quantize import quantizer_for, start_job
 from exporters.optimize.workspace import QUANTIZATION_WORK
 from exporters.package import (
     golden_candidates,
@@ -59,17 +42,8 @@ from exporters.package import (
     write_package,
     zip_package,
 )
-from exporters.parity import coreml_structure_report, run_parity
-from exporters.steps import get_step
-from exporters.steps.onnx_compat import make_portable
-from exporters.steps.onnx_preprocessing import embed_preprocessing
+from exporters.parity import run_parity
 from exporters.validation import load_validation_data, run_validation
-
-ENVIRONMENT_PACKAGES = (
-    "torch", "torchvision", "onnx", "onnxruntime", "onnxslim", "ultralytics", "timm",
-    "transformers", "optimum", "optimum-onnx", "numpy", "opencv-python-headless", "openvino",
-    "tensorflow", "onnx2tf", "ai-edge-litert", "coremltools", "tensorrt",
-)
 
 
 def resolve_framework(spec: ExportSpec, info: CheckpointInfo) -> str:
@@ -85,285 +59,229 @@ def resolve_framework(spec: ExportSpec, info: CheckpointInfo) -> str:
     return spec.framework
 
 
-def environment() -> dict[str, str]:
-    versions = {"python": platform.python_version(), "platform": platform.platform()}
-    for name in ENVIRONMENT_PACKAGES:
-        try:
-            versions[name] = importlib_metadata.version(name)
-        except importlib_metadata.PackageNotFoundError:
-            continue
-    return versions
+# --- the stages ----------------------------------------------------------------
 
 
-def _check_options(spec: ExportSpec) -> None:
-    """Refuse options this build cannot honour before any long work, not after converting."""
-    cfg = spec.export_config
-    if isinstance(cfg, TFLiteConfig) and cfg.quantization != "none":
-        method = {"dynamic": "dynamic", "full_integer": "static"}[cfg.quantization]
-        raise BadInput(f"export_config.quantization '{cfg.quantization}': quantize TFLite through "
-                       f"optimization_config.quantization (method '{method}'; --int8 {method}), like "
-                       "every format, so it is calibrated, measured and validated the same way")
-    opt = spec.optimization_config
-    if opt.quantization is not None:
-        quantizer_for(spec)  # raises Unsupported naming what the format offers
-
-
-def _check_route(route: Route) -> None:
-    """Fail before loading anything when this machine cannot run the route."""
-    missing = route.missing_modules()
-    if missing:
-        raise missing_extra(missing[0], route.extras[-1])
-    reason, _ = unavailable_reason(route)
-    if reason:
-        raise Unsupported(f"{route.framework} → {route.export_format}: {reason}")
-
-
-# formats whose package also carries the ONNX model they were built from
-KEEPS_ONNX = {"tensorrt"}
-
-
-def _convert(model: LoadedModel, spec: ExportSpec, route: Route, staging: Path,
-             emitter: Emitter) -> Path:
-    work = staging / "work"
-    path: Path | None = None
-    for index, name in enumerate(route.steps):
-        emitter.progress(index / len(route.steps), f"{name}")
-        previous = path
-        path = get_step(name)(model, spec, path, work)
-        if previous is not None and spec.export_format in KEEPS_ONNX and previous.suffix == ".onnx":
-            shutil.copyfile(previous, staging / "model.onnx")
-    assert path is not None
-    if not path.exists() or (path.is_file() and path.stat().st_size == 0):
-        raise InternalError(f"the converter wrote no model file ({path.name})")
-    target = staging / f"model{FORMAT_SUFFIX[spec.export_format]}"
-    move_model(path, target)
-    cfg = spec.export_config
-    if isinstance(cfg, OnnxConfig):  # before the parity gate, which proves it changed nothing
-        changed = make_portable(target)
-        if any(changed.values()):
-            emitter.log(f"ONNX graph made readable by OpenCV DNN: {changed}")
-    if isinstance(cfg, OnnxConfig) and cfg.embed_preprocessing:
-        emitter.progress(0.9, "embedding preprocessing in the graph")
-        embed_preprocessing(target, model.input_name, model.preprocessing)
-    shutil.rmtree(work, ignore_errors=True)
-    return target
-
-
-def _preprocessing(model: LoadedModel, spec: ExportSpec, input_spec: dict[str, Any]) -> dict[str, Any]:
-    """The model's preprocessing, as this export's file expects its input."""
-    pre = {**model.preprocessing, "embedded": input_spec["dtype"] == "uint8"}
-    cfg = spec.export_config
-    if isinstance(cfg, OpenVinoConfig) and cfg.reverse_input_channels:
-        pre["format"] = {**pre["format"], "color_space": "BGR"}
-    return pre
-
-
-def _runtime_section(spec: ExportSpec, parity: dict[str, Any]) -> dict[str, Any]:
-    """How the package's model must be run to compute what its parity gate checked."""
-    section: dict[str, Any] = {"format": spec.export_format, "precision": spec.precision}
-    cfg = spec.export_config
-    if isinstance(cfg, OpenVinoConfig):
-        section["openvino"] = {"INFERENCE_PRECISION_HINT": cfg.inference_precision}
-    if isinstance(cfg, CoreMLConfig):
-        # Ultralytics' exporter builds for iOS15 whatever is asked; such a model loads on
-        # every newer target too, and the package says what it was built for
-        section["coreml"] = {"compute_units": cfg.compute_units,
-                             "requested_deployment_target": cfg.minimum_deployment_target,
-                             "minimum_deployment_target": parity.get("loads_on",
-                                                                     cfg.minimum_deployment_target)}
-    if isinstance(cfg, TensorRTConfig):
-        section["tensorrt"] = {"precision": cfg.precision, "max_batch_size": cfg.max_batch_size,
-                               "workspace_size_gb": cfg.workspace_size_gb,
-                               "built_on": "this machine's GPU; rebuild with build_engine.sh elsewhere"}
-    return section
-
-
-def _metadata(model: LoadedModel, spec: ExportSpec, model_file: Path, info: CheckpointInfo,
-              io: IOSpec, parity: dict[str, Any]) -> dict[str, Any]:
-    input_spec, outputs = io
-    latency = parity.get("latency_ms_median")
-    return build_metadata(
-        model_info={
-            "framework": model.framework,
-            "task": model.task,
-            "model_name": model.model_name,
-            "export_format": spec.export_format,
-            "model_file": model_file.name,
-        },
-        preprocessing=_preprocessing(model, spec, input_spec),
-        postprocessing=model.postprocessing,
-        input_spec=input_spec,
-        outputs=outputs,
-        class_names=model.class_names,
-        source={
-            "checkpoint": str(info.path),
-            "checkpoint_name": info.path.name,
-            "sha256": sha256_of(info.path),
-            "kind": info.kind,
-            "framework": model.framework,
-            "framework_version": model.framework_version,
-        },
-        export=spec.model_dump(mode="json", exclude_none=True),
-        parity=parity,
-        performance={
-            "inference_latency_ms": latency,
-            "throughput_fps": round(1000 / latency, 1) if latency else None,
-            "hardware": platform.processor() or platform.machine(),
-            "batch_size": 1,
-            "measured_during": "parity gate, median over its images, 2 threads, wrapper included",
-        },
-        environment=environment(),
-        runtime=_runtime_section(spec, parity),
-    )
-
-
-def run_export(spec: ExportSpec, out_dir: Path, emitter: Emitter) -> dict[str, Any]:
-    """Run every stage; returns the result event. Raises SlipwayError subclasses."""
-    staging = out_dir / STAGING_DIR
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-
-    emitter.stage("load", f"reading {spec.checkpoint.name}")
-    _check_options(spec)
-    info = inspect_checkpoint(spec.checkpoint)
-    framework = resolve_framework(spec, info)
-    route = route_for(framework, spec.export_format)
-    _check_route(route)
-    if framework != "ultralytics" and isinstance(spec.export_config, OnnxConfig) and \
-            spec.export_config.embed_nms:
-        raise BadInput(f"export_config.embed_nms: {framework} models here are classifiers, "
-                       "which have no NMS")
-    work = staging / "work"
+def load(ctx: ExportContext) -> None:
+    """Everything that can be refused is refused here, before any long work."""
+    spec = ctx.spec
+    ctx.info = inspect_checkpoint(spec.checkpoint)
+    ctx.framework = resolve_framework(spec, ctx.info)
+    ctx.route = route_for(ctx.framework, spec.export_format)
+    if missing := ctx.route.missing_modules():
+        raise missing_extra(missing[0], ctx.route.extras[-1])
+    known_task = ctx.info.task if spec.task == "auto" else spec.task
+    offers.check(spec, ctx.framework, known_task)  # as the CLI and the app did before the job
+    work = ctx.staging / "work"
     work.mkdir()
-    model = load_model(spec, framework, spec.checkpoint, work)
-    emitter.log(f"loaded {framework} {model.task} model '{model.model_name}', "
-                f"{len(model.class_names)} classes, input {model.input_size}")
-    dataset = load_validation_data(spec, model) if spec.validation_config.enabled else None
+    model = ctx.model = load_model(spec, ctx.framework, spec.checkpoint, work)
+    ctx.emitter.subject = f"{ctx.framework} {model.task} model '{model.model_name}'"
+    if model.task != known_task:
+        offers.check(spec, ctx.framework, model.task)  # what only loading could tell
+    ctx.emitter.log(f"loaded {ctx.framework} {model.task} model '{model.model_name}', "
+                    f"{len(model.class_names)} classes, input {model.input_size}")
+    ctx.dataset = load_validation_data(spec, model) if spec.validation_config.enabled else None
     quantization = spec.optimization_config.quantization
     if quantization is not None and quantization.calibration_data is not None:
         calibration_images(quantization.calibration_data, quantization.calibration_samples)
     for warning in optimization_warnings(spec):
-        emitter.log(warning, level="warning")
-    original_size = size_of(spec.checkpoint)
+        ctx.emitter.log(warning, level="warning")
+    ctx.original_size = size_of(spec.checkpoint)
 
-    emitter.stage("optimize")
-    prune_stats: dict[str, Any] | None = None
-    pruning = spec.optimization_config.pruning
+
+def optimize(ctx: ExportContext) -> None:
+    pruning = ctx.spec.optimization_config.pruning
     if pruning is None:
-        emitter.progress(1.0, "no pruning requested")
-    else:
-        prune_stats = prune_model(model, pruning, emitter.log)
-        emitter.log(f"pruned: {prune_stats['method']}, sparsity {prune_stats['sparsity_reached']:.2f}, "
-                    f"{prune_stats['parameters_before']:,} → {prune_stats['parameters_after']:,} parameters")
+        ctx.emitter.progress(1.0, "no pruning requested")
+        return
+    stats = ctx.prune_stats = prune_model(ctx.loaded, pruning, ctx.emitter.log)
+    ctx.emitter.log(f"pruned: {stats['method']}, sparsity {stats['sparsity_reached']:.2f}, "
+                    f"{stats['parameters_before']:,} → {stats['parameters_after']:,} parameters")
 
-    emitter.stage("convert", f"{framework} → {spec.export_format} via {' → '.join(route.steps)}")
-    model_file = _convert(model, spec, route, staging, emitter)
-    io = describe_io(model, model_file, spec)
-    job: QuantizationJob | None = None
-    quant_stats: dict[str, Any] | None = None
-    if quantization is not None and (done_by := quantized_at_conversion(spec)):
-        quant_stats = {"method": quantization.method, "done_by": done_by}
-    elif quantization is not None:
-        emitter.progress(0.8, f"quantizing: {quantization.method}")
-        draft = _metadata(model, spec, model_file, info, io, {"status": "running"})
-        wrapper = wrapper_module().ModelWrapper(model_file, write_metadata(staging, draft), threads=2)
-        job = start_job(model_file, spec, wrapper, model.task, staging / QUANTIZATION_WORK)
-        quantize = quantizer_for(spec)
-        assert quantize is not None
-        quant_stats = quantize(job)
-        emitter.log(_quantization_summary(quant_stats))
-        quant_stats = agreement_fallback(job, quant_stats, emitter.log)
-        if (quant_stats.get("speedup") or 1.0) < 1.0:
-            emitter.log(f"the quantized model runs slower than the float one on this machine "
-                        f"({quant_stats['speedup']:.2f}× its speed): the report shows it; keep FP32 "
-                        "or try another format for speed", level="warning")
-        io = describe_io(model, model_file, spec)
 
-    emitter.stage("parity", "comparing the export with the original on real images")
-    draft = _metadata(model, spec, model_file, info, io, {"status": "running"})
-    metadata_path = write_metadata(staging, draft)
-
-    def parity_gate() -> dict[str, Any]:
-        if spec.export_format == "coreml":
-            return coreml_structure_report(model, model_file, draft)
-        return run_parity(model, model_file, metadata_path, spec, emitter.progress)
-
-    parity = _kept_on_failure(parity_gate, out_dir, "parity", "parity_report.json")
-    emitter.log(_parity_summary(parity))
-
-    emitter.stage("validate")
-    validation: dict[str, Any] | None = None
-    if dataset is None:
-        emitter.progress(1.0, "no dataset validation requested")
-    else:
-        def validate() -> dict[str, Any]:
-            return run_validation(model, model_file, metadata_path, spec, dataset, emitter.progress)
-
+def convert(ctx: ExportContext) -> None:
+    """The route's steps, the plug-in's rewrites, then quantization of the float file."""
+    spec, model, emitter = ctx.spec, ctx.loaded, ctx.emitter
+    assert ctx.route is not None
+    work = ctx.staging / "work"
+    path: Path | None = None
+    for index, name in enumerate(ctx.route.steps):
+        emitter.progress(index / len(ctx.route.steps), name)
+        previous = path
         try:
-            validation = validate()
-        except ValidationFailed as err:
-            if job is None or quant_stats is None or not can_fall_back(job):
-                _keep_report(err, out_dir, "validation", "validation_report.json")
-                raise
-            emitter.log(f"{err.message}; trying with the most sensitive layers in float")
-            failures = [err]
+            path = step(name)(model, spec, path, work)
+        except SlipwayError:
+            raise
+        except Exception as err:  # a converter crashed: its own words, the step and the model
+            traceback.print_exc(file=sys.stderr)  # stderr is the job's log
+            said = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise InternalError(f"{name} failed on {model.framework} model '{model.model_name}': "
+                                f"{type(err).__name__}: {said}") from err
+        if previous is not None and spec.format.keeps_onnx and previous.suffix == ".onnx":
+            shutil.copyfile(previous, ctx.staging / "model.onnx")
+    assert path is not None
+    if not path.exists() or (path.is_file() and path.stat().st_size == 0):
+        raise InternalError(f"the converter wrote no model file ({path.name})")
+    ctx.model_file = ctx.staging / f"model{spec.format.suffix}"
+    move_model(path, ctx.model_file)
+    if ctx.plugin.after_convert is not None:
+        ctx.plugin.after_convert(ctx.model_file, model, spec, emitter)
+    shutil.rmtree(work, ignore_errors=True)
+    ctx.describe()
+    _quantize(ctx)
 
-            def judged() -> dict[str, Any]:
-                try:
-                    return validate()
-                except ValidationFailed as again:
-                    failures.append(again)
-                    return dict(again.details.get("validation", {}))
 
-            settled = fall_back(job, quant_stats, judged, emitter.log)
-            if settled is None:
-                _keep_report(failures[-1], out_dir, "validation", "validation_report.json")
-                raise failures[-1] from None
-            validation, quant_stats = settled
-            emitter.log("re-checking parity for the model with float layers restored")
-            parity = _kept_on_failure(parity_gate, out_dir, "parity", "parity_report.json")
-        emitter.log(_validation_summary(validation))
-        write_json(staging / "validation_results.json", validation)
+def _quantize(ctx: ExportContext) -> None:
+    quantization = ctx.spec.optimization_config.quantization
+    if quantization is None:
+        return
+    quantize = quantizer_for(ctx.spec)
+    if quantize is None:  # the converter applied it
+        ctx.quant_stats = {"method": quantization.method, "done_by": "the converter, at conversion"}
+        return
+    ctx.emitter.progress(0.8, f"quantizing: {quantization.method}")
+    draft = write_metadata(ctx.staging, ctx.metadata({"status": "running"}))
+    wrapper = wrapper_module().ModelWrapper(ctx.file, draft, threads=2)
+    job = ctx.quantization = start_job(ctx.file, ctx.spec, wrapper, ctx.loaded.task,
+                                       ctx.staging / QUANTIZATION_WORK)
+    stats = quantize(job)
+    ctx.emitter.log(_quantization_summary(stats))
+    stats = ctx.quant_stats = agreement_fallback(job, stats, ctx.emitter.log)
+    if (stats.get("speedup") or 1.0) < 1.0:
+        ctx.emitter.log(f"the quantized model runs slower than the float one on this machine "
+                        f"({stats['speedup']:.2f}× its speed): the report shows it; keep FP32 "
+                        "or try another format for speed", level="warning")
+    ctx.describe()
 
-    emitter.stage("package", "writing metadata, wrappers and the zip")
-    shutil.rmtree(staging / QUANTIZATION_WORK, ignore_errors=True)  # scratch, not package
-    model_size = sum(size_of(f) for f in model_files(model_file))
+
+def _gate(ctx: ExportContext) -> dict[str, Any]:
+    """The parity gate, or the plug-in's checks where the format has no runtime here."""
+    draft = ctx.metadata({"status": "running"})
+    path = write_metadata(ctx.staging, draft)
+    if ctx.plugin.gate is not None:
+        return ctx.plugin.gate(ctx.loaded, ctx.file, draft)
+    return run_parity(ctx.loaded, ctx.file, path, ctx.spec, ctx.emitter.progress)
+
+
+def parity(ctx: ExportContext) -> None:
+    ctx.parity = _kept_on_failure(lambda: _gate(ctx), ctx.out_dir, "parity", "parity_report.json")
+    ctx.emitter.log(_parity_summary(ctx.parity))
+
+
+def validate(ctx: ExportContext) -> None:
+    """Accuracy on the user's data; a failed INT8 export first falls back to float layers."""
+    dataset = ctx.dataset
+    if dataset is None:
+        ctx.emitter.progress(1.0, "no dataset validation requested")
+        return
+    metadata_path = ctx.staging / "metadata.json"
+
+    def judge() -> dict[str, Any]:
+        return run_validation(ctx.loaded, ctx.file, metadata_path, ctx.spec, dataset, ctx.emitter.progress)
+
+    try:
+        ctx.validation = judge()
+    except ValidationFailed as err:
+        job, stats = ctx.quantization, ctx.quant_stats
+        if job is None or stats is None or not can_fall_back(job):
+            _keep_report(err, ctx.out_dir, "validation", "validation_report.json")
+            raise
+        ctx.emitter.log(f"{err.message}; trying with the most sensitive layers in float")
+        failures = [err]
+
+        def judged() -> dict[str, Any]:
+            try:
+                return judge()
+            except ValidationFailed as again:
+                failures.append(again)
+                return dict(again.details.get("validation", {}))
+
+        settled = fall_back(job, stats, judged, ctx.emitter.log)
+        if settled is None:
+            _keep_report(failures[-1], ctx.out_dir, "validation", "validation_report.json")
+            raise failures[-1] from None
+        ctx.validation, ctx.quant_stats = settled
+        ctx.emitter.log("re-checking parity for the model with float layers restored")
+        parity(ctx)
+    assert ctx.validation is not None
+    ctx.emitter.log(_validation_summary(ctx.validation))
+    write_json(ctx.staging / "validation_results.json", ctx.validation)
+
+
+def _optimization_stats(ctx: ExportContext, model_size: int) -> dict[str, Any]:
     stats: dict[str, Any] = {
-        "original_size_mb": round(original_size / 1e6, 3),
+        "original_size_mb": round(ctx.original_size / 1e6, 3),
         "exported_size_mb": round(model_size / 1e6, 3),
-        "compression_ratio": round(original_size / model_size, 3) if model_size else None,
+        "compression_ratio": round(ctx.original_size / model_size, 3) if model_size else None,
     }
-    if prune_stats is not None:
-        stats["pruning"] = prune_stats
-    if quant_stats is not None:
-        stats["latency_ms_before"] = quant_stats.get("latency_ms_before")
-        stats["latency_ms_after"] = quant_stats.get("latency_ms_after")
-        stats["quantization"] = quant_stats
-    metadata = _metadata(model, spec, model_file, info, io, parity)
-    metadata["optimization_stats"] = stats
-    if validation is not None:
-        metadata["validation"] = validation_metrics(validation)
-    golden_images = golden_candidates(parity_images(spec, model.task))
+    if ctx.prune_stats is not None:
+        stats["pruning"] = ctx.prune_stats
+    if ctx.quant_stats is not None:
+        stats["latency_ms_before"] = ctx.quant_stats.get("latency_ms_before")
+        stats["latency_ms_after"] = ctx.quant_stats.get("latency_ms_after")
+        stats["quantization"] = ctx.quant_stats
+    return stats
+
+
+def package(ctx: ExportContext) -> None:
+    staging, model = ctx.staging, ctx.loaded
+    shutil.rmtree(staging / QUANTIZATION_WORK, ignore_errors=True)  # scratch, not package
+    model_size = sum(size_of(f) for f in model_files(ctx.file))
+    metadata = ctx.metadata(ctx.parity)
+    metadata["optimization_stats"] = _optimization_stats(ctx, model_size)
+    if ctx.validation is not None:
+        metadata["validation"] = validation_metrics(ctx.validation)
+    golden_images = golden_candidates(parity_images(ctx.spec, model.task))
     write_package(staging, metadata, golden_images, original_predictor(model, metadata))
-    emitter.write_log(staging / "export.log")
+    if ctx.plugin.package_extras is not None:
+        ctx.plugin.package_extras(staging, metadata)
+    ctx.emitter.write_log(staging / "export.log")
     for item in staging.iterdir():
-        shutil.move(str(item), str(out_dir / item.name))
+        shutil.move(str(item), str(ctx.out_dir / item.name))
     staging.rmdir()
-    zip_package(out_dir)
+    zip_package(ctx.out_dir)
+
+
+STAGES: tuple[tuple[str, str, Callable[[ExportContext], None]], ...] = (
+    ("load", "", load),
+    ("optimize", "", optimize),
+    ("convert", "", convert),
+    ("parity", "comparing the export with the original on real images", parity),
+    ("validate", "", validate),
+    ("package", "writing metadata, wrappers and the zip", package),
+)
+
+
+def run_export(spec: ExportSpec, out_dir: Path, emitter: Emitter) -> dict[str, Any]:
+    """Run every stage; returns the result event. Raises SlipwayError subclasses."""
+    ctx = ExportContext(spec, out_dir, emitter)
+    shutil.rmtree(ctx.staging, ignore_errors=True)
+    ctx.staging.mkdir(parents=True)
+    for name, message, run in STAGES:
+        if name == "load":
+            message = f"reading {spec.checkpoint.name}"
+        elif name == "convert" and ctx.route is not None:
+            message = f"{ctx.framework} → {spec.export_format} via {' → '.join(ctx.route.steps)}"
+        emitter.stage(name, message)
+        run(ctx)
     timings = emitter.finish()
+    model_size = sum(size_of(f) for f in model_files(out_dir / ctx.file.name))
     return {
         "type": "result",
         "package_dir": str(out_dir),
-        "model_path": str(out_dir / model_file.name),
+        "model_path": str(out_dir / ctx.file.name),
         "model_size_bytes": model_size,
-        "framework": framework,
-        "task": model.task,
+        "framework": ctx.framework,
+        "task": ctx.loaded.task,
         "export_format": spec.export_format,
-        "optimization_stats": stats,
-        "parity": parity,
-        "validation_metrics": validation_metrics(validation),
+        "optimization_stats": _optimization_stats(ctx, model_size),
+        "parity": ctx.parity,
+        "validation_metrics": validation_metrics(ctx.validation),
         "timings": timings,
     }
+
+
+# --- reports -------------------------------------------------------------------
 
 
 def write_json(path: Path, data: Any) -> None:

@@ -58,7 +58,7 @@ class _Scorer:
         if self.task == "classify":
             self.scores.append(np.asarray(outputs[0], dtype=np.float64).reshape(-1))
             return
-        found = post.detect(outputs, transform, shape, conf=VALIDATION_CONF)
+        found = post.decode(outputs, transform, shape, conf=VALIDATION_CONF)
         self.detections.append(Detections(
             boxes=np.array([d["bbox"] for d in found], dtype=np.float64).reshape(-1, 4),
             scores=np.array([d["confidence"] for d in found], dtype=np.float64),

@@ -80,10 +80,18 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(stream, out, emitter, err)
     except Exception as err:  # the last line of defence: report, never hang
         traceback.print_exc(file=sys.stderr)
-        internal = InternalError(f"unexpected {type(err).__name__}: {err}")
-        return _fail(stream, out, emitter, internal)
+        return _fail(stream, out, emitter, _crash(err, emitter))
     _finish(stream, out, result)
     return 0
+
+
+def _crash(err: Exception, emitter: Any) -> InternalError:
+    """A library crashed: say where (stage, model) and what it said, not just "unexpected"."""
+    stage = emitter.current_stage or "start-up"
+    subject = f" for {emitter.subject}" if emitter.subject else ""
+    said = str(err).strip().splitlines()[0] if str(err).strip() else ""
+    return InternalError(f"the {stage} stage failed{subject}: {type(err).__name__}: {said}"
+                         + " (the traceback is in the job's log)")
 
 
 def _fail(stream: IO[str], out: Path | None, emitter: Any, err: SlipwayError) -> int:

@@ -1,4 +1,6 @@
-"""gui → core ← exporters: the GUI and core never import heavy ML libraries or exporters."""
+"""gui → core ← exporters. Which package may import which is import-linter's contracts
+(pyproject.toml, run by `make lint`); here is what they cannot see: exporters/ imports
+the ML libraries inside functions only, and the GUI process never loads torch."""
 
 from __future__ import annotations
 
@@ -6,8 +8,6 @@ import ast
 import subprocess
 import sys
 from pathlib import Path
-
-import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY = {"torch", "torchvision", "tensorflow", "ultralytics", "timm", "transformers", "optimum",
@@ -25,19 +25,6 @@ def imports_of(path: Path) -> list[tuple[str, bool]]:
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             found.append((node.module, id(node) in top_level))
     return found
-
-
-@pytest.mark.parametrize("package", ["core", "gui", "wrappers"])
-def test_no_heavy_or_exporter_imports(package: str) -> None:
-    for path in (ROOT / package).rglob("*.py"):
-        if "templates" in path.parts:
-            continue  # the standalone wrapper imports torch lazily for TorchScript
-        for module, _ in imports_of(path):
-            root = module.split(".")[0]
-            assert root not in HEAVY, f"{path.relative_to(ROOT)} imports {module}"
-            assert root != "exporters", f"{path.relative_to(ROOT)} imports {module}"
-            if package == "core":
-                assert root not in ("gui", "PySide6"), f"{path.relative_to(ROOT)} imports {module}"
 
 
 def test_exporters_import_ml_libraries_lazily() -> None:

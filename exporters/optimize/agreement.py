@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from core.parity import match_boxes, top1_agrees
+from core.parity import compare
 from exporters.parity import predict
 
 BOX_IOU = 0.75
@@ -53,9 +53,6 @@ class AgreementProbe:
         half_conf = self.wrapper.postprocess.conf / 2
         for (tensor, transform, shape), reference in zip(self.samples, self.reference, strict=True):
             found = predict(self.wrapper.postprocess, self.task, run(tensor), transform, shape, half_conf)
-            if self.task == "classify":
-                agreed, total = agreed + int(top1_agrees(reference, found)), total + 1
-            else:
-                matched, _ = match_boxes(reference, found, BOX_IOU)
-                agreed, total = agreed + matched, total + len(reference)
+            matched, compared, _ = compare(self.task, reference, found, BOX_IOU)
+            agreed, total = agreed + matched, total + compared
         return agreed / total if total else 1.0

@@ -12,15 +12,21 @@ from typing import Any
 
 import numpy as np
 
-from core.datasets import evenly_spaced
+from core.datasets import evenly_spaced, load_detection_dataset
 from core.errors import BadInput
 from core.samples import list_images
 
 
-def calibration_images(folder: Path, samples: int) -> list[Path]:
-    folder = Path(folder)
+def calibration_images(source: Path, samples: int) -> list[Path]:
+    """A folder of images (any depth: an ImageFolder or a YOLO images/ tree), or a dataset
+    YAML as Ultralytics' ``data=`` takes it (its val split, else test, else train)."""
+    folder = Path(source)
+    if folder.is_file() and folder.suffix.lower() in (".yaml", ".yml"):
+        dataset = load_detection_dataset(folder)
+        return evenly_spaced([item.image for item in dataset.items], samples)
     if not folder.is_dir():
-        raise BadInput(f"optimization_config.quantization.calibration_data: {folder} is not a folder")
+        raise BadInput(f"optimization_config.quantization.calibration_data: {folder} is neither a folder "
+                       "of images nor a dataset YAML")
     images = list_images(folder)
     if not images:
         raise BadInput(f"optimization_config.quantization.calibration_data: no images in {folder} "

@@ -86,12 +86,15 @@ def prepare(src: Path, work: Path) -> Path:
     return target
 
 
-def quantize_dynamic(src: Path, dst: Path) -> dict[str, Any]:
+def quantize_dynamic(src: Path, dst: Path, dtype: str = "qint8") -> dict[str, Any]:
+    """Weights to int8 (``qint8``) or uint8 (``quint8``); activations quantized on the fly."""
     from onnxruntime.quantization import QuantType
     from onnxruntime.quantization import quantize_dynamic as ort_quantize_dynamic
 
-    ort_quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8)
-    return {"method": "dynamic", "weights": "int8", "activations": "float32"}
+    weight_type = QuantType.QUInt8 if dtype == "quint8" else QuantType.QInt8
+    ort_quantize_dynamic(str(src), str(dst), weight_type=weight_type)
+    return {"method": "dynamic", "dtype": dtype, "weights": "uint8" if dtype == "quint8" else "int8",
+            "activations": "float32"}
 
 
 def to_fp16(src: Path, dst: Path) -> dict[str, Any]:

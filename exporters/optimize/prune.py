@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from core.errors import BadInput, Unsupported, missing_extra
+from core.errors import missing_extra
 from core.spec import PruningConfig
 from exporters.loaders.base import LoadedModel
 
@@ -79,15 +79,10 @@ def _unstructured_step(module: Any, amount: float) -> None:
 
 
 def prune_model(model: LoadedModel, cfg: PruningConfig, log: Any) -> dict[str, Any]:
-    """Prune ``model.module`` in place (the unpruned copy stays as ``model.unpruned``)."""
-    if model.framework == "ultralytics" and cfg.method == "structured":
-        # Torch-Pruning's dependency search does not finish on YOLO11's attention block
-        # (over 10 minutes here); magnitude pruning needs no graph, and Ultralytics'
-        # exporter converts the in-memory (pruned) model
-        raise Unsupported("optimization_config.pruning: structured pruning of YOLO models is not "
-                          "in this build; use unstructured pruning, or quantize the YOLO export")
-    if cfg.fine_tune_data is not None and model.task != "classify":
-        raise BadInput("optimization_config.pruning.fine_tune_data: fine-tuning is offered for classifiers")
+    """Prune ``model.module`` in place (the unpruned copy stays as ``model.unpruned``).
+
+    What cannot be pruned (structured YOLO, a fine-tune of a detector) was refused before
+    the job by core.offers."""
     original = model.module
     model.unpruned = copy.deepcopy(original)
     params_before = sum(p.numel() for p in original.parameters())
@@ -105,7 +100,8 @@ def prune_model(model: LoadedModel, cfg: PruningConfig, log: Any) -> dict[str, A
             _unstructured_step(original, target)
         log(f"pruning step {step}/{steps}: {cfg.method}, target sparsity {target:.2f}")
         if cfg.fine_tune_data is not None:
-            recovered.append(fine_tune(model, original, Path(cfg.fine_tune_data), cfg.fine_tune_epochs))
+            recovered.append(fine_tune(model, original, Path(cfg.fine_tune_data), cfg.fine_tune_epochs,
+                                       keep_zeros=cfg.method == "unstructured"))
             log(f"fine-tuned: top-1 on the fine-tune data {recovered[-1]['top1_before']:.3f} → "
                 f"{recovered[-1]['top1_after']:.3f}")
     original.eval()
@@ -134,8 +130,12 @@ def prune_model(model: LoadedModel, cfg: PruningConfig, log: Any) -> dict[str, A
     return stats
 
 
-def fine_tune(model: LoadedModel, module: Any, data: Path, epochs: int) -> dict[str, Any]:
-    """A short recovery fine-tune on an ImageFolder; top-1 on that data before and after."""
+def fine_tune(model: LoadedModel, module: Any, data: Path, epochs: int,
+              keep_zeros: bool = False) -> dict[str, Any]:
+    """A short recovery fine-tune on an ImageFolder; top-1 on that data before and after.
+
+    ``keep_zeros``: the weights unstructured pruning zeroed stay zero (every step is masked),
+    or the fine-tune would quietly undo the sparsity it was asked to keep."""
     import cv2
     import torch
 
@@ -160,6 +160,7 @@ def fine_tune(model: LoadedModel, module: Any, data: Path, epochs: int) -> dict[
         return float((logits.argmax(1) == y).float().mean())
 
     before = top1()
+    masks = [(m.weight, m.weight.detach() != 0) for m in _prunable(module)] if keep_zeros else []
     optimizer = torch.optim.AdamW(module.parameters(), lr=1e-3)
     generator = torch.Generator().manual_seed(0)
     module.train()
@@ -170,6 +171,9 @@ def fine_tune(model: LoadedModel, module: Any, data: Path, epochs: int) -> dict[
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
+                with torch.no_grad():
+                    for weight, keep in masks:
+                        weight.mul_(keep)
     return {"images": len(x), "epochs": epochs, "top1_before": before, "top1_after": top1()}
 
 

@@ -1,4 +1,4 @@
-"""Quantize an exported model file in place: the registry of (format, method) → quantizer.
+"""Quantize an exported model file in place: the quantizers the format plug-ins register.
 
 Runs at the end of the convert stage, on the float model the converter wrote,
 with the package's draft metadata (so calibration images go through exactly the
@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.errors import Unsupported
 from core.registry import move_model
 from core.spec import ExportSpec, QuantizationConfig
 from exporters.images import probe_photo
@@ -55,19 +54,19 @@ class QuantizationJob:
 Quantizer = Callable[[QuantizationJob], dict[str, Any]]
 
 
-def _onnx_dynamic(job: QuantizationJob) -> dict[str, Any]:
+def onnx_dynamic(job: QuantizationJob) -> dict[str, Any]:
     target = job.work / "dynamic.onnx"
-    stats = onnx_quant.quantize_dynamic(job.source, target)
+    stats = onnx_quant.quantize_dynamic(job.source, target, job.config.dtype)
     return _replace(job, target, stats)
 
 
-def _onnx_fp16(job: QuantizationJob) -> dict[str, Any]:
+def onnx_fp16(job: QuantizationJob) -> dict[str, Any]:
     target = job.work / "fp16.onnx"
     stats = onnx_quant.to_fp16(job.source, target)
     return _replace(job, target, stats)
 
 
-def _onnx_static(job: QuantizationJob) -> dict[str, Any]:
+def onnx_static(job: QuantizationJob) -> dict[str, Any]:
     tensors, probe = job.calibration()
     target = job.work / "static.onnx"
     tail = onnx_quant.postprocessing_nodes(job.prepared())
@@ -80,7 +79,7 @@ def _onnx_static(job: QuantizationJob) -> dict[str, Any]:
     return _replace(job, target, stats)
 
 
-def _openvino_static(job: QuantizationJob) -> dict[str, Any]:
+def openvino_static(job: QuantizationJob) -> dict[str, Any]:
     """NNCF post-training quantization of the IR; decoding after the last weighted layer
     stays float, as for ONNX."""
     import nncf
@@ -147,47 +146,29 @@ def _tflite(job: QuantizationJob, mode: str) -> dict[str, Any]:
     return _replace(job, target, stats)
 
 
-QUANTIZERS: dict[tuple[str, str], Quantizer] = {
-    ("onnx", "dynamic"): _onnx_dynamic,
-    ("onnx", "static"): _onnx_static,
-    ("onnx", "fp16"): _onnx_fp16,
-    ("openvino", "static"): _openvino_static,
-    ("tflite", "dynamic"): lambda job: _tflite(job, "dynamic"),
-    ("tflite", "fp16"): lambda job: _tflite(job, "fp16"),
-    ("tflite", "static"): lambda job: _tflite(job, "int8"),
-}
+def tflite_dynamic(job: QuantizationJob) -> dict[str, Any]:
+    return _tflite(job, "dynamic")
 
 
-
-# Precisions a converter applies itself (nothing to do after conversion): Core ML
-# models cannot even be opened by the wrapper off macOS, so they are not re-quantized.
-AT_CONVERSION: dict[tuple[str, str], str] = {
-    ("coreml", "fp16"): "coremltools compute_precision FLOAT16 (Ultralytics: half=True)",
-}
+def tflite_fp16(job: QuantizationJob) -> dict[str, Any]:
+    return _tflite(job, "fp16")
 
 
-def quantized_at_conversion(spec: ExportSpec) -> str | None:
-    cfg = spec.optimization_config.quantization
-    return None if cfg is None else AT_CONVERSION.get((spec.export_format, cfg.method))
+def tflite_static(job: QuantizationJob) -> dict[str, Any]:
+    return _tflite(job, "int8")
 
 
 def quantizer_for(spec: ExportSpec) -> Quantizer | None:
-    """The post-conversion quantizer; None when the converter did it (AT_CONVERSION)."""
+    """The post-conversion quantizer of the spec's format and method, from the format's plug-in;
+    None when the converter itself applies the method (the descriptor says which: Core ML
+    FP16). A method the format lacks was refused before the job (core.offers)."""
+    from exporters.formats import plugin
+
     cfg = spec.optimization_config.quantization
     assert cfg is not None
-    if quantized_at_conversion(spec):
+    if cfg.method in spec.format.quantized_at_conversion:
         return None
-    quantizer = QUANTIZERS.get((spec.export_format, cfg.method))
-    if quantizer is None:
-        offered = sorted(m for f, m in [*QUANTIZERS, *AT_CONVERSION] if f == spec.export_format)
-        where = sorted({f for f, m in [*QUANTIZERS, *AT_CONVERSION] if m == cfg.method})
-        raise Unsupported(
-            f"optimization_config.quantization.method '{cfg.method}' is not available for "
-            f"{spec.export_format} in this build"
-            + (f"; {spec.export_format} offers: {', '.join(offered)}" if offered else "")
-            + (f"; '{cfg.method}' is available for: {', '.join(where)}" if where else "")
-        )
-    return quantizer
+    return plugin(spec.export_format).quantizers[cfg.method]
 
 
 def start_job(model_file: Path, spec: ExportSpec, wrapper: Any, task: str, work: Path) -> QuantizationJob:

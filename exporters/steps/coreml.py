@@ -193,7 +193,7 @@ def check_structure(path: Path, metadata: dict[str, Any], original_shapes: list[
     described = describe_mlpackage(path)
     pre, spec_in = metadata["preprocessing"], metadata["input_spec"]
     norm = pre["normalize"]
-    h, w = (int(v) for v in pre["resize"]["size"])
+    h, w = (int(v) for v in pre.get("input_size") or spec_in["shape"][-2:])
     checks: dict[str, bool] = {}
     image = described["inputs"][0] if described["inputs"] else {}
     checks["single image input"] = len(described["inputs"]) == 1 and image.get("type") == "imageType"

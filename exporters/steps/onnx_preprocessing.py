@@ -1,4 +1,5 @@
-"""Embed normalization in an ONNX graph: the model then takes uint8 RGB images (NHWC).
+"""Embed normalization in an ONNX graph: the model then takes uint8 images (NHWC), in the
+channel order metadata.json's ``format.color_space`` names.
 
 The resize stays outside (it depends on the image's size and is cheap in any
 runtime); the cast, scale, mean/std and the HWC→CHW transpose move into the
@@ -25,6 +26,8 @@ def embed_preprocessing(path: Path, input_name: str, preprocessing: dict[str, An
     norm = preprocessing["normalize"]
     mean = np.asarray(norm["mean"], dtype=np.float32)
     std = np.asarray(norm["std"], dtype=np.float32)
+    if preprocessing.get("format", {}).get("color_space") == "BGR":  # pixels arrive in BGR order,
+        mean, std = mean[::-1].copy(), std[::-1].copy()  # mean and std are given in RGB order
     mul = (float(norm["scale"]) / std).reshape(1, 1, 1, 3)
     add = (-mean / std).reshape(1, 1, 1, 3)
     nodes = [
@@ -43,5 +46,10 @@ def embed_preprocessing(path: Path, input_name: str, preprocessing: dict[str, An
     pre = helper.make_model(pre_graph, opset_imports=list(model.opset_import))
     pre.ir_version = model.ir_version
     merged = compose.merge_models(pre, model, io_map=[("pre_out", input_name)])
+    # merge_models lists each domain once per model; ONNX Runtime's tools (the quantizers)
+    # refuse a model whose default domain appears twice
+    versions = {o.domain: o.version for o in merged.opset_import}
+    del merged.opset_import[:]
+    merged.opset_import.extend(helper.make_opsetid(domain, version) for domain, version in versions.items())
     onnx.checker.check_model(merged)
     onnx.save(merged, str(path))

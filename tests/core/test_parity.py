@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.parity import Agreement, OutputDiff, box_iou, match_boxes
+from core.parity import Agreement, OutputDiff, box_iou, match_boxes, pixel_agreement, polygon_iou
 
 
 def det(cls: int, box: list[float]) -> dict[str, object]:
@@ -49,3 +49,54 @@ def test_agreement_report() -> None:
     report = agreement.report(required=1.0)
     assert report["value"] == 0.5 and not report["passed"]
     assert report["images_disagreeing"] == ["b.jpg"]
+
+
+def test_nothing_compared_never_passes() -> None:
+    """'0 of 0 boxes agree' is not agreement: the report says nothing was compared."""
+    report = Agreement("box_agreement").report(required=0.9)
+    assert not report["passed"] and report["total"] == 0 and report["note"] == "nothing was compared"
+
+
+def rotated(cls: int, cx: float, cy: float, w: float, h: float, angle: float) -> dict[str, object]:
+    c, s = np.cos(angle), np.sin(angle)
+    corners = [(cx + dx * c - dy * s, cy + dx * s + dy * c)
+               for dx, dy in ((-w / 2, -h / 2), (w / 2, -h / 2), (w / 2, h / 2), (-w / 2, h / 2))]
+    xs, ys = [p[0] for p in corners], [p[1] for p in corners]
+    return {"class_id": cls, "bbox": [min(xs), min(ys), max(xs), max(ys)], "polygon": corners}
+
+
+def test_rotated_boxes_match_as_polygons() -> None:
+    """Two boxes at 0 and 45 degrees share their axis-aligned bounds only loosely; as polygons
+    a 45-degree turn of a square leaves an IoU of about 0.71."""
+    square = rotated(0, 50, 50, 20, 20, 0.0)
+    turned = rotated(0, 50, 50, 20, 20, np.pi / 4)
+    assert polygon_iou(np.asarray(square["polygon"]), np.asarray(turned["polygon"])) == pytest.approx(
+        0.7071, abs=1e-3)
+    assert match_boxes([square], [turned], 0.9)[0] == 0
+    assert match_boxes([square], [rotated(0, 50.2, 50, 20, 20, 0.01)], 0.9)[0] == 1
+    long_box = rotated(0, 50, 50, 40, 4, 0.3)
+    assert match_boxes([long_box], [rotated(0, 50, 50, 40, 4, 0.3 + np.pi / 2)], 0.5)[0] == 0
+
+
+def test_a_matched_box_must_carry_the_same_mask_and_keypoints() -> None:
+    mask = np.zeros((20, 20), bool)
+    mask[2:10, 2:10] = True
+    other = np.zeros((20, 20), bool)
+    other[10:18, 10:18] = True
+    ref = {**det(0, [0, 0, 10, 10]), "mask": mask}
+    assert match_boxes([ref], [{**det(0, [0, 0, 10, 10]), "mask": mask.copy()}], 0.9)[0] == 1
+    assert match_boxes([ref], [{**det(0, [0, 0, 10, 10]), "mask": other}], 0.9)[0] == 0
+    kp = [[2.0, 2.0, 1.0], [8.0, 8.0, 0.0]]
+    pose = {**det(0, [0, 0, 10, 10]), "keypoints": kp}
+    near = {**det(0, [0, 0, 10, 10]), "keypoints": [[2.5, 2, 1], [0, 0, 0]]}  # the unseen one moved
+    far = {**det(0, [0, 0, 10, 10]), "keypoints": [[6.0, 2, 1], [8, 8, 0]]}
+    assert match_boxes([pose], [near], 0.9)[0] == 1
+    assert match_boxes([pose], [far], 0.9)[0] == 0
+
+
+def test_pixel_agreement() -> None:
+    a = np.zeros((10, 10), int)
+    b = a.copy()
+    b[0, :5] = 3
+    assert pixel_agreement(a, b) == pytest.approx(0.95)
+    assert pixel_agreement(a, b[:5]) == 0.0

@@ -33,7 +33,6 @@ def test_format_config_is_validated_against_its_format(ckpt: Path) -> None:
         ({"export_config": {"method": "trace"}}, "export_config.method"),  # a TorchScript option on ONNX
         ({"unknown_field": 1}, "unknown_field"),
         ({"batch_size": 0}, "batch_size"),
-        ({"task": "classify", "export_config": {"embed_nms": True}}, "embed_nms"),
         ({"framework": "ultralytics", "model_name": "resnet18"}, "model_name"),
         ({"optimization_config": {"quantization": {"method": "static"}}}, "calibration_data"),
         ({"validation_config": {"enabled": True}}, "no dataset"),

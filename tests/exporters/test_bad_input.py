@@ -55,11 +55,10 @@ def garbage(tmp_path: Path) -> dict[str, Path]:
         ([DET, "--format", "torchscript", "--opset", "13"], 2, "do not apply to --format torchscript"),
         ([HF, "--format", "coreml"], 3, "export to onnx"),
         ([TIMM, "--format", "tensorrt", "--model-name", "mobilenetv3_small_050", "--precision",
-          "int8"], 2, "use precision 'fp16'"),
-        ([DET, "--format", "tflite", "--tflite-quantization", "full_integer"], 2,
-         "export_config.quantization 'full_integer' needs calibration images"),
-        ([DET, "--format", "tflite", "--tflite-quantization", "dynamic"], 2,
-         "quantize TFLite through optimization_config.quantization (method 'dynamic'"),
+          "int8"], 3, "timm → tensorrt"),
+        ([DET, "--format", "tflite", "--int8", "dynamic", "--quant-dtype", "quint8"], 3,
+         "choose qint8 (quint8 weights are ONNX only)"),
+        ([DET, "--format", "openvino", "--int8", "dynamic"], 3, "openvino has no 'dynamic' quantizer"),
         ([DET, "--format", "onnx", "--int8", "static"], 2, "needs calibration_data"),
         ([DET, "--format", "onnx", "--int8", "static", "--calib", "{empty}"], 2, "no images in"),
         ([DET, "--format", "onnx", "--validate", "{empty}/nothing"], 2, "nothing"),
@@ -86,13 +85,21 @@ def test_failed_job_is_recorded_with_its_reason(
     garbage: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     home = tmp_path / "home"
-    run = slipway("export", str(garbage["truncated"]), "--format", "onnx", "--json", home=home)
+    run = slipway("export", TIMM, "--model-name", "resnet18", "--format", "onnx", "--json", home=home)
     assert run.code == 2
     assert run.result["code"] == "bad_input"
     monkeypatch.setenv("SLIPWAY_HOME", str(home))
     job = JobService().get(run.result["export_id"])
     assert job.status == "failed" and job.error_code == "bad_input"
-    assert "truncated" in (job.error_message or "")
+    assert "do not fit" in (job.error_message or "")
+
+
+def test_a_refusal_before_any_job_still_answers_in_json(garbage: dict[str, Path], tmp_path: Path) -> None:
+    """A corrupt checkpoint is refused before a job exists; --json callers still get one line."""
+    run = slipway("export", str(garbage["truncated"]), "--format", "onnx", "--json", home=tmp_path)
+    assert run.code == 2
+    assert run.result["code"] == "bad_input" and run.result["export_id"] is None
+    assert "truncated" in run.result["message"] and "truncated" in run.stderr
 
 
 @pytest.mark.slow
@@ -159,12 +166,13 @@ def test_cli_without_export_arguments(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("spec_patch", "message"),
     [
-        ({"optimization_config": {"pruning": {"method": "structured"}}}, "pruning"),
+        ({"optimization_config": {"pruning": {"method": "structured"}}},
+         "structured pruning of YOLO models is not built"),
         ({"export_format": "torchscript", "optimization_config": {"quantization": {"method": "dynamic"}}},
-         "'dynamic' is available for: onnx"),
+         "torchscript has no 'dynamic' quantizer; export to a format that has one: onnx"),
     ],
 )
-def test_features_of_later_issues_are_refused_up_front(
+def test_what_is_not_built_is_refused_before_a_job(
     spec_patch: dict[str, object], message: str, tmp_path: Path
 ) -> None:
     import json
@@ -173,7 +181,7 @@ def test_features_of_later_issues_are_refused_up_front(
     spec.write_text(json.dumps({"checkpoint": DET, "export_format": "onnx", **spec_patch}))
     run = slipway("export", "--spec", str(spec), "--out", str(tmp_path / "out"), home=tmp_path)
     assert run.code == 3 and message in run.stderr, run.stderr[-2000:]
-    assert "not in this build" in run.stderr or "not available" in run.stderr
+    assert not (tmp_path / "jobs").exists()  # no worker was started, no job recorded
 
 
 @pytest.mark.slow
@@ -198,6 +206,6 @@ def test_tensorrt_without_tensorrt_fails_early_with_what_to_install(tmp_path: Pa
     run = slipway("export", TIMM, "--model-name", "mobilenetv3_small_050", "--format", "tensorrt",
                   "--out", str(out), home=tmp_path)
     assert run.code == 3
-    assert "pip install 'slipway-studio[tensorrt]'" in run.stderr
+    assert "pip install 'slipway-studio[timm,tensorrt]'" in run.stderr
     assert "convert:" not in run.stderr  # refused before any conversion started
     assert not any(p.name.startswith("model") for p in out.rglob("*"))

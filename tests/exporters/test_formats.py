@@ -75,7 +75,7 @@ def test_tflite_package_takes_nhwc_and_loads_in_litert(exported: Callable[[str],
     for name in ("det-tflite", "timm-tflite", "hf-tflite"):
         meta = metadata_of(exported, name)
         spec = meta["input_spec"]
-        size = meta["preprocessing"]["resize"]["size"]
+        size = meta["preprocessing"]["input_size"]
         assert spec["format"] == "NHWC" and spec["shape"] == [1, *size, 3]
         runner = Interpreter(model_path=str(package(exported, name) / "model.tflite")).get_signature_runner()
         assert set(runner.get_input_details()) == {spec["name"]}
@@ -106,7 +106,7 @@ def test_coreml_structure_checks_fail_on_metadata_that_does_not_match(
     assert broken(lambda m: m["preprocessing"]["normalize"].update(scale=1.0)) == {
         "image scale matches metadata"}
     assert broken(lambda m: m["classes"].reverse()) == {"class labels match metadata"}
-    assert broken(lambda m: m["preprocessing"]["resize"].update(size=[64, 64])) == {
+    assert broken(lambda m: m["preprocessing"].update(input_size=[64, 64])) == {
         "input size matches metadata"}
     assert "outputs match the original model's shapes" in check_structure(
         model, meta, [[1, 3, 7]])["checks"]

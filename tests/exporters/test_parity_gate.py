@@ -32,14 +32,20 @@ def export(spec: Any, out: Path) -> dict[str, Any]:
 
 
 def test_a_wrong_normalization_fails_the_gate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reading that lost the mean/std and slipped past the loader's up-front check
+    (exporters.preprocessing.verify, switched off here) is still caught by the gate."""
     from exporters.loaders import timm as timm_loader
+    from exporters.preprocessing import ReadPreprocessing
 
-    real = timm_loader.normalize_section
+    real = ReadPreprocessing.section
 
-    def forgot_imagenet_mean_std(scale: float, mean: list[float], std: list[float]) -> dict[str, Any]:
-        return real(scale, [0.0, 0.0, 0.0], [1.0, 1.0, 1.0])
+    def forgot_imagenet_mean_std(self: ReadPreprocessing) -> dict[str, Any]:
+        section = real(self)
+        section["normalize"].update(mean=[0.0, 0.0, 0.0], std=[1.0, 1.0, 1.0])
+        return section
 
-    monkeypatch.setattr(timm_loader, "normalize_section", forgot_imagenet_mean_std)
+    monkeypatch.setattr(ReadPreprocessing, "section", forgot_imagenet_mean_std)
+    monkeypatch.setattr(timm_loader, "verify", lambda read: {})
     with pytest.raises(ValidationFailed) as err:
         export(timm_spec(tmp_path), tmp_path / "out")
     assert "preprocessing in metadata.json disagrees" in err.value.message
