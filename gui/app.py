@@ -9,12 +9,15 @@ import sys
 
 from PySide6.QtWidgets import QApplication
 
+from core import probes
 from core.jobs import JobService
 from core.samples import samples
+from gui.log import configure as configure_log
 from gui.main_window import MainWindow  # the whole GUI's import graph (test_architecture checks it)
 from gui.models.formatting import parity_label
 from gui.preferences import Preferences
 from gui.theme import apply_theme
+from gui.thread_task import run_in_thread, wait_for_tasks
 
 __all__ = ["MainWindow", "ensure_samples", "main", "parity_label"]
 
@@ -32,8 +35,13 @@ def main(argv: list[str] | None = None) -> int:
     assert isinstance(app, QApplication)
     app.setApplicationName("Slipway")
     apply_theme(app, Preferences.load().theme)
+    configure_log()
+    app.aboutToQuit.connect(lambda: wait_for_tasks(5000))  # let background work answer before exit
     service = JobService()  # reconciles jobs a previous run left running
     ensure_samples(service)
     window = MainWindow(service)
     window.show()
+    # what only torch can tell (XNNPACK for mobile TorchScript) is asked once, in a child
+    # process and off the UI thread, so the wizard's option checks never wait for it
+    run_in_thread(probes.torch_has_xnnpack, what="Probing this machine's torch", notify=False)
     return int(app.exec())

@@ -1,10 +1,17 @@
-"""Create a deployment in three steps, as the seed's modal: export → type → configuration."""
+"""Create a deployment in three steps, as the seed's modal: export → type → configuration.
+
+The types are the local endpoint plus the package-type registry (``core.packaging``):
+one radio button per registered type, enabled only when the chosen export's format
+can become that package; a disabled type says which export to make instead.
+"""
 
 from __future__ import annotations
 
-import importlib.util
+import html
 from dataclasses import dataclass
+from typing import NamedTuple
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
@@ -17,41 +24,62 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
+from core import formats, packaging
 from core.db import DeploymentType
 from core.deployments import TIERS
 
-TYPE_CHOICES: list[tuple[str, str, str]] = [
-    (DeploymentType.PLATFORM_ENDPOINT, "Local endpoint",
-     "Serve the model over HTTP from this machine (slipway serve), with an API key and a tier."),
-    (DeploymentType.DOWNLOAD, "Download", "The export's package zip, ready to hand over."),
-    (DeploymentType.EDGE_PACKAGE, "Edge package", "An iOS (.mlpackage + Swift) or Android (.tflite + Kotlin) "
-     "bundle with a sample app."),
-    (DeploymentType.CONTAINER, "Container", "A Triton Inference Server model repository with a Dockerfile."),
-]
-PLATFORMS = ("ios", "android")
+ENDPOINT = DeploymentType.PLATFORM_ENDPOINT.value
+ENDPOINT_TITLE = "Local endpoint"
+ENDPOINT_TEXT = "Serve the model over HTTP from this machine (slipway serve), with an API key and a tier."
 
 
-def packaging_available() -> bool:
-    """Edge and container packages are built by core.packaging (through the CLI)."""
-    return importlib.util.find_spec("core.packaging") is not None
+class ExportOption(NamedTuple):
+    """A completed export the wizard can deploy."""
+
+    id: str
+    label: str
+    export_format: str
+
+
+@dataclass(frozen=True)
+class TypeChoice:
+    kind: str  # "platform_endpoint" or a package type's name
+    title: str
+    text: str
+
+
+def type_choices() -> list[TypeChoice]:
+    """The endpoint, then every registered package type (a view over the registry)."""
+    return [TypeChoice(ENDPOINT, ENDPOINT_TITLE, ENDPOINT_TEXT),
+            *(TypeChoice(t.name, t.title, t.description) for t in packaging.package_types())]
+
+
+def offered(export_format: str) -> dict[str, str | None]:
+    """kind → None when an export of this format can be deployed so, else why not (naming
+    the export to make)."""
+    return {ENDPOINT: None, **{t.name: t.refusal(export_format) for t in packaging.package_types()}}
+
+
+def _sentence(text: str) -> str:
+    return f"{text[:1].upper()}{text[1:]}."
 
 
 @dataclass(frozen=True)
 class DeployChoice:
     export_id: str
-    deployment_type: str
+    kind: str  # "platform_endpoint" or a package type's name (core.packaging)
     tier: str | None = None
-    platform: str | None = None
 
 
 class _ExportPage(QWizardPage):
-    def __init__(self, exports: list[tuple[str, str]], selected: str | None) -> None:
+    def __init__(self, exports: list[ExportOption], selected: str | None) -> None:
         super().__init__()
         self.setTitle("Which export?")
         self.setSubTitle("Only completed exports can be deployed.")
         self.combo = QComboBox()
-        for export_id, label in exports:
-            self.combo.addItem(label, export_id)
+        for option in exports:
+            self.combo.addItem(option.label, option.id)
+        self.formats = {option.id: option.export_format for option in exports}
         if selected is not None and self.combo.findData(selected) >= 0:
             self.combo.setCurrentIndex(self.combo.findData(selected))
         layout = QVBoxLayout(self)
@@ -59,32 +87,65 @@ class _ExportPage(QWizardPage):
         if not exports:
             layout.addWidget(QLabel("There is no completed export yet: export a model first."))
 
+    @property
+    def export_format(self) -> str:
+        return self.formats.get(str(self.combo.currentData()), "")
+
     def isComplete(self) -> bool:
         return self.combo.count() > 0
 
 
 class _TypePage(QWizardPage):
-    def __init__(self) -> None:
+    def __init__(self, export_page: _ExportPage) -> None:
         super().__init__()
+        self.export_page = export_page
         self.setTitle("What kind of deployment?")
         self.group = QButtonGroup(self)
+        self.choices = type_choices()
+        self.buttons: dict[str, QRadioButton] = {}
+        self.notes: dict[str, QLabel] = {}
         layout = QVBoxLayout(self)
-        can_package = packaging_available()
-        for index, (kind, title, text) in enumerate(TYPE_CHOICES):
-            button = QRadioButton(title)
-            needs_packaging = kind in (DeploymentType.EDGE_PACKAGE, DeploymentType.CONTAINER)
-            button.setEnabled(can_package or not needs_packaging)
+        for index, choice in enumerate(self.choices):
+            button = QRadioButton(choice.title)
             self.group.addButton(button, index)
-            note = QLabel(text if button.isEnabled() else f"{text} (not available in this build yet)")
+            note = QLabel(choice.text)
+            note.setTextFormat(Qt.TextFormat.RichText)
             note.setWordWrap(True)
             note.setIndent(24)
             layout.addWidget(button)
             layout.addWidget(note)
+            self.buttons[choice.kind], self.notes[choice.kind] = button, note
+        layout.addStretch(1)
         self.group.button(0).setChecked(True)
+        self.group.idToggled.connect(lambda _id, _on: self.completeChanged.emit())
+
+    def initializePage(self) -> None:
+        """Offer only what the chosen export's format can become; say why the rest cannot."""
+        fmt = self.export_page.export_format
+        reasons = offered(fmt)
+        title = formats.get(fmt).title if fmt in formats.names() else fmt
+        article = "an" if title[:1].lower() in "aeiou" else "a"
+        self.setSubTitle(f"This is {article} {title} export. A type it cannot become says which export "
+                         "to make.")
+        for choice in self.choices:
+            reason = reasons.get(choice.kind)
+            self.buttons[choice.kind].setEnabled(reason is None)
+            self.notes[choice.kind].setText(
+                html.escape(choice.text) if reason is None else
+                f"<span style='color:#9e9e9e'>{html.escape(choice.text)}</span><br>"
+                f"<span style='color:#b71c1c'>✗ {html.escape(_sentence(reason))}</span>")
+        checked = self.group.checkedButton()
+        if checked is None or not checked.isEnabled():
+            self.group.button(0).setChecked(True)  # the endpoint takes every export
+        self.completeChanged.emit()
 
     @property
-    def deployment_type(self) -> str:
-        return TYPE_CHOICES[max(self.group.checkedId(), 0)][0]
+    def kind(self) -> str:
+        return self.choices[max(self.group.checkedId(), 0)].kind
+
+    def isComplete(self) -> bool:
+        checked = self.group.checkedButton()
+        return checked is not None and checked.isEnabled()
 
 
 class _ConfigPage(QWizardPage):
@@ -97,43 +158,36 @@ class _ConfigPage(QWizardPage):
             month = limits["requests_per_month"]
             self.tier.addItem(f"{name} — {limits['rate_limit_per_minute']}/min, "
                               f"{'unlimited' if month is None else f'{month:,}/month'}", name)
-        self.platform = QComboBox()
-        for platform in PLATFORMS:
-            self.platform.addItem(platform, platform)
         self.form = QFormLayout(self)
         self.form.addRow("Tier", self.tier)
-        self.form.addRow("Platform", self.platform)
         self.note = QLabel("")
         self.note.setWordWrap(True)
         self.form.addRow(self.note)
 
     def initializePage(self) -> None:
-        kind = self.type_page.deployment_type
-        self.form.setRowVisible(0, kind == DeploymentType.PLATFORM_ENDPOINT)
-        self.form.setRowVisible(1, kind == DeploymentType.EDGE_PACKAGE)
-        notes: dict[str, str] = {
-            DeploymentType.PLATFORM_ENDPOINT: "An API key is made for you and shown once; copy it then.",
-            DeploymentType.DOWNLOAD: "Nothing to configure: the export's package zip is used.",
-        }
-        self.note.setText(notes.get(kind, "The package is built in the background; the app stays usable."))
+        kind = self.type_page.kind
+        self.form.setRowVisible(0, kind == ENDPOINT)
+        if kind == ENDPOINT:
+            self.note.setText("An API key is made for you and shown once; copy it then.")
+        else:
+            entry = packaging.get(kind)
+            self.note.setText(f"{entry.description}\nThe package is built in the background; the app stays "
+                              "usable and the deployment appears when it is ready.")
 
 
 class DeployWizard(QWizard):
-    def __init__(self, exports: list[tuple[str, str]], selected: str | None = None,
+    def __init__(self, exports: list[ExportOption], selected: str | None = None,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("New deployment")
         self.export_page = _ExportPage(exports, selected)
-        self.type_page = _TypePage()
+        self.type_page = _TypePage(self.export_page)
         self.config_page = _ConfigPage(self.type_page)
         for page in (self.export_page, self.type_page, self.config_page):
             self.addPage(page)
-        self.resize(560, 420)
+        self.resize(600, 520)
 
     def choice(self) -> DeployChoice:
-        kind = self.type_page.deployment_type
-        return DeployChoice(
-            export_id=str(self.export_page.combo.currentData()), deployment_type=kind,
-            tier=self.config_page.tier.currentData() if kind == DeploymentType.PLATFORM_ENDPOINT else None,
-            platform=self.config_page.platform.currentData() if kind == DeploymentType.EDGE_PACKAGE else None,
-        )
+        kind = self.type_page.kind
+        return DeployChoice(export_id=str(self.export_page.combo.currentData()), kind=kind,
+                            tier=self.config_page.tier.currentData() if kind == ENDPOINT else None)

@@ -7,33 +7,33 @@ then turns them into predictions for any confidence/IoU. That is exactly what
 the wrapper's answer without re-running the model.
 
 Where it runs:
-- ONNX packages: in this process, on a QThreadPool thread (ONNX Runtime is light
-  and releases the GIL while it computes);
+- ONNX packages: in this process, through ``run_in_thread`` on a one-thread pool
+  (ONNX Runtime is light and releases the GIL while it computes);
 - every other format: a long-lived child (``python -m core.predict_process``),
   because their runtimes import torch, OpenVINO or LiteRT, which the GUI
-  process never loads. It is a QProcess: no blocking waits on the UI thread.
+  process never loads. It is a ``ChildProcess``: no blocking waits on the UI thread.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QObject, QProcess, QRunnable, QThreadPool, Signal
+from PySide6.QtCore import QObject, QThreadPool, Signal
 
+from core import formats
 from core.inference import open_package, wrapper_module
 from core.launch import predict_command
-from gui.worker_process import process_environment
+from core.metadata import read_metadata as metadata_file
+from gui.child_process import ChildProcess
+from gui.thread_task import run_in_thread
 
 if TYPE_CHECKING:  # numpy loads when an image does, not at start-up
     import numpy as np
 
-IN_PROCESS_SUFFIXES = {".onnx"}
 
 
 @dataclass
@@ -65,14 +65,15 @@ class InferenceResult:
         return float(self.postprocess.iou)
 
     def predictions(self, conf: float, iou: float) -> list[dict[str, Any]]:
-        """What ``ModelWrapper.predict(image, conf, iou)`` returns for this image."""
-        if self.task == "classify":
-            return list(self.postprocess.classify(self.outputs))
-        return list(self.postprocess.detect(self.outputs, self.transform, self.shape, conf, iou))
+        """What ``ModelWrapper.predict(image, conf, iou, masks=True)`` returns for this image:
+        with the masks of segmentation models, which the view draws."""
+        masks = self.task in ("segment", "semantic")
+        return list(self.postprocess.decode(self.outputs, self.transform, self.shape, conf, iou, masks))
 
 
 def read_metadata(package_dir: Path) -> dict[str, Any]:
-    return dict(json.loads((Path(package_dir) / "metadata.json").read_text(encoding="utf-8")))
+    """The package's metadata.json, checked against the schema (BadInput names what is wrong)."""
+    return metadata_file(Path(package_dir) / "metadata.json").to_json()
 
 
 def postprocessor(metadata: dict[str, Any]) -> Any:
@@ -80,37 +81,14 @@ def postprocessor(metadata: dict[str, Any]) -> Any:
 
 
 def runs_in_process(metadata: dict[str, Any]) -> bool:
-    return Path(metadata["model_info"]["model_file"]).suffix in IN_PROCESS_SUFFIXES
+    """Whether the format's runtime is light enough for the app's own process (the format registry says)."""
+    return formats.get(str(metadata["model_info"]["export_format"])).gui_in_process
 
 
-class _Signals(QObject):
-    """Carries only the request number across threads; the payload waits in ``results``.
-
-    (Passing Python objects through a queued connection crashed PySide6 at interpreter exit.)
-    """
-
-    done = Signal(int)
-    failed = Signal(str, int)
-
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self.results: dict[int, tuple[list[np.ndarray], dict[str, float], float]] = {}
-
-
-class _InProcessRun(QRunnable):
-    def __init__(self, wrapper: Any, rgb: np.ndarray, request: int, signals: _Signals) -> None:
-        super().__init__()
-        self.wrapper, self.rgb, self.request, self.signals = wrapper, rgb, request, signals
-
-    def run(self) -> None:
-        try:
-            started = time.perf_counter()
-            outputs, transform = self.wrapper.run(self.rgb)
-            latency = (time.perf_counter() - started) * 1000.0
-            self.signals.results[self.request] = (outputs, transform, latency)
-            self.signals.done.emit(self.request)
-        except Exception as err:  # shown in the view; the thread must not die silently
-            self.signals.failed.emit(f"{type(err).__name__}: {err}", self.request)
+def _timed_run(wrapper: Any, rgb: np.ndarray) -> tuple[list[np.ndarray], dict[str, float], float]:
+    started = time.perf_counter()
+    outputs, transform = wrapper.run(rgb)
+    return outputs, transform, (time.perf_counter() - started) * 1000.0
 
 
 class InferenceRunner(QObject):
@@ -124,15 +102,11 @@ class InferenceRunner(QObject):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._pool = QThreadPool(self)
-        self._pool.setMaxThreadCount(1)
-        self._signals = _Signals(self)
-        self._signals.done.connect(self._in_process_done)
-        self._signals.failed.connect(self._failed)
+        self._pool.setMaxThreadCount(1)  # one model run at a time; a newer request waits its turn
         self._wrappers: dict[str, Any] = {}
         self._request = 0
         self._pending: dict[str, Any] = {}
-        self._child: QProcess | None = None
-        self._child_buffer = b""
+        self._child: ChildProcess | None = None
         self._scratch = tempfile.TemporaryDirectory(prefix="slipway-infer-")
 
     @property
@@ -149,10 +123,14 @@ class InferenceRunner(QObject):
             try:
                 if key not in self._wrappers:
                     self._wrappers[key] = open_package(Path(package_dir))
-            except Exception as err:
+            except Exception as err:  # a broken package is shown in the view, not raised into Qt
                 self._failed(f"cannot open the package: {err}", self._request)
                 return
-            self._pool.start(_InProcessRun(self._wrappers[key], rgb, self._request, self._signals))
+            request, wrapper = self._request, self._wrappers[key]
+            run_in_thread(lambda: _timed_run(wrapper, rgb), what="Running the model", owner=self,
+                          pool=self._pool, notify=False,  # the view shows the failure itself
+                          on_result=lambda payload: self._in_process_done(request, *payload),
+                          on_error=lambda message, _err: self._failed(message, request))
         else:
             self._run_in_child(package_dir, rgb)
 
@@ -162,11 +140,11 @@ class InferenceRunner(QObject):
         return InferenceResult(p["package_dir"], p["metadata"], outputs, transform, p["shape"], latency,
                                postprocessor(p["metadata"]))
 
-    def _in_process_done(self, request: int) -> None:
-        payload = self._signals.results.pop(request, None)
-        if payload is None or request != self._pending.get("request"):
+    def _in_process_done(self, request: int, outputs: list[np.ndarray], transform: dict[str, float],
+                         latency: float) -> None:
+        if request != self._pending.get("request"):
             return  # a newer image or export replaced this one
-        result = self._result(*payload)
+        result = self._result(outputs, transform, latency)
         self._pending = {}
         self.sig_finished.emit(result)
 
@@ -177,15 +155,15 @@ class InferenceRunner(QObject):
 
     # --- the child process for runtimes that may not load in the GUI ----------------------
 
-    def _ensure_child(self) -> QProcess:
-        if self._child is None or self._child.state() == QProcess.ProcessState.NotRunning:
-            child = QProcess(self)
-            child.setProcessChannelMode(QProcess.ProcessChannelMode.SeparateChannels)
-            child.readyReadStandardOutput.connect(self._child_output)
-            child.finished.connect(self._child_finished)
-            child.setProcessEnvironment(process_environment())
-            program, *arguments = predict_command()
-            child.start(program, arguments)
+    def _ensure_child(self) -> ChildProcess:
+        if self._child is None or not self._child.running:
+            if self._child is not None:
+                self._child.deleteLater()
+            child = ChildProcess(predict_command(), self)
+            child.sig_message.connect(self._child_answer)
+            child.sig_finished.connect(self._child_finished)
+            child.sig_failed_to_start.connect(lambda reason: self._child_finished(-1, False, reason))
+            child.start()
             self._child = child
         return self._child
 
@@ -198,16 +176,7 @@ class InferenceRunner(QObject):
         image, out = scratch / f"image-{request}.npy", scratch / f"outputs-{request}.npz"
         np.save(image, rgb)
         self._pending |= {"out": out}
-        line = json.dumps({"package": str(package_dir), "image": str(image), "out": str(out)}) + "\n"
-        self._ensure_child().write(line.encode())
-
-    def _child_output(self) -> None:
-        assert self._child is not None
-        self._child_buffer += bytes(self._child.readAllStandardOutput().data())
-        while b"\n" in self._child_buffer:
-            line, self._child_buffer = self._child_buffer.split(b"\n", 1)
-            with contextlib.suppress(json.JSONDecodeError):
-                self._child_answer(json.loads(line))
+        self._ensure_child().write({"package": str(package_dir), "image": str(image), "out": str(out)})
 
     def _child_answer(self, answer: dict[str, Any]) -> None:
 
@@ -225,14 +194,16 @@ class InferenceRunner(QObject):
         self._pending = {}
         self.sig_finished.emit(result)
 
-    def _child_finished(self, code: int, _status: QProcess.ExitStatus) -> None:
+    def _child_finished(self, code: int, _stopped: bool, reason: str = "") -> None:
         if self._pending and "out" in self._pending:
-            self._failed(f"the prediction process exited (code {code})", self._pending["request"])
+            tail = reason or (self._child.last_error_line() if self._child is not None else "")
+            self._failed(f"the prediction process exited (code {code})" + (f": {tail}" if tail else ""),
+                         self._pending["request"])
 
     def shutdown(self) -> None:
         """Stop the child (if any) and wait for the thread pool; call when the view closes."""
-        if self._child is not None and self._child.state() != QProcess.ProcessState.NotRunning:
-            self._child.closeWriteChannel()  # the child's loop ends at end of input
-            self._child.terminate()
+        if self._child is not None and self._child.running:
+            self._child.close_input()  # the child's loop ends at end of input
+            self._child.stop()
         self._pool.waitForDone(2000)
         self._scratch.cleanup()

@@ -21,6 +21,7 @@ from core.jobs import JobService
 from gui.export_runner import ExportRunner
 from gui.models.formatting import display_path
 from gui.preferences import Preferences
+from gui.thread_task import errors
 from gui.views.capabilities import CapabilitiesView
 from gui.views.deployments import DeploymentsView
 from gui.views.history import HistoryView
@@ -89,6 +90,11 @@ class MainWindow(QMainWindow):
         self.runner.sig_started.connect(lambda _id: self.show_page("Exports"))
         self.settings.sig_theme_changed.connect(self._apply_theme)
         self.settings.sig_saved.connect(self.history.update_actions)
+        errors().sig_error.connect(self.show_error)
+
+    def show_error(self, message: str) -> None:
+        """Work done off the UI thread failed (gui.thread_task routes every such error here)."""
+        self.notification.notify(message, "error")
 
     # --- navigation -----------------------------------------------------------------
 

@@ -1,11 +1,11 @@
 """A shareable link to an export's package in S3: upload it if it is not there yet, then presign.
 
-Network work, so it runs off the UI thread; the answer comes back as a signal.
+Network work, so it runs off the UI thread (``run_in_thread``); the answer comes back as a
+signal, and a failure also reaches the notification bar.
 """
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
@@ -14,6 +14,7 @@ from core.errors import SlipwayError
 from core.packaging.download import ZIP_NAME
 from core.settings import Settings
 from core.storage.base import export_key
+from gui.thread_task import run_in_thread
 
 
 def s3_configured() -> bool:
@@ -41,12 +42,6 @@ class PackageLinker(QObject):
     """(job_id, message): why no link could be made."""
 
     def request(self, job_id: str, package_dir: Path) -> None:
-        threading.Thread(target=self._work, args=(job_id, package_dir), daemon=True).start()
-
-    def _work(self, job_id: str, package_dir: Path) -> None:
-        try:
-            self.sig_link.emit(job_id, package_link(job_id, package_dir))
-        except SlipwayError as err:
-            self.sig_failed.emit(job_id, err.message)
-        except Exception as err:  # a library failure is still an answer for the user, not a crash
-            self.sig_failed.emit(job_id, f"{type(err).__name__}: {err}")
+        run_in_thread(lambda: package_link(job_id, package_dir), what="Making the S3 link", owner=self,
+                      on_result=lambda url: self.sig_link.emit(job_id, url),
+                      on_error=lambda message, _err: self.sig_failed.emit(job_id, message))

@@ -69,6 +69,12 @@ def render(out: Path, run_exports: bool, suffix: str) -> list[Path]:
         from gui.deploy_wizard import DeployChoice
 
         deployments.create_deployment(DeployChoice(jobs[0].id, "download"))
+        built = QEventLoop()  # the package is built off the UI thread; its card appears when ready
+        waiting = QTimer()
+        waiting.timeout.connect(lambda: None if deployments.packaging is not None else built.quit())
+        waiting.start(200)
+        built.exec()
+        waiting.stop()
         deployments.create_deployment(DeployChoice(jobs[0].id, "platform_endpoint"))
         deployments.dismiss_key()  # the one-time key banner is not for a picture
         window.models.refresh_exports()
@@ -96,9 +102,9 @@ def render(out: Path, run_exports: bool, suffix: str) -> list[Path]:
     wizard.resize(1000, 760)
     grab(wizard, "wizard-1-format")
     wizard.next()
-    wizard.options_page.panels.panels["quantization"].set_open(True)
+    wizard.options_page.panels.panels["quantization"].set_enabled(True)
     grab(wizard, "wizard-2-options")
-    wizard.options_page.panels.panels["quantization"].set_open(False)
+    wizard.options_page.panels.panels["quantization"].set_enabled(False)
     wizard.next()
     grab(wizard, "wizard-3-review")
     wizard.reject()

@@ -1,19 +1,19 @@
-"""The local endpoint server (`slipway serve`) as a QProcess the app starts and stops.
+"""The local endpoint server (`slipway serve`) as a child process the app starts and stops.
 
 The server prints exactly one stdout line, ``listening on http://HOST:PORT``,
 once it accepts connections; until then the state is ``starting``. Stop is
-SIGTERM, then SIGKILL after a grace period, timed with a QTimer: nothing here
-blocks the UI thread.
+SIGTERM, then SIGKILL after a grace period: the :class:`~gui.child_process.ChildProcess`
+times it on a QTimer, so nothing here blocks the UI thread.
 """
 
 from __future__ import annotations
 
 import re
 
-from PySide6.QtCore import QObject, QProcess, QTimer, Signal
+from PySide6.QtCore import QObject, QProcess, Signal
 
 from core.launch import cli_command
-from gui.worker_process import process_environment
+from gui.child_process import ChildProcess
 
 LISTENING = re.compile(r"listening on (http://\S+?)/?\s*$")
 STOP_GRACE_MS = 3000
@@ -47,11 +47,12 @@ class ServerProcess(QObject):
         self.url: str | None = None
         self.exit_code: int | None = None
         self.log: list[str] = []
-        self._process: QProcess | None = None
-        self._stdout = b""
-        self._kill_timer = QTimer(self)
-        self._kill_timer.setSingleShot(True)
-        self._kill_timer.timeout.connect(self._kill)
+        self._child: ChildProcess | None = None
+
+    @property
+    def process(self) -> QProcess | None:
+        """The current child's QProcess (None before the first start)."""
+        return None if self._child is None else self._child.process
 
     @property
     def running(self) -> bool:
@@ -60,67 +61,46 @@ class ServerProcess(QObject):
     def start(self, port: int = 0, host: str = "127.0.0.1") -> None:
         if self.running:
             return
-        command = self._command or server_command(port, host)
-        process = QProcess(self)
-        process.setProcessEnvironment(process_environment())
-        process.setProcessChannelMode(QProcess.ProcessChannelMode.SeparateChannels)
-        process.readyReadStandardOutput.connect(self._read_stdout)
-        process.readyReadStandardError.connect(self._read_stderr)
-        process.finished.connect(self._finished)
-        process.errorOccurred.connect(self._error)
-        self._process, self._stdout, self.url, self.exit_code = process, b"", None, None
+        if self._child is not None:
+            self._child.deleteLater()
+        child = ChildProcess(self._command or server_command(port, host), self, grace_ms=STOP_GRACE_MS)
+        child.sig_text.connect(self._stdout_line)
+        child.sig_message.connect(lambda message: self._emit_log(str(message)))
+        child.sig_stderr.connect(self._emit_log)
+        child.sig_kill_due.connect(lambda: self._emit_log("the server did not stop in time; killing it"))
+        child.sig_finished.connect(self._finished)
+        child.sig_failed_to_start.connect(self._failed_to_start)
+        self._child, self.url, self.exit_code = child, None, None
         self._set_state(ServerState.STARTING)
-        process.start(command[0], command[1:])
+        child.start()
 
     def stop(self) -> None:
-        if self._process is None or not self.running:
+        if self._child is None or not self.running:
             return
         self._set_state(ServerState.STOPPING)
-        self._process.terminate()
-        self._kill_timer.start(STOP_GRACE_MS)
+        self._child.stop()
 
-    def _kill(self) -> None:
-        if self._process is not None and self._process.state() != QProcess.ProcessState.NotRunning:
-            self._emit_log("the server did not stop in time; killing it")
-            self._process.kill()
-
-    def _read_stdout(self) -> None:
-        assert self._process is not None
-        self._stdout += bytes(self._process.readAllStandardOutput().data())
-        while b"\n" in self._stdout:
-            raw, self._stdout = self._stdout.split(b"\n", 1)
-            line = raw.decode("utf-8", "replace").rstrip()
-            self._emit_log(line)
-            match = LISTENING.search(line)
-            if match and self.state == ServerState.STARTING:
-                self.url = match.group(1)
-                self._set_state(ServerState.RUNNING)
-                self.sig_listening.emit(self.url)
-
-    def _read_stderr(self) -> None:
-        assert self._process is not None
-        text = bytes(self._process.readAllStandardError().data()).decode("utf-8", "replace")
-        for line in text.splitlines():
-            self._emit_log(line)
+    def _stdout_line(self, line: str) -> None:
+        self._emit_log(line)
+        match = LISTENING.search(line)
+        if match and self.state == ServerState.STARTING:
+            self.url = match.group(1)
+            self._set_state(ServerState.RUNNING)
+            self.sig_listening.emit(self.url)
 
     def _emit_log(self, line: str) -> None:
         self.log.append(line)
         del self.log[:-500]
         self.sig_log.emit(line)
 
-    def _finished(self, code: int, status: QProcess.ExitStatus) -> None:
-        self._kill_timer.stop()
+    def _finished(self, code: int, stopped: bool) -> None:
         self.exit_code = code
-        stopping = self.state == ServerState.STOPPING
         self.url = None
-        crashed = status == QProcess.ExitStatus.CrashExit and not stopping
-        self._set_state(ServerState.FAILED if (crashed or (code != 0 and not stopping))
-                        else ServerState.STOPPED)
+        self._set_state(ServerState.STOPPED if stopped or code == 0 else ServerState.FAILED)
 
-    def _error(self, error: QProcess.ProcessError) -> None:
-        if error == QProcess.ProcessError.FailedToStart:
-            self._emit_log("the endpoint server could not be started")
-            self._set_state(ServerState.FAILED)
+    def _failed_to_start(self, reason: str) -> None:
+        self._emit_log(f"the endpoint server could not be started: {reason}")
+        self._set_state(ServerState.FAILED)
 
     def _set_state(self, state: str) -> None:
         if state != self.state:

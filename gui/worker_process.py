@@ -1,23 +1,28 @@
-"""The QProcess adapter of core's job runner: one export worker, driven from the event loop.
+"""The export worker as a child of the app: core's job runner, driven from the event loop.
 
-It starts exactly the command the CLI starts (``JobService.command``), reads the
-worker's stdout as it arrives (one JSON event per line, free text kept as log),
-sends stderr to the job's log file, and records everything through the same
-``JobService`` calls the CLI uses (``mark_started``, ``record_event``,
-``finish``). Nothing here blocks: no ``waitFor*``; cancel is terminate, then kill
-after a grace period on a ``QTimer``.
+It starts exactly the command the CLI starts (``JobService.command``) as a
+:class:`~gui.child_process.ChildProcess` in its own process group, with stderr
+appended to the job's log file; each stdout line is a protocol event (free text
+becomes a log event), recorded through the same ``JobService`` calls the CLI uses
+(``mark_started``, ``record_event``, ``finish``). Cancel records the cancellation and
+stops the group: terminate, then kill after the grace period.
 """
 
 from __future__ import annotations
 
+import json
 import time
-from typing import Any
+from typing import Any, get_args
 
-from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signal
+from PySide6.QtCore import QObject, QProcess, Signal
 
 from core import launch, protocol
 from core.db import ExportJob
 from core.jobs import PROGRESS_WRITE_INTERVAL_S, JobService
+from gui.child_process import ChildProcess, process_environment
+
+__all__ = ["WorkerProcess", "process_environment"]
+EVENT_TYPES = get_args(protocol.EventType)
 
 
 class WorkerProcess(QObject):
@@ -34,40 +39,36 @@ class WorkerProcess(QObject):
         self.job_id = job.id
         self.command = service.command(job)
         self.final: dict[str, Any] | None = None
-        self._buffer = b""
         self._last_write = 0.0
         self._last_stage: str | None = None
         self._done = False
-        self.process = QProcess(self)
-        self.process.setProgram(self.command[0])
-        self.process.setArguments(self.command[1:])
-        self.process.setProcessEnvironment(process_environment())
-        self.process.setStandardErrorFile(str(launch.JobFiles(job.id).log), QProcess.OpenModeFlag.Append)
         # its own process group, so cancel reaches the converters it starts too
-        self.process.setUnixProcessParameters(QProcess.UnixProcessFlag.CreateNewSession)
-        self.process.readyReadStandardOutput.connect(self._read_stdout)
-        self.process.started.connect(self._on_started)
-        self.process.finished.connect(self._on_finished)
-        self.process.errorOccurred.connect(self._on_error)
-        self._kill_timer = QTimer(self)
-        self._kill_timer.setSingleShot(True)
-        self._kill_timer.setInterval(int(launch.CANCEL_GRACE_S * 1000))
-        self._kill_timer.timeout.connect(self.process.kill)
+        self.child = ChildProcess(self.command, self, stderr_file=launch.JobFiles(job.id).log,
+                                  new_session=True)
+        self.child.sig_message.connect(self._on_message)
+        self.child.sig_text.connect(self.handle_line)
+        self.child.sig_started.connect(self._on_started)
+        self.child.sig_finished.connect(lambda code, _stopped: self.finish(code))
+        self.child.sig_failed_to_start.connect(self._on_failed_to_start)
+
+    @property
+    def process(self) -> QProcess:
+        """The underlying QProcess (tests point it at a program that does not exist)."""
+        return self.child.process
 
     def start(self) -> None:
-        self.process.start()
+        self.child.start()
 
     @property
     def running(self) -> bool:
-        return self.process.state() != QProcess.ProcessState.NotRunning
+        return self.child.running
 
     def cancel(self) -> None:
         """Terminate the worker's process group; kill it if it lingers past the grace period."""
         if not self.running:
             return
         self.service.cancel(self.job_id)  # records 'cancelled' first, then SIGTERM to the group
-        self.process.terminate()
-        self._kill_timer.start()
+        self.child.stop()
 
     # --- reading the worker -------------------------------------------------
 
@@ -75,7 +76,9 @@ class WorkerProcess(QObject):
         """Apply one line of worker output (also how tests replay a recorded stream)."""
         if not line.strip():
             return None
-        event = protocol.decode(line)
+        return self.handle_event(protocol.decode(line))
+
+    def handle_event(self, event: dict[str, Any]) -> dict[str, Any]:
         if event["type"] in ("result", "error"):
             self.final = event
         now = time.monotonic()
@@ -86,42 +89,25 @@ class WorkerProcess(QObject):
         self.sig_event.emit(self.job_id, event)
         return event
 
+    def _on_message(self, message: dict[str, Any]) -> None:
+        if message.get("type") in EVENT_TYPES:
+            self.handle_event(message)
+        else:  # a JSON object that is not a protocol event is log text, as protocol.decode says
+            self.handle_line(json.dumps(message))
+
     def finish(self, exit_code: int | None) -> ExportJob:
         """Record how the worker ended (once) and announce it."""
         if self._done:
             return self.service.get(self.job_id)
         self._done = True
-        self._kill_timer.stop()
         job = self.service.finish(self.job_id, exit_code, self.final)
         self.sig_finished.emit(self.job_id, job)
         return job
 
-    def _read_stdout(self) -> None:
-        self._buffer += bytes(self.process.readAllStandardOutput().data())
-        *lines, self._buffer = self._buffer.split(b"\n")
-        for raw in lines:
-            self.handle_line(raw.decode("utf-8", errors="replace"))
+    def _on_started(self, pid: int) -> None:
+        self.service.mark_started(self.job_id, pid)
 
-    def _on_started(self) -> None:
-        self.service.mark_started(self.job_id, int(self.process.processId()))
-
-    def _on_finished(self, exit_code: int, status: QProcess.ExitStatus) -> None:
-        self._read_stdout()
-        if self._buffer:
-            self.handle_line(self._buffer.decode("utf-8", errors="replace"))
-            self._buffer = b""
-        self.finish(exit_code if status == QProcess.ExitStatus.NormalExit else -1)
-
-    def _on_error(self, error: QProcess.ProcessError) -> None:
-        if error == QProcess.ProcessError.FailedToStart:
-            self.final = {"type": "error", "code": "internal",
-                          "message": f"the export worker could not start: {self.process.errorString()}"}
-            self.finish(1)
-
-
-def process_environment() -> QProcessEnvironment:
-    """The environment of every child the GUI starts: the worker's (unbuffered, UTF-8)."""
-    env = QProcessEnvironment()
-    for key, value in launch.worker_environment().items():
-        env.insert(key, value)
-    return env
+    def _on_failed_to_start(self, reason: str) -> None:
+        self.final = {"type": "error", "code": "internal",
+                      "message": f"the export worker could not start: {reason}"}
+        self.finish(1)

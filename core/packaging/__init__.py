@@ -1,12 +1,15 @@
 """Deployment packages built from an export: download, edge (iOS / Android), container (Triton).
 
-One module per type (``download``, ``edge``, ``container`` with ``triton``); ``service``
-records the deployment and stores the package.
+``types`` is the registry of package types (one entry each, registered by the module that
+builds it: ``download``, ``edge``, ``container`` with ``triton``); ``service`` walks an entry:
+checks the export's format, builds, records the deployment and stores the package.
 """
 
 from __future__ import annotations
 
 from core.packaging.result import PackageResult
-from core.packaging.service import PACKAGE_TYPES, build, package, upload_export
+from core.packaging.service import build, package, upload_export
+from core.packaging.types import PackageType, for_format, get, names, package_types
 
-__all__ = ["PACKAGE_TYPES", "PackageResult", "build", "package", "upload_export"]
+__all__ = ["PackageResult", "PackageType", "build", "for_format", "get", "names", "package",
+           "package_types", "upload_export"]

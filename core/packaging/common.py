@@ -20,6 +20,7 @@ from string import Template
 from typing import Any
 
 from core.errors import BadInput
+from core.metadata import read_metadata
 
 Progress = Callable[[dict[str, Any]], None]
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -62,14 +63,11 @@ def check_export_folder(folder: Path) -> dict[str, Any]:
         raise BadInput(f"no export package at {folder}: the folder does not exist")
     if not meta_path.is_file():
         raise BadInput(f"{folder} is not an export package: it has no metadata.json")
-    try:
-        metadata: dict[str, Any] = json.loads(meta_path.read_text(encoding="utf-8"))
-        model_file = metadata["model_info"]["model_file"]
-    except (ValueError, KeyError, TypeError) as err:
-        raise BadInput(f"{meta_path} is not a Slipway metadata.json: {err}") from None
+    metadata = read_metadata(meta_path)  # the schema, typed: a broken file is named here
+    model_file = metadata.model_info.model_file
     if not (folder / model_file).exists():
         raise BadInput(f"{folder} names {model_file} in metadata.json but the file is missing")
-    return metadata
+    return metadata.to_json()
 
 
 def snapshot_export(source: Path, target: Path, progress: Progress | None = None,
@@ -116,16 +114,24 @@ def copy_model(source: Path, model_file: str, target: Path) -> Path:
     return target
 
 
+def _stored(relative: Path) -> bool:
+    """Model weights barely compress (under 10%): every model file (model.onnx, model.bin,
+    model.plan …, and what is inside a model.mlpackage) is stored; the rest is deflated."""
+    return relative.stem == "model" or any(part.endswith(".mlpackage") for part in relative.parts[:-1])
+
+
 def zip_folder(folder: Path, zip_path: Path, skip: frozenset[str] = frozenset()) -> Path:
-    """Every file of ``folder`` (relative names, sorted) into ``zip_path``, written atomically."""
+    """Every file of ``folder`` (relative names, sorted; hidden files and ``skip`` left out)
+    into ``zip_path``, written atomically. The one zip rule of every package Slipway writes."""
     part = zip_path.with_name(zip_path.name + ".part")
     excluded = {zip_path.name, part.name, *skip}
     with zipfile.ZipFile(part, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
         for path in sorted(folder.rglob("*")):
-            if path.is_file() and path.name not in excluded:
-                stored = path.suffix in (".onnx", ".tflite", ".plan", ".bin") or path.parent.name == "weights"
-                archive.write(path, path.relative_to(folder).as_posix(),
-                              compress_type=zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED)
+            relative = path.relative_to(folder)
+            hidden = any(p.startswith(".") for p in relative.parts)
+            if path.is_file() and path.name not in excluded and not hidden:
+                archive.write(path, relative.as_posix(),
+                              compress_type=zipfile.ZIP_STORED if _stored(relative) else zipfile.ZIP_DEFLATED)
     part.replace(zip_path)
     return zip_path
 

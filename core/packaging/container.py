@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from core.errors import BadInput
+from core import triton
 from core.packaging.common import (
     Progress,
     atomic_folder,
@@ -29,13 +29,14 @@ from core.packaging.describe import preprocessing_text
 from core.packaging.result import PackageResult
 from core.packaging.triton import (
     DEFAULT_MAX_BATCH,
-    PLATFORMS,
-    TRITON_TYPES,
+    SERVABLE,
     batch_plan,
     config_pbtxt,
     model_name,
     request_shape,
 )
+from core.packaging.types import PackageType, register
+from core.storage import Storage, container_package_key, triton_model_prefix
 
 TRITON_IMAGE = "nvcr.io/nvidia/tritonserver:24.01-py3"  # the seed's base image
 ZIP_NAME = "container-package.zip"
@@ -44,17 +45,13 @@ ZIP_NAME = "container-package.zip"
 def build_container(source: Path, out: Path, progress: Progress | None = None, *,
                     max_batch_size: int = DEFAULT_MAX_BATCH,
                     triton_image: str = TRITON_IMAGE) -> PackageResult:
-    checked = check_export_folder(source)
+    checked = check_export_folder(source)  # the format was checked against the registry by service.build
     fmt = checked["model_info"]["export_format"]
-    if fmt not in PLATFORMS:
-        raise BadInput(f"a Triton container needs an ONNX (or TensorRT) export; this export is {fmt}. "
-                       "Export the checkpoint again with --format onnx (add --dynamic to let Triton batch "
-                       "requests) and package that")
     with atomic_folder(out) as staging, tempfile.TemporaryDirectory(dir=staging.parent) as scratch:
         tree = Path(scratch) / "export"
         metadata = snapshot_export(source, tree, progress, checked)
         name = model_name(metadata)
-        platform, target_file = PLATFORMS[fmt]
+        platform, target_file = triton.platform(fmt), str(triton.repository_file(fmt))
         source_file = "model.engine" if fmt == "tensorrt" else metadata["model_info"]["model_file"]
         version_dir = staging / "model_repository" / name / "1"
         version_dir.mkdir(parents=True)
@@ -99,6 +96,37 @@ def _values(metadata: dict[str, Any], name: str, platform: str, target_file: str
                      else "fixed batch: export with --dynamic to let Triton batch requests"),
         "outputs": ", ".join(f"`{o['name']}` {o['shape']}" for o in outputs),
         "output_names": [o["name"] for o in outputs],
-        "kserve_type": TRITON_TYPES[dtype].removeprefix("TYPE_"), "numpy_type": dtype,
+        "kserve_type": triton.datatype_of(dtype), "numpy_type": dtype,
         "preprocessing": preprocessing_text(metadata), "gpu_note": gpu_note,
     }
+
+
+def _config(result: PackageResult, stored: dict[str, Any]) -> dict[str, Any]:
+    return {"dockerfile_url": stored.get("storage_url", str(result.zip_path)),
+            "image_name": result.extra["image_name"], "image_tag": result.extra["image_tag"],
+            "model_name": result.extra["model_name"]}
+
+
+def _upload_model_repository(result: PackageResult, storage: Storage, key_id: str,
+                             progress: Progress | None) -> dict[str, Any]:
+    """The Triton model repository as loose files under triton-models/<deployment-id>/, ready to serve."""
+    repository = Path(result.extra["model_repository"]) / result.extra["model_name"]
+    objects = storage.upload_tree(repository, triton_model_prefix(key_id), progress)
+    return {"triton_model_url": storage.url(triton_model_prefix(key_id)),
+            "triton_model_files": [o.key for o in objects]}
+
+
+CONTAINER = register(PackageType(
+    name="container",
+    title="Triton container",
+    description="A Dockerfile on Triton Inference Server with its model repository and config.pbtxt.",
+    deployment_type="container",
+    formats=SERVABLE,
+    export_hint="--format onnx",
+    export_note="add --dynamic to let Triton batch requests",
+    builder=build_container,
+    storage_key=lambda _export_id, key_id: container_package_key(key_id),
+    deployment_config=_config,
+    extra_upload=_upload_model_repository,
+    order=40,
+))

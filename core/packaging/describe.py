@@ -5,11 +5,35 @@ from __future__ import annotations
 from typing import Any
 
 
+def input_size(metadata: dict[str, Any]) -> list[Any]:
+    """[h, w] of the model's input: ``preprocessing.input_size`` (schema 2) or the resize
+    size of a schema-1 package; ["?", "?"] when it follows the image."""
+    pre = metadata.get("preprocessing") or {}
+    size = pre.get("input_size") if "steps" in pre else (pre.get("resize") or {}).get("size")
+    return list(size) if size else ["?", "?"]
+
+
+def _step_text(step: dict[str, Any]) -> str:
+    if step.get("op") == "resize":
+        if step.get("size"):
+            return f"resize ({step.get('mode')}) to {step['size'][1]}x{step['size'][0]}"
+        return f"resize ({step.get('mode')}) to {step.get('edge')}"
+    if step.get("op") == "center_crop":
+        return f"center crop {step['size'][1]}x{step['size'][0]}"
+    size = step.get("size")
+    return f"pad to {size[1]}x{size[0]}" if size else f"pad to a multiple of {step.get('multiple_of')}"
+
+
 def preprocessing_text(metadata: dict[str, Any]) -> str:
     pre = metadata.get("preprocessing") or {}
-    resize = pre.get("resize") or {}
-    size = resize.get("size")
-    parts = [f"{resize.get('method', 'resize')} to {size[1]}x{size[0]}" if size else "resize"]
+    if "steps" in pre:
+        parts = [", ".join(_step_text(step) for step in pre["steps"]) or "no resize"]
+    else:  # schema 1: one resize object
+        resize = pre.get("resize") or {}
+        size = resize.get("size")
+        parts = [f"{resize.get('method', 'resize')} to {size[1]}x{size[0]}" if size else "resize"]
+    if (pre.get("format") or {}).get("color_space") == "BGR":
+        parts.append("channels in BGR order")
     if pre.get("embedded"):
         parts.append("normalization inside the model")
     else:

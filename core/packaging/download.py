@@ -14,6 +14,8 @@ from core.packaging.common import (
     zip_folder,
 )
 from core.packaging.result import PackageResult
+from core.packaging.types import PackageType, register
+from core.storage import export_key
 
 ZIP_NAME = "export-package.zip"
 
@@ -26,3 +28,16 @@ def build_download(source: Path, out: Path, progress: Progress | None = None) ->
         report(progress, "zipping", percent=90.0)
         zip_folder(tree, staging / ZIP_NAME)
     return PackageResult("download", out, out / ZIP_NAME, metadata)
+
+
+DOWNLOAD = register(PackageType(
+    name="download",
+    title="Download",
+    description="The export's package zip (model, metadata, every runtime wrapper), ready to hand over.",
+    deployment_type="download",
+    formats=(),  # every export
+    export_hint="",
+    builder=build_download,
+    storage_key=lambda export_id, key_id: export_key(export_id or key_id, ZIP_NAME),
+    order=10,
+))

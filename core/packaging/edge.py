@@ -24,30 +24,22 @@ from core.packaging.common import (
     snapshot_export,
     zip_folder,
 )
-from core.packaging.describe import bbox_note, preprocessing_text, verification_text
+from core.packaging.describe import bbox_note, input_size, preprocessing_text, verification_text
 from core.packaging.result import PackageResult
+from core.packaging.types import PackageType, register
+from core.storage import edge_package_key
 
 PLATFORMS: dict[str, dict[str, Any]] = {
-    "ios": {"formats": ("coreml",), "runtime_dir": "swift", "export_hint": "--format coreml"},
-    "android": {"formats": ("tflite", "onnx"), "runtime_dir": "kotlin", "export_hint": "--format tflite"},
+    "ios": {"runtime_dir": "swift"},
+    "android": {"runtime_dir": "kotlin"},
 }
 RUNTIME_NAME = {"tflite": "TensorFlow Lite / LiteRT", "onnx": "ONNX Runtime Android"}
-
-
-def check_format(platform: str, export_format: str) -> None:
-    rule = PLATFORMS[platform]
-    if export_format not in rule["formats"]:
-        wanted = " or ".join(rule["formats"])
-        raise BadInput(f"an {platform} edge package needs a {wanted} export; this export is "
-                       f"{export_format}. Export the checkpoint again with {rule['export_hint']} "
-                       "(slipway export CKPT " + rule["export_hint"] + ") and package that")
 
 
 def build_edge(source: Path, platform: str, out: Path, progress: Progress | None = None) -> PackageResult:
     if platform not in PLATFORMS:
         raise BadInput(f"unknown edge platform {platform!r}; choose ios or android")
-    checked = check_export_folder(source)
-    check_format(platform, checked["model_info"]["export_format"])
+    checked = check_export_folder(source)  # the format was checked against the registry by service.build
     rule = PLATFORMS[platform]
     zip_name = f"edge-package-{platform}.zip"
     with atomic_folder(out) as staging, tempfile.TemporaryDirectory(dir=staging.parent) as scratch:
@@ -83,7 +75,7 @@ def _readme(platform: str, metadata: dict[str, Any], sample_files: list[str]) ->
         "preprocessing": preprocessing_text(metadata), "verification": verification_text(metadata),
     }
     if platform == "ios":
-        size = (metadata.get("preprocessing") or {}).get("resize", {}).get("size", ["?", "?"])
+        size = input_size(metadata)
         target = (metadata.get("runtime") or {}).get("coreml", {}).get("minimum_deployment_target", "?")
         return render_template("edge/README_ios.md", **values, input_size=f"{size[1]}x{size[0]}",
                                deployment_target=target)
@@ -91,3 +83,42 @@ def _readme(platform: str, metadata: dict[str, Any], sample_files: list[str]) ->
     return render_template("edge/README_android.md", **values, runtime=RUNTIME_NAME[fmt],
                            model_suffix=Path(info["model_file"]).suffix.lstrip("."),
                            input_shape=spec["shape"], input_layout=spec.get("format", ""))
+
+
+def build_ios(source: Path, out: Path, progress: Progress | None = None) -> PackageResult:
+    return build_edge(source, "ios", out, progress)
+
+
+def build_android(source: Path, out: Path, progress: Progress | None = None) -> PackageResult:
+    return build_edge(source, "android", out, progress)
+
+
+def _config(result: PackageResult, stored: dict[str, Any]) -> dict[str, Any]:
+    return {"target_platform": result.extra["target_platform"], "includes_sample_code": True,
+            "package_url": stored.get("storage_url", str(result.zip_path))}
+
+
+EDGE_IOS = register(PackageType(
+    name="edge-ios",
+    title="iOS edge package",
+    description="The .mlpackage with the Swift wrapper, a sample ViewController, labels and a README.",
+    deployment_type="edge_package",
+    formats=("coreml",),
+    export_hint="--format coreml",
+    builder=build_ios,
+    storage_key=lambda _export_id, key_id: edge_package_key(key_id),
+    deployment_config=_config,
+    order=20,
+))
+EDGE_ANDROID = register(PackageType(
+    name="edge-android",
+    title="Android edge package",
+    description="The .tflite (or .onnx) with the Kotlin wrapper, a sample MainActivity and build.gradle.",
+    deployment_type="edge_package",
+    formats=tuple(RUNTIME_NAME),
+    export_hint="--format tflite",
+    builder=build_android,
+    storage_key=lambda _export_id, key_id: edge_package_key(key_id),
+    deployment_config=_config,
+    order=30,
+))

@@ -1,7 +1,9 @@
 """``slipway package``: build a package from an export (or a package folder / zip), record the
 deployment, and store it where the settings or ``--upload`` say.
 
-An EXPORT_ID records a DeploymentTarget (download / edge_package / container) whose
+The package types are the registry in ``core.packaging.types``: this module only
+walks an entry (check the format, build, record its deployment type, upload to its
+key, record its deployment_config). An EXPORT_ID records a DeploymentTarget whose
 config says where the package is. Upload keys follow the seed: exports/<export-id>/…,
 edge-packages/<deployment-id>.zip, container-packages/<deployment-id>.zip and
 triton-models/<deployment-id>/… . When an upload fails the deployment is marked
@@ -14,39 +16,27 @@ import tempfile
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.errors import BadInput
-from core.packaging.common import Progress
-from core.packaging.container import build_container
-from core.packaging.download import ZIP_NAME, build_download
-from core.packaging.edge import build_edge
+from core.packaging import types
+from core.packaging.common import Progress, check_export_folder
+from core.packaging.download import ZIP_NAME
 from core.packaging.result import PackageResult
 from core.paths import data_dir
 from core.settings import Settings
-from core.storage import (
-    Storage,
-    container_package_key,
-    edge_package_key,
-    export_key,
-    export_prefix,
-    extract_zip,
-    parse_s3_url,
-    triton_model_prefix,
-)
+from core.storage import Storage, export_key, export_prefix, extract_zip, parse_s3_url
 
-PACKAGE_TYPES = {"download": "download", "edge-ios": "edge_package", "edge-android": "edge_package",
-                 "container": "container"}
+if TYPE_CHECKING:
+    from core.deployments import DeploymentService
+    from core.jobs import JobService
 
 
 def build(kind: str, source: Path, out: Path, progress: Progress | None = None) -> PackageResult:
-    if kind == "download":
-        return build_download(source, out, progress)
-    if kind in ("edge-ios", "edge-android"):
-        return build_edge(source, kind.removeprefix("edge-"), out, progress)
-    if kind == "container":
-        return build_container(source, out, progress)
-    raise BadInput(f"unknown package type {kind!r}; choose one of {', '.join(PACKAGE_TYPES)}")
+    """Build one package of the registered type ``kind`` from an export folder."""
+    entry = types.get(kind)
+    entry.check(check_export_folder(source)["model_info"]["export_format"])  # before anything is written
+    return entry.builder(source, out, progress)
 
 
 def storage_for(upload: str | None, settings: Settings | None = None) -> Storage | None:
@@ -59,40 +49,57 @@ def storage_for(upload: str | None, settings: Settings | None = None) -> Storage
 
 
 def package(source: str, kind: str, *, out: Path | None = None, upload: str | None = None,
-            progress: Progress | None = None, settings: Settings | None = None) -> dict[str, Any]:
-    """Build, record and store one package; the summary the CLI prints as JSON."""
-    if kind not in PACKAGE_TYPES:
-        raise BadInput(f"unknown package type {kind!r}; choose one of {', '.join(PACKAGE_TYPES)}")
+            progress: Progress | None = None, settings: Settings | None = None, name: str | None = None,
+            jobs: JobService | None = None, deployments: DeploymentService | None = None) -> dict[str, Any]:
+    """Build, record and store one package; the summary the CLI prints as JSON.
+
+    ``source``: an export id (records a deployment named ``name``), a package folder or its
+    zip. ``jobs`` and ``deployments``: the services to use (default: the data directory's).
+    A wrong package type or export format is refused before anything is written.
+    """
+    entry = types.get(kind)
     settings = settings or Settings.load()
     storage = storage_for(upload, settings)  # settings errors surface before any work
-    out = out or data_dir() / "packages" / f"{kind}-{uuid.uuid4().hex[:12]}"
     path = Path(source)
     if path.suffix == ".zip" and path.is_file():
         with tempfile.TemporaryDirectory() as scratch:
             folder = extract_zip(path, Path(scratch) / "package")
-            result = build(kind, folder, out, progress)
+            result = build(kind, folder, out or _default_out(kind), progress)
         return _store(result, storage, None, settings, progress)
     if path.is_dir():
-        return _store(build(kind, path, out, progress), storage, None, settings, progress)
-    from core.jobs import JobService
+        result = build(kind, path, out or _default_out(kind), progress)
+        return _store(result, storage, None, settings, progress)
+    if jobs is None:
+        from core.jobs import JobService
 
-    job = JobService().get(source)
+        jobs = JobService()
+    job = jobs.get(source)
     if job.status != "completed":
         raise BadInput(f"export {job.id[:8]} is {job.status}; only a completed export can be packaged")
-    result = build(kind, Path(job.package_dir), out, progress)
-    return _store(result, storage, job.id, settings, progress)
+    entry.check(job.export_format)
+    result = build(kind, Path(job.package_dir), out or _default_out(kind), progress)
+    name = name or f"{job.export_format} v{job.version} ({entry.name})"
+    return _store(result, storage, job.id, settings, progress, name=name, deployments=deployments)
+
+
+def _default_out(kind: str) -> Path:
+    return data_dir() / "packages" / f"{kind}-{uuid.uuid4().hex[:12]}"
 
 
 def _store(result: PackageResult, storage: Storage | None, export_id: str | None, settings: Settings,
-           progress: Progress | None) -> dict[str, Any]:
+           progress: Progress | None, *, name: str | None = None,
+           deployments: DeploymentService | None = None) -> dict[str, Any]:
+    entry = types.get(result.kind)
     summary = result.summary()
     deployment_id: str | None = None
-    service: Any = None
+    service: DeploymentService | None = None
     if export_id is not None:
-        from core.deployments import DeploymentService
+        if deployments is None:
+            from core.deployments import DeploymentService
 
-        service = DeploymentService()
-        target = service.create(export_id, PACKAGE_TYPES[result.kind], config=_config(result, {}))
+            deployments = DeploymentService()
+        service = deployments
+        target = service.create(export_id, entry.deployment_type, name=name, config=_config(result, {}))
         deployment_id = target.id
         summary["deployment_id"] = deployment_id
     if storage is None:
@@ -111,17 +118,11 @@ def _store(result: PackageResult, storage: Storage | None, export_id: str | None
 
 def _upload(result: PackageResult, storage: Storage, export_id: str | None, key_id: str,
             settings: Settings, progress: Progress | None) -> dict[str, Any]:
+    entry = types.get(result.kind)
     stored: dict[str, Any] = {}
-    if result.kind == "download":
-        key = export_key(export_id or key_id, ZIP_NAME)
-    elif result.kind == "container":
-        key = container_package_key(key_id)
-        repository = Path(result.extra["model_repository"]) / result.extra["model_name"]
-        objects = storage.upload_tree(repository, triton_model_prefix(key_id), progress)
-        stored["triton_model_url"] = storage.url(triton_model_prefix(key_id))
-        stored["triton_model_files"] = [o.key for o in objects]
-    else:
-        key = edge_package_key(key_id)
+    if entry.extra_upload is not None:
+        stored.update(entry.extra_upload(result, storage, key_id, progress))
+    key = entry.storage_key(export_id, key_id)
     obj = storage.upload(result.zip_path, key, progress)
     expires = settings.presign_expiry_s
     stored.update({"storage_url": obj.url, "sha256": obj.sha256, "size_bytes": obj.size,
@@ -131,16 +132,12 @@ def _upload(result: PackageResult, storage: Storage, export_id: str | None, key_
 
 
 def _config(result: PackageResult, stored: dict[str, Any]) -> dict[str, Any]:
-    """The deployment_config of the seed's DeploymentTarget for this package type."""
-    config: dict[str, Any] = {"package_path": str(result.zip_path), **{k: v for k, v in stored.items()
-                                                                        if k != "triton_model_files"}}
-    if result.kind.startswith("edge-"):
-        config.update(target_platform=result.extra["target_platform"], includes_sample_code=True,
-                      package_url=stored.get("storage_url", str(result.zip_path)))
-    elif result.kind == "container":
-        config.update(dockerfile_url=stored.get("storage_url", str(result.zip_path)),
-                      image_name=result.extra["image_name"], image_tag=result.extra["image_tag"],
-                      model_name=result.extra["model_name"])
+    """The deployment_config of the seed's DeploymentTarget: where the package is, what was stored,
+    the package type that made it, and the type's own fields."""
+    entry = types.get(result.kind)
+    config: dict[str, Any] = {"package_type": entry.name, "package_path": str(result.zip_path),
+                              **{k: v for k, v in stored.items() if k != "triton_model_files"}}
+    config.update(entry.deployment_config(result, stored))
     return config
 
 

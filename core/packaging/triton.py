@@ -14,15 +14,12 @@ import json
 import re
 from typing import Any
 
+from core import formats, triton
 from core.errors import BadInput, Unsupported
 
-TRITON_TYPES = {
-    "float32": "TYPE_FP32", "float16": "TYPE_FP16", "float64": "TYPE_FP64", "bfloat16": "TYPE_BF16",
-    "uint8": "TYPE_UINT8", "int8": "TYPE_INT8", "int16": "TYPE_INT16", "int32": "TYPE_INT32",
-    "int64": "TYPE_INT64", "bool": "TYPE_BOOL",
-}
-PLATFORMS = {"onnx": ("onnxruntime_onnx", "model.onnx"), "tensorrt": ("tensorrt_plan", "model.plan")}
 DEFAULT_MAX_BATCH = 8
+# the formats a Triton model repository here can serve: those whose descriptor names its file
+SERVABLE = tuple(f.name for f in formats.all_formats() if f.triton_model_file)
 
 
 def model_name(metadata: dict[str, Any]) -> str:
@@ -32,40 +29,26 @@ def model_name(metadata: dict[str, Any]) -> str:
     return re.sub(r"[^a-z0-9_-]+", "-", raw.lower()).strip("-") or "model"
 
 
-def _is_dynamic(dim: Any) -> bool:
-    return isinstance(dim, str) or dim is None or int(dim) <= 0
-
-
-def _dims(shape: list[Any]) -> list[int]:
-    return [-1 if _is_dynamic(d) else int(d) for d in shape]
-
-
-def _data_type(dtype: str, tensor: str) -> str:
-    key = str(dtype).lower()
-    if key not in TRITON_TYPES:
-        raise Unsupported(f"tensor {tensor!r} has dtype {dtype!r}, which has no Triton data type")
-    return TRITON_TYPES[key]
-
-
 def batch_plan(metadata: dict[str, Any]) -> bool:
     """Whether Triton can batch this model: the first axis of every tensor is dynamic."""
     tensors = [metadata["input_spec"], *metadata["output_spec"]["outputs"]]
-    return all(t.get("shape") and _is_dynamic(t["shape"][0]) for t in tensors)
+    return all(t.get("shape") and triton.is_dynamic(t["shape"][0]) for t in tensors)
 
 
 def config_pbtxt(metadata: dict[str, Any], max_batch_size: int = DEFAULT_MAX_BATCH) -> str:
     fmt = metadata["model_info"]["export_format"]
-    if fmt not in PLATFORMS:
-        raise Unsupported(f"Triton serves ONNX and TensorRT exports here; this export is {fmt}")
+    if fmt not in SERVABLE:
+        raise Unsupported(f"a Triton model repository here serves {' and '.join(SERVABLE)} exports; "
+                          f"this export is {fmt}")
     if max_batch_size < 1:
         raise BadInput("--max-batch for a container must be at least 1")
     batching = batch_plan(metadata)
-    lines = [f'platform: "{PLATFORMS[fmt][0]}"', f"max_batch_size: {max_batch_size if batching else 0}"]
+    lines = [f'platform: "{triton.platform(fmt)}"', f"max_batch_size: {max_batch_size if batching else 0}"]
 
     def tensor(spec: dict[str, Any]) -> list[str]:
-        dims = _dims(spec["shape"])[1:] if batching else _dims(spec["shape"])
+        dims = triton.dims(spec["shape"])[1:] if batching else triton.dims(spec["shape"])
         return ["  {", f"    name: {json.dumps(spec['name'])}",
-                f"    data_type: {_data_type(spec['dtype'], spec['name'])}",
+                f"    data_type: {triton.config_data_type(spec['dtype'], spec['name'])}",
                 f"    dims: [ {', '.join(str(d) for d in dims)} ]", "  }"]
 
     def block(title: str, specs: list[dict[str, Any]]) -> list[str]:
@@ -86,4 +69,4 @@ def config_pbtxt(metadata: dict[str, Any], max_batch_size: int = DEFAULT_MAX_BAT
 
 def request_shape(metadata: dict[str, Any]) -> list[int]:
     """The input shape of a one-image request (dynamic axes as 1)."""
-    return [1 if _is_dynamic(d) else int(d) for d in metadata["input_spec"]["shape"]]
+    return [1 if triton.is_dynamic(d) else int(d) for d in metadata["input_spec"]["shape"]]

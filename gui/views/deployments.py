@@ -1,16 +1,18 @@
 """Deployments: a card per deployment, the create wizard, the history timeline and the local endpoint server.
 
-Endpoint deployments and downloads are recorded directly through
-``DeploymentService``; edge and container packages are built by
-``slipway package … --json`` in a child process (QProcess), so the view stays
-responsive and does not depend on the packaging module's Python API.
+Endpoint deployments are recorded directly through ``DeploymentService``. Every
+package type (download, edge, container: the ``core.packaging`` registry) is built
+the same way, by the same ``core.packaging.package`` the CLI's ``slipway package``
+calls, off the UI thread (``run_in_thread``); its progress shows in the status line,
+and a failure (a SlipwayError's own message) in the notification bar. An export of
+the wrong format is refused before any work starts.
 """
 
 from __future__ import annotations
 
-import json
+from typing import Any
 
-from PySide6.QtCore import QProcess, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QFrame,
@@ -25,14 +27,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core import packaging
 from core.db import DeploymentType, JobStatus
 from core.deployments import DeploymentService, deployment_summary
 from core.errors import SlipwayError
 from core.jobs import JobService
-from core.launch import cli_command
-from gui.deploy_wizard import DeployChoice, DeployWizard
+from gui.deploy_wizard import ENDPOINT, DeployChoice, DeployWizard, ExportOption
 from gui.models.formatting import display_path
 from gui.server_process import ServerProcess, ServerState
+from gui.thread_task import ThreadTask, errors, run_in_thread
 from gui.widgets.deployment_card import DeploymentCard
 from gui.widgets.history_timeline import HistoryTimeline
 
@@ -43,11 +46,11 @@ SERVER_STATE_TEXT = {ServerState.STOPPED: "Endpoint server: stopped",
                      ServerState.FAILED: "Endpoint server: failed (see its log)"}
 
 
-def package_command(export_id: str, choice: DeployChoice) -> list[str]:
-    """``slipway package`` for an edge or container deployment (pure: tests assert on it)."""
-    kinds: dict[str, str] = {DeploymentType.CONTAINER: "container", DeploymentType.DOWNLOAD: "download"}
-    kind = kinds.get(choice.deployment_type, f"edge-{choice.platform or 'android'}")
-    return cli_command("package", export_id, "--type", kind, "--json")
+def progress_line(event: dict[str, Any]) -> str:
+    """One packaging progress event as a status line."""
+    if event.get("stage") == "upload":
+        return f"uploading {event.get('key', '')}: {float(event.get('percent', 0)):.0f}%"
+    return f"{float(event.get('percent', 0)):.0f}% {event.get('message', '')}".strip()
 
 
 class DeploymentsView(QWidget):
@@ -62,7 +65,7 @@ class DeploymentsView(QWidget):
         self.server = ServerProcess(parent=self)
         self.server.sig_state_changed.connect(self._server_state)
         self.server.sig_listening.connect(lambda _url: self.refresh())
-        self._packaging: QProcess | None = None
+        self.packaging: ThreadTask | None = None
 
         new = QPushButton("New deployment…")
         new.clicked.connect(self.open_wizard)
@@ -137,9 +140,10 @@ class DeploymentsView(QWidget):
 
     # --- listing ---------------------------------------------------------------------------
 
-    def completed_exports(self) -> list[tuple[str, str]]:
+    def completed_exports(self) -> list[ExportOption]:
         names = {c.id: c.name for c in self.jobs.checkpoints()}
-        return [(job.id, f"{names.get(job.checkpoint_id, '?')} · {job.export_format} v{job.version}")
+        return [ExportOption(job.id, f"{names.get(job.checkpoint_id, '?')} · {job.export_format} "
+                                     f"v{job.version}", job.export_format)
                 for job in self.jobs.list_jobs(self.checkpoint_id) if job.status == JobStatus.COMPLETED]
 
     def refresh(self) -> None:
@@ -182,50 +186,50 @@ class DeploymentsView(QWidget):
         wizard.open()  # window-modal, not a nested event loop
 
     def create_deployment(self, choice: DeployChoice) -> str | None:
-        """Record (endpoint, download) or start building (edge, container) a deployment."""
+        """Record an endpoint (its id), or start building a package (None: it appears when built)."""
         try:
-            if choice.deployment_type == DeploymentType.PLATFORM_ENDPOINT:
-                target = self.deployments.create(choice.export_id, choice.deployment_type, tier=choice.tier)
+            if choice.kind == ENDPOINT:
+                target = self.deployments.create(choice.export_id, ENDPOINT, tier=choice.tier)
                 key = self.deployments.create_key(target.id, tier=choice.tier)
                 self.selected = target.id
                 self.refresh()
                 self.show_key(target.name, key.secret)
                 return target.id
-            if choice.deployment_type == DeploymentType.DOWNLOAD:
-                job = self.jobs.get(choice.export_id)
-                target = self.deployments.create(choice.export_id, choice.deployment_type,
-                                                 config={"package_path": job.export_package_path})
-                self.selected = target.id
-                self.refresh()
-                return target.id
+            self.build_package(choice)
         except SlipwayError as err:
-            self.status.setText(f"Could not create the deployment: {err}")
-            return None
-        self.build_package(choice)
+            self.status.setText(f"Could not create the deployment: {err.message}")
+            errors().sig_error.emit(err.message)
         return None
 
-    def build_package(self, choice: DeployChoice) -> None:
-        if self._packaging is not None:
+    def build_package(self, choice: DeployChoice) -> ThreadTask | None:
+        """Build and record the package off the UI thread; a wrong format is refused here, first."""
+        if self.packaging is not None:
             self.status.setText("A package is already being built; wait for it to finish.")
-            return
-        command = package_command(choice.export_id, choice)
-        process = QProcess(self)
-        process.setProcessChannelMode(QProcess.ProcessChannelMode.SeparateChannels)
-        process.finished.connect(lambda code, _s: self._package_finished(process, code))
-        self._packaging = process
-        self.status.setText(f"Building the {choice.deployment_type.replace('_', ' ')} package…")
-        process.start(command[0], command[1:])
+            return None
+        entry = packaging.get(choice.kind)
+        entry.check(self.jobs.get(choice.export_id).export_format)  # before any work starts
+        jobs, deployments = self.jobs, self.deployments
 
-    def _package_finished(self, process: QProcess, code: int) -> None:
-        self._packaging = None
-        out = bytes(process.readAllStandardOutput().data()).decode("utf-8", "replace").strip()
-        err = bytes(process.readAllStandardError().data()).decode("utf-8", "replace").strip()
-        if code == 0 and out:
-            result = json.loads(out.splitlines()[-1])
-            where = result.get("zip", "")
-            self.status.setText(f"Package ready: {where}")
-        else:
-            self.status.setText(f"Packaging failed (exit {code}): {(err or out).splitlines()[-1:] or ''}")
+        def work(report: Any) -> dict[str, Any]:
+            return packaging.package(choice.export_id, entry.name, jobs=jobs, deployments=deployments,
+                                     progress=lambda event: report(progress_line(event)))
+
+        self.status.setText(f"Building the {entry.title}…")
+        self.packaging = run_in_thread(work, what=f"Building the {entry.title}", owner=self,
+                                       on_result=self._package_done, on_error=self._package_failed,
+                                       on_progress=lambda line: self.status.setText(
+                                           f"Building the {entry.title}: {line}"))
+        return self.packaging
+
+    def _package_done(self, summary: dict[str, Any]) -> None:
+        self.packaging = None
+        self.selected = summary.get("deployment_id") or self.selected
+        self.status.setText(f"Package ready: {display_path(summary.get('zip', ''))}")
+        self.refresh()
+
+    def _package_failed(self, message: str, _error: BaseException) -> None:
+        self.packaging = None  # the notification bar shows the message too
+        self.status.setText(f"Packaging failed: {message}")
         self.refresh()
 
     def show_key(self, name: str, secret: str) -> None:

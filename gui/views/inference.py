@@ -244,9 +244,11 @@ class InferenceView(QWidget):
             item.setCheckState(Qt.CheckState.Checked)
             self.classes.addItem(item)
         self.classes.blockSignals(False)
-        detect = result.task != "classify"
-        for widget in (self.conf, self.iou, self.classes):
-            widget.setEnabled(detect)
+        # thresholds apply to boxes; class toggles to boxes and semantic segments
+        boxes = result.task not in ("classify", "semantic")
+        for widget in (self.conf, self.iou):
+            widget.setEnabled(boxes)
+        self.classes.setEnabled(result.task != "classify")
 
     @property
     def confidence(self) -> float:
@@ -275,7 +277,8 @@ class InferenceView(QWidget):
         enabled = self.enabled_classes()
         self.shown = [p for p in predictions if int(p["class_id"]) in enabled]
         self.canvas.show_detections(self.shown)
-        self.count.setText(f"{len(self.shown)} boxes shown ({len(predictions)} before class filter)")
+        what = "segments" if self.result.task == "semantic" else "boxes"
+        self.count.setText(f"{len(self.shown)} {what} shown ({len(predictions)} before class filter)")
 
     def closeEvent(self, event: Any) -> None:
         self.runner.shutdown()

@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.db import Checkpoint
-from core.deployments import DeploymentService
+from core.deployments import DeploymentService, deployment_summary
 from core.errors import SlipwayError
 from core.jobs import JobService
 from core.spec import FRAMEWORKS, TASKS
@@ -36,6 +36,7 @@ from gui.library import acceptable, add_checkpoint
 from gui.models.checkpoint_model import CHECKPOINT_ID_ROLE, CheckpointListModel
 from gui.models.formatting import display_path, size_label
 from gui.models.history_model import COLUMNS, HistoryModel
+from gui.widgets.deployment_card import type_title
 
 EXPORT_COLUMNS = ("Version", "Format", "Status", "Size", "Parity")
 
@@ -268,7 +269,7 @@ class ModelsView(QWidget):
         for target in self.deployments.list_deployments():
             if target.export_job_id in versions:
                 self.deployment_list.addItem(
-                    f"{target.name} · {target.deployment_type} · {target.status} "
+                    f"{target.name} · {type_title(deployment_summary(target))} · {target.status} "
                     f"(export v{versions[target.export_job_id]})")
         if not self.deployment_list.count():
             self.deployment_list.addItem("No deployments yet")

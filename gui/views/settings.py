@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
@@ -26,6 +25,7 @@ from core.settings import Settings
 from core.spec import FORMATS
 from gui.preferences import Preferences
 from gui.theme import THEMES
+from gui.thread_task import run_in_thread
 
 S3_FIELDS = ("s3_bucket", "s3_prefix", "s3_endpoint_url", "s3_region", "s3_profile")
 S3_LABELS = {"s3_bucket": "Bucket", "s3_prefix": "Prefix", "s3_endpoint_url": "Endpoint URL",
@@ -148,7 +148,7 @@ class SettingsView(QWidget):
             self.status.setText(f"Not saved: {err}")
             return False
         prefs = Preferences(theme=self.theme.currentText(),  # type: ignore[arg-type]
-                            default_format=self.default_format.currentText(),  # type: ignore[arg-type]
+                            default_format=self.default_format.currentText(),
                             default_opset=self.default_opset.value())
         prefs.save()
         self.sig_theme_changed.emit(prefs.theme)
@@ -166,8 +166,9 @@ class SettingsView(QWidget):
             return
         self.test_button.setEnabled(False)
         self.connection.setText("Testing…")
-        threading.Thread(target=lambda: self.probe.sig_result.emit(*settings.test_connection()),
-                         daemon=True).start()
+        run_in_thread(settings.test_connection, what="Testing the storage connection", owner=self,
+                      on_result=lambda answer: self.probe.sig_result.emit(*answer),
+                      on_error=lambda message, _err: self.probe.sig_result.emit(False, message))
 
     def _show_connection(self, ok: bool, text: str) -> None:
         self.test_button.setEnabled(True)

@@ -7,15 +7,28 @@ from typing import Any
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QWidget
 
+from core import packaging
 from core.db import DeploymentStatus, DeploymentType
+from core.errors import BadInput
 
-TYPE_TITLES: dict[str, str] = {
-    DeploymentType.PLATFORM_ENDPOINT: "Local endpoint", DeploymentType.DOWNLOAD: "Download",
-    DeploymentType.EDGE_PACKAGE: "Edge package", DeploymentType.CONTAINER: "Container (Triton)",
-}
+ENDPOINT_TITLE = "Local endpoint"
 STATUS_COLOURS: dict[str, str] = {DeploymentStatus.ACTIVE: "#2e7d32", DeploymentStatus.INACTIVE: "#757575",
                   DeploymentStatus.PENDING: "#f9a825", DeploymentStatus.FAILED: "#c62828",
                   DeploymentStatus.DELETED: "#424242"}
+
+
+def type_title(summary: dict[str, Any]) -> str:
+    """What the deployment is, for people: the package type's title from the registry (its
+    name is in the deployment_config), or the endpoint."""
+    if summary["type"] == DeploymentType.PLATFORM_ENDPOINT:
+        return ENDPOINT_TITLE
+    config = summary.get("config") or {}
+    name = config.get("package_type") or (f"edge-{config['target_platform']}" if config.get("target_platform")
+                                          else str(summary["type"]))
+    try:
+        return packaging.get(name).title
+    except BadInput:  # a record from before the registry named its package type
+        return str(summary["type"]).replace("_", " ").capitalize()
 
 
 def endpoint_url(server_url: str | None, deployment_id: str) -> str:
@@ -47,11 +60,10 @@ class DeploymentCard(QFrame):
         header.addWidget(self.status)
         grid = QGridLayout()
         grid.setColumnStretch(1, 1)
-        rows: list[tuple[str, str]] = [("Type", TYPE_TITLES.get(summary["type"], summary["type"])),
-                                       ("Package", package_location)]
+        rows: list[tuple[str, str]] = [("Type", type_title(summary)), ("Package", package_location)]
         config = summary.get("config") or {}
-        if config.get("platform"):
-            rows.append(("Platform", str(config["platform"])))
+        if config.get("target_platform"):
+            rows.append(("Platform", str(config["target_platform"])))
         if summary["type"] == DeploymentType.PLATFORM_ENDPOINT:
             requests, errors = summary["request_count"], summary["error_count"]
             mean = summary["total_inference_time_ms"] / requests if requests else 0.0

@@ -1,11 +1,12 @@
-"""A zoomable image with detection boxes and labels drawn on it (QGraphicsView)."""
+"""A zoomable image with what a model found drawn on it (QGraphicsView): boxes and labels,
+rotated boxes as polygons, keypoints, and instance or semantic masks as a tinted overlay."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QRectF, Qt
-from PySide6.QtGui import QBrush, QColor, QFont, QImage, QPainter, QPen, QPixmap, QWheelEvent
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QBrush, QColor, QFont, QImage, QPainter, QPen, QPixmap, QPolygonF, QWheelEvent
 from PySide6.QtWidgets import QGraphicsScene, QGraphicsSimpleTextItem, QGraphicsView, QWidget
 
 # distinct, readable colours, one per class id (cycled)
@@ -63,6 +64,23 @@ class DetectionCanvas(QGraphicsView):
         if self._image_item is not None:
             self.fitInView(self.scene().sceneRect(), Qt.AspectRatioMode.KeepAspectRatio)
 
+    def _masks(self, detections: list[dict[str, Any]]) -> Any:
+        """One translucent overlay with every prediction's mask in its class colour."""
+        import numpy as np
+
+        with_masks = [d for d in detections if d.get("mask") is not None]
+        if not with_masks:
+            return None
+        height, width = np.asarray(with_masks[0]["mask"]).shape
+        overlay = np.zeros((height, width, 4), dtype=np.uint8)
+        for det in with_masks:
+            colour = class_colour(int(det["class_id"]))
+            overlay[np.asarray(det["mask"], dtype=bool)] = (colour.red(), colour.green(), colour.blue(), 110)
+        image = QImage(overlay.data, width, height, 4 * width, QImage.Format.Format_RGBA8888)
+        item = self.scene().addPixmap(QPixmap.fromImage(image.copy()))
+        item.setData(0, "mask")
+        return item
+
     def show_detections(self, detections: list[dict[str, Any]]) -> None:
         for item in self._overlay:
             self.scene().removeItem(item)
@@ -72,14 +90,30 @@ class DetectionCanvas(QGraphicsView):
         scale = max(self.scene().sceneRect().width(), self.scene().sceneRect().height()) / 640.0
         font = QFont()
         font.setPixelSize(max(10, round(13 * scale)))
+        if (masks := self._masks(detections)) is not None:
+            self._overlay.append(masks)
         for det in detections:
             x1, y1, x2, y2 = det["bbox"]
             colour = class_colour(int(det["class_id"]))
             pen = QPen(colour, max(1.0, 2.0 * scale))
             pen.setCosmetic(False)
-            box = self.scene().addRect(QRectF(x1, y1, x2 - x1, y2 - y1), pen)
+            box: Any
+            if "polygon" in det:  # a rotated box: its four corners
+                box = self.scene().addPolygon(QPolygonF([QPointF(x, y) for x, y in det["polygon"]]), pen)
+            else:
+                box = self.scene().addRect(QRectF(x1, y1, x2 - x1, y2 - y1), pen)
             box.setData(0, "box")
-            text = QGraphicsSimpleTextItem(f"{det['class_name']} {det['confidence']:.2f}")
+            for keypoint in det.get("keypoints", []):
+                if len(keypoint) > 2 and keypoint[2] < 0.5:
+                    continue  # not visible
+                radius = max(2.0, 3.0 * scale)
+                dot = self.scene().addEllipse(QRectF(keypoint[0] - radius, keypoint[1] - radius, 2 * radius,
+                                                     2 * radius), QPen(Qt.PenStyle.NoPen), QBrush(colour))
+                self._overlay.append(dot)
+            label = f"{det['class_name']} {det['confidence']:.2f}"
+            if "area" in det:  # a semantic segment: its share of the image
+                label += f" · {det['area']:.0%}"
+            text = QGraphicsSimpleTextItem(label)
             text.setFont(font)
             text.setBrush(QBrush(QColor("white")))
             bounds = text.boundingRect()

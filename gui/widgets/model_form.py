@@ -46,6 +46,11 @@ def _bounds(info: FieldInfo) -> tuple[float | None, float | None]:
     return low, high
 
 
+def field_default(info: FieldInfo) -> Any:
+    """The field's default, made by its default_factory when it has one (PydanticUndefined: required)."""
+    return info.get_default(call_default_factory=True) if info.default_factory is not None else info.default
+
+
 def label_for(name: str) -> str:
     return name.replace("_", " ").capitalize()
 
@@ -62,6 +67,7 @@ class ModelForm(QWidget):
         self.model = model
         self.editors: dict[str, QWidget] = {}
         self.readers: dict[str, typing.Callable[[], Any]] = {}
+        self.options: dict[str, tuple[Any, ...]] = {}  # the choices a combo box offers, in order
         layout = QFormLayout(self)
         layout.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
         for name, info in model.model_fields.items():
@@ -74,7 +80,7 @@ class ModelForm(QWidget):
                 self.editors[name] = editor
 
     def _editor(self, name: str, info: FieldInfo) -> QWidget | None:
-        annotation, default = info.annotation, info.default
+        annotation, default = info.annotation, field_default(info)
         args = get_args(annotation)
         optional = isinstance(annotation, types.UnionType) and type(None) in args and default is None
         if optional and bool in args:
@@ -106,8 +112,9 @@ class ModelForm(QWidget):
             combo.addItems([str(c) for c in choices])
             combo.setCurrentText(str(default))
             combo.currentTextChanged.connect(self.sig_changed)
-            options: tuple[Any, ...] = choices
-            self.readers[name] = lambda: options[combo.currentIndex()]
+            self.options[name] = tuple(choices)
+            self.readers[name] = lambda: (self.options[name][combo.currentIndex()]
+                                          if combo.currentIndex() >= 0 else None)
             return combo
         if get_origin(annotation) is list and (choices := _choices(args[0])) is not None:
             row = QWidget()
@@ -147,9 +154,26 @@ class ModelForm(QWidget):
         out = {}
         for name, read in self.readers.items():
             value = read()
-            if value != self.model.model_fields[name].default:
+            if value != field_default(self.model.model_fields[name]):
                 out[name] = value
         return out
+
+    def set_choices(self, name: str, choices: tuple[Any, ...]) -> None:
+        """Offer only ``choices`` (a subset of the field's own) for a choice field; the current
+        value is kept when it is still offered, else the first choice is taken."""
+        combo = self.editors[name]
+        assert isinstance(combo, QComboBox) and name in self.options
+        if tuple(choices) == self.options[name]:
+            return
+        current = self.options[name][combo.currentIndex()] if combo.currentIndex() >= 0 else None
+        combo.blockSignals(True)
+        combo.clear()
+        self.options[name] = tuple(choices)
+        combo.addItems([str(c) for c in choices])
+        if current in choices:
+            combo.setCurrentIndex(list(choices).index(current))
+        combo.blockSignals(False)
+        self.sig_changed.emit()
 
     def set_value(self, name: str, value: Any) -> None:
         """Set one field's editor (tests and saved defaults use it)."""

@@ -7,8 +7,10 @@ from typing import Any
 from pydantic import ValidationError
 from PySide6.QtWidgets import QWidget, QWizard
 
+from core import offers
 from core.advice import optimization_warnings
 from core.db import Checkpoint
+from core.errors import SlipwayError
 from core.spec import ExportSpec, format_validation_error
 from gui.wizard.format_page import FormatPage
 from gui.wizard.options_page import OptionsPage
@@ -49,10 +51,17 @@ class ExportWizard(QWizard):
         return data
 
     def revalidate(self) -> None:
+        """The spec, checked as the CLI checks it: its fields, then what this model and this
+        machine can honour (core.offers); a problem keeps the wizard from going on."""
         try:
-            self.spec = ExportSpec.model_validate(self.spec_data())
+            spec = ExportSpec.model_validate(self.spec_data())
+            framework = self.checkpoint.framework if spec.framework == "auto" else spec.framework
+            task = self.checkpoint.task if spec.task == "auto" else spec.task
+            offers.check(spec, framework, task)
         except ValidationError as err:
             self.spec, self.problem, self.advice = None, format_validation_error(err), []
+        except SlipwayError as err:
+            self.spec, self.problem, self.advice = None, err.message, []
         else:
-            self.problem, self.advice = "", optimization_warnings(self.spec)
+            self.spec, self.problem, self.advice = spec, "", optimization_warnings(spec)
         self.options_page.show_problems(self.problem, self.advice)

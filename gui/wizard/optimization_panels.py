@@ -1,7 +1,11 @@
-"""Wizard step 2's collapsible panels: quantization, pruning, validation.
+"""Wizard step 2's optimization panels: quantization, pruning, validation.
 
 Each panel is a form over the spec's own model (``QuantizationConfig``,
-``PruningConfig``, ``ValidationConfig``); an open panel adds its section to the spec.
+``PruningConfig``, ``ValidationConfig``) with an explicit on/off switch. A panel is
+off until the user switches it on; only a switched-on panel adds its section to the
+spec (opening a panel only shows its form). The quantization methods offered are
+the ones the chosen format has (the format registry), so the wizard never offers a
+method the worker would refuse.
 """
 
 from __future__ import annotations
@@ -11,17 +15,25 @@ from typing import Any
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
+from core import formats
 from core.spec import FailThreshold, PruningConfig, QuantizationConfig, ValidationConfig
 from gui.widgets.collapsible import CollapsiblePanel
 from gui.widgets.model_form import ModelForm
 
 
+def quantization_methods(export_format: str) -> tuple[str, ...]:
+    """THE ONE PLACE the GUI asks which quantization methods a format has: the format
+    registry's ``quantizers`` (what the worker's quantizer table can run for it)."""
+    return tuple(formats.get(export_format).quantizers)
+
+
 class OptimizationPanels(QWidget):
     sig_changed = Signal()
-    """A panel opened or closed, or one of its fields changed."""
+    """A panel was switched on or off, or one of its fields changed."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.export_format: str | None = None
         self.quantization = ModelForm(QuantizationConfig)
         self.pruning = ModelForm(PruningConfig)
         validation = QWidget()
@@ -44,6 +56,18 @@ class OptimizationPanels(QWidget):
             layout.addWidget(panel)
         for form in (self.quantization, self.pruning, self.validation, self.threshold):
             form.sig_changed.connect(self.sig_changed)
+
+    def set_format(self, export_format: str) -> None:
+        """Offer the quantization methods this format has; none: the panel cannot be switched on."""
+        self.export_format = export_format
+        methods = quantization_methods(export_format)
+        panel = self.panels["quantization"]
+        if methods:
+            self.quantization.set_choices("method", methods)
+        title = formats.get(export_format).title
+        panel.set_available(bool(methods), f"{title} has no quantization method")
+        panel.switch.setToolTip(f"Apply quantization ({', '.join(methods)}) to the {title} export"
+                                if methods else f"{title} exports cannot be quantized by Slipway")
 
     def spec_sections(self) -> dict[str, Any]:
         """optimization_config and validation_config for the spec (only what is switched on)."""

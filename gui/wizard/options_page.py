@@ -105,6 +105,7 @@ class OptionsPage(QWizardPage):
             self.format_form.sig_changed.connect(self.owner.revalidate)
             self.format_layout.addWidget(self.format_form)
             self.format_box.setTitle(f"{fmt} settings")
+        self.panels.set_format(fmt)  # the quantization methods this format has
         self.owner.revalidate()
 
     def spec_fields(self) -> dict[str, Any]:

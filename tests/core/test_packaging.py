@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 import sqlite3
@@ -17,9 +18,16 @@ import pytest
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2
 
+from core import formats, packaging
+from core.cli import build_parser
+from core.db import Database, DeploymentType, ExportJob
+from core.deployments import DeploymentService
 from core.errors import BadInput
-from core.packaging import build, upload_export
-from tests.helpers import CliRun, slipway
+from core.jobs import JobService
+from core.packaging import build, package, upload_export
+from core.packaging.result import PackageResult
+from core.packaging.types import _REGISTRY, PackageType, register
+from tests.helpers import CliRun, sample_metadata, slipway
 from tests.s3server import BUCKET, S3Server, s3_environment
 
 
@@ -28,7 +36,8 @@ def s3env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[S3Server]
     yield from s3_environment(tmp_path, monkeypatch)
 
 
-pytestmark = pytest.mark.slow  # every test here packages a real export of a bundled sample
+# The tests marked slow package real exports of the bundled samples; the others check the
+# package-type registry and its views with small hand-made export folders.
 Exported = Callable[[str], CliRun]
 ONNX_TO_TRITON = {"FLOAT": "TYPE_FP32", "UINT8": "TYPE_UINT8", "FLOAT16": "TYPE_FP16", "INT64": "TYPE_INT64"}
 
@@ -42,6 +51,7 @@ def tree_state(folder: Path) -> dict[str, tuple[int, int]]:
             for p in folder.rglob("*") if p.is_file()}
 
 
+@pytest.mark.slow
 def test_download_package_has_the_seed_layout(exported: Exported, tmp_path: Path) -> None:
     source = package_dir(exported, "det-onnx")
     before = tree_state(source)
@@ -56,6 +66,7 @@ def test_download_package_has_the_seed_layout(exported: Exported, tmp_path: Path
     assert tree_state(source) == before  # the export's own folder is only read
 
 
+@pytest.mark.slow
 def test_edge_ios_package_from_coreml(exported: Exported, tmp_path: Path) -> None:
     source = package_dir(exported, "timm-coreml")
     result = build("edge-ios", source, tmp_path / "ios")
@@ -74,6 +85,7 @@ def test_edge_ios_package_from_coreml(exported: Exported, tmp_path: Path) -> Non
     assert labels == [c["name"] for c in result.metadata["classes"]]
 
 
+@pytest.mark.slow
 def test_edge_android_package_from_tflite(exported: Exported, tmp_path: Path) -> None:
     source = package_dir(exported, "det-tflite")
     result = build("edge-android", source, tmp_path / "android")
@@ -87,6 +99,7 @@ def test_edge_android_package_from_tflite(exported: Exported, tmp_path: Path) ->
     assert "TensorFlow Lite" in (tmp_path / "android" / "README.md").read_text()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("kind", "name", "hint"), [
     ("edge-ios", "det-onnx", "--format coreml"),
     ("edge-android", "timm-coreml", "--format tflite"),
@@ -113,6 +126,7 @@ def check_triton_config(config_path: Path, model_path: Path) -> Any:
     return config
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["det-onnx", "timm-onnx"])
 def test_container_package_config_matches_the_onnx_model(exported: Exported, tmp_path: Path,
                                                          name: str) -> None:
@@ -132,6 +146,7 @@ def test_container_package_config_matches_the_onnx_model(exported: Exported, tmp
         <= set(result.members())
 
 
+@pytest.mark.slow
 def test_container_with_dynamic_batch_lets_triton_batch(exported: Exported, tmp_path: Path) -> None:
     result = build("container", package_dir(exported, "timm-onnx-embedded"), tmp_path / "ctr")
     repo = tmp_path / "ctr" / "model_repository" / result.extra["model_name"]
@@ -140,6 +155,7 @@ def test_container_with_dynamic_batch_lets_triton_batch(exported: Exported, tmp_
     assert model_config_pb2.DataType.Name(config.input[0].data_type) == "TYPE_UINT8"
 
 
+@pytest.mark.slow
 def test_export_deleted_while_packaging_leaves_nothing(exported: Exported, tmp_path: Path) -> None:
     source = tmp_path / "export-copy"
     shutil.copytree(package_dir(exported, "det-onnx"), source)
@@ -165,6 +181,7 @@ def isolated_home(export_home: Path, tmp_path: Path) -> Path:
     return home
 
 
+@pytest.mark.slow
 def test_cli_package_records_a_deployment_and_uploads(exported: Exported, export_home: Path,
                                                       s3env: S3Server, tmp_path: Path) -> None:
     export_id = exported("det-tflite").result["export_id"]
@@ -183,11 +200,13 @@ def test_cli_package_records_a_deployment_and_uploads(exported: Exported, export
     assert record["type"] == "edge_package" and record["status"] == "active"
     assert record["config"]["package_url"] == summary["storage_url"]
     assert record["config"]["target_platform"] == "android"
+    assert record["config"]["package_type"] == "edge-android"  # the registry entry that made it
 
     refused = slipway("package", export_id[:8], "--type", "edge-ios", "--json", home=home)
     assert refused.code == 2 and "--format coreml" in refused.stderr
 
 
+@pytest.mark.slow
 def test_upload_export_puts_the_package_under_exports_id(exported: Exported, s3env: S3Server) -> None:
     source = package_dir(exported, "det-onnx")
     stored = upload_export("e" * 32, source, f"s3://{BUCKET}/team")
@@ -197,6 +216,7 @@ def test_upload_export_puts_the_package_under_exports_id(exported: Exported, s3e
     assert stored["files"] == len([p for p in source.rglob("*") if p.is_file() and p.name != "result.json"])
 
 
+@pytest.mark.slow
 def test_a_failed_upload_marks_the_deployment_failed_and_says_why(exported: Exported, export_home: Path,
                                                                   s3env: S3Server, tmp_path: Path) -> None:
     export_id = exported("det-onnx").result["export_id"]
@@ -211,6 +231,7 @@ def test_a_failed_upload_marks_the_deployment_failed_and_says_why(exported: Expo
     assert history[-1]["event"] == "failed" and "upload failed" in history[-1]["data"]["reason"]
 
 
+@pytest.mark.slow
 def test_export_with_upload_stores_the_package_under_its_id(s3env: S3Server, tmp_path: Path) -> None:
     from tests.helpers import EXPORTS
 
@@ -225,3 +246,118 @@ def test_export_with_upload_stores_the_package_under_its_id(s3env: S3Server, tmp
     assert bad.code == 2 and "s3://" in bad.stderr
     listed = json.loads(slipway("jobs", "list", "--json", home=tmp_path / "home").stdout)
     assert len(listed) == 1  # the bad location was refused before an export job existed
+
+
+# --- the package-type registry and its views (fast: hand-made export folders) -------------------
+
+def fake_export(folder: Path, export_format: str) -> Path:
+    """The smallest folder check_export_folder accepts: metadata.json naming a model file that exists."""
+    folder.mkdir(parents=True)
+    model = f"model{formats.get(export_format).suffix}"
+    (folder / model).write_bytes(b"not a real model")
+    (folder / "metadata.json").write_text(json.dumps(sample_metadata(export_format, model)))
+    return folder
+
+
+def subcommand_choices(command: str, dest: str) -> tuple[str, ...]:
+    parser = build_parser()
+    [sub] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    [action] = [a for a in sub.choices[command]._actions if a.dest == dest]
+    assert action.choices is not None
+    return tuple(action.choices)
+
+
+def test_every_package_type_is_complete() -> None:
+    entries = packaging.package_types()
+    assert [e.name for e in entries] == ["download", "edge-ios", "edge-android", "container"]
+    stored = {t.value for t in DeploymentType} - {DeploymentType.PLATFORM_ENDPOINT.value}
+    assert {e.deployment_type for e in entries} == stored  # the seed's stored vocabulary, all of it
+    for entry in entries:
+        assert entry.title and entry.description and callable(entry.builder)
+        assert set(entry.formats) <= set(formats.names()), entry.name
+        if entry.formats:
+            assert entry.export_hint.startswith("--format "), entry.name
+    keys = {e.name: e.storage_key("exp1", "dep1") for e in entries}
+    assert keys == {"download": "exports/exp1/export-package.zip", "edge-ios": "edge-packages/dep1.zip",
+                    "edge-android": "edge-packages/dep1.zip", "container": "container-packages/dep1.zip"}
+    assert packaging.get("download").storage_key(None, "dep1") == "exports/dep1/export-package.zip"
+    # the brief's rules: iOS from Core ML, Android from TFLite or ONNX, a container from ONNX or TensorRT
+    assert [e.name for e in packaging.for_format("coreml")] == ["download", "edge-ios"]
+    assert [e.name for e in packaging.for_format("tflite")] == ["download", "edge-android"]
+    assert [e.name for e in packaging.for_format("onnx")] == ["download", "edge-android", "container"]
+    assert [e.name for e in packaging.for_format("tensorrt")] == ["download", "container"]
+    assert [e.name for e in packaging.for_format("torchscript")] == ["download"]
+    with pytest.raises(BadInput, match="unknown package type 'edge_package'; choose one of download, "
+                                       "edge-ios, edge-android, container"):
+        packaging.get("edge_package")  # the stored value is not a second vocabulary
+
+
+def test_the_cli_choices_are_the_registry() -> None:
+    assert subcommand_choices("package", "package_type") == packaging.names()
+    assert subcommand_choices("deploy", "deployment_type") == ("platform_endpoint", *packaging.names())
+
+
+@pytest.mark.parametrize("export_format", formats.names())
+def test_a_wrong_format_is_refused_before_anything_is_written(tmp_path: Path, export_format: str) -> None:
+    source = fake_export(tmp_path / "export", export_format)
+    for entry in packaging.package_types():
+        if entry.accepts(export_format):
+            continue
+        out = tmp_path / f"out-{entry.name}"
+        with pytest.raises(BadInput) as refused:
+            build(entry.name, source, out)
+        message = refused.value.message
+        assert entry.export_hint in message and f"this export is {export_format}" in message
+        assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["export"]  # no staging folder either
+
+
+def test_package_of_an_export_id_refuses_before_recording_anything(
+        completed_export: tuple[Database, str], slipway_home: Path) -> None:
+    db, export_id = completed_export  # an ONNX export row
+    jobs, deployments = JobService(db), DeploymentService(db)
+    with pytest.raises(BadInput, match=r"iOS edge package is made from a coreml export; this export is "
+                                       r"onnx\. Export the checkpoint again with --format coreml"):
+        package(export_id, "edge-ios", jobs=jobs, deployments=deployments)
+    assert deployments.list_deployments(include_deleted=True) == []
+    assert not (slipway_home / "packages").exists()
+    run = slipway("package", export_id, "--type", "edge_package", home=slipway_home)
+    assert run.code == 2 and "invalid choice: 'edge_package'" in run.stderr
+
+
+def test_a_new_package_type_is_one_registration(completed_export: tuple[Database, str],
+                                                tmp_path: Path) -> None:
+    """The service, the CLI and the records follow a registered type with no other change."""
+    db, export_id = completed_export
+    source = fake_export(tmp_path / "export", "onnx")
+    with db.session() as s:  # the row's folder is empty; point it at the hand-made export
+        row = s.get(ExportJob, export_id)
+        assert row is not None
+        row.package_dir = str(source)
+
+    def build_manifest(src: Path, out: Path, progress: Any = None) -> PackageResult:
+        out.mkdir(parents=True)
+        listing = out / "manifest.zip"
+        with zipfile.ZipFile(listing, "w") as zf:
+            zf.writestr("files.txt", "\n".join(sorted(p.name for p in src.iterdir())))
+        return PackageResult("manifest", out, listing, {}, extra={"files": 2})
+
+    entry = register(PackageType(
+        name="manifest", title="file manifest", description="a list of the export's files",
+        deployment_type="download", formats=("onnx",), export_hint="--format onnx",
+        builder=build_manifest, storage_key=lambda export_id, key: f"manifests/{key}.zip",
+        deployment_config=lambda result, stored: {"files": result.extra["files"]}))
+    try:
+        assert "manifest" in packaging.names()
+        assert "manifest" in subcommand_choices("package", "package_type")
+        summary = package(export_id, "manifest", out=tmp_path / "pkg", jobs=JobService(db),
+                          deployments=DeploymentService(db))
+        with zipfile.ZipFile(summary["zip"]) as zf:
+            assert zf.read("files.txt").decode().split() == ["metadata.json", "model.onnx"]
+        target = DeploymentService(db).get(summary["deployment_id"])
+        assert target.deployment_type == "download"
+        assert (target.deployment_config or {}) == {"package_type": "manifest", "files": 2,
+                                                    "package_path": summary["zip"]}
+    finally:
+        del _REGISTRY[entry.name]
+    assert "manifest" not in packaging.names()

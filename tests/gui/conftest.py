@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from pytestqt.qtbot import QtBot
 
 from core.jobs import JobService
 from gui.app import ensure_samples
 from gui.main_window import MainWindow
+from gui.thread_task import active_tasks
+
+
+@pytest.fixture(autouse=True)
+def no_thread_task_left_running(qtbot: QtBot) -> Iterator[None]:
+    """A test must not leave work running on a pool thread (it would answer into the next test)."""
+    yield
+    qtbot.waitUntil(lambda: active_tasks() == 0, timeout=30_000)
 
 
 @pytest.fixture

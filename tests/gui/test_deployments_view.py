@@ -1,12 +1,12 @@
 """The deployments view over a real database: endpoint creation with its key shown once,
-activate/deactivate with the timeline, the wizard's choice and the package command.
+activate/deactivate with the timeline, the wizard offering only the packages an export's format
+allows, and packages built off the UI thread through core.packaging (the slow tests build real ones).
 
-The export row comes from a replayed worker result (a real export is not the point here).
+The fast tests' export rows come from a replayed worker result (a real export is not the point there).
 """
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,21 +14,24 @@ import pytest
 from PySide6.QtGui import QGuiApplication
 from pytestqt.qtbot import QtBot
 
+from core import formats, packaging
 from core.db import DeploymentType
 from core.deployments import KEY_PREFIX, DeploymentService
 from core.jobs import JobService
 from core.samples import sample
 from core.spec import ExportSpec
-from gui.deploy_wizard import DeployChoice, DeployWizard, packaging_available
-from gui.views.deployments import DeploymentsView, package_command
+from gui.deploy_wizard import ENDPOINT, DeployChoice, DeployWizard, ExportOption, type_choices
+from gui.main_window import MainWindow
+from gui.thread_task import errors
+from gui.views.deployments import DeploymentsView
 from tests.helpers import CliRun
 
 
-def completed_export(jobs: JobService, tmp_path: Path) -> str:
-    package = tmp_path / "package"
+def completed_export(jobs: JobService, tmp_path: Path, export_format: str = "onnx") -> str:
+    package = tmp_path / f"package-{export_format}"
     package.mkdir()
-    job = jobs.create_job(ExportSpec(checkpoint=sample("shapes-yolo11n").checkpoint, export_format="onnx"),
-                          out_dir=package)
+    job = jobs.create_job(ExportSpec(checkpoint=sample("shapes-yolo11n").checkpoint,
+                                     export_format=export_format), out_dir=package)
     jobs.finish(job.id, 0, {"type": "result", "package_dir": str(package),
                             "model_path": str(package / "model.onnx"), "model_size_bytes": 1000})
     return job.id
@@ -88,18 +91,9 @@ def test_activate_deactivate_changes_status_and_timeline(qtbot: QtBot, tmp_path:
     assert len(view.timeline.lines()) == len(first) + 2
 
 
-def test_download_deployment_points_at_the_package_zip(qtbot: QtBot, tmp_path: Path) -> None:
-    view, _deployments, export_id = make_view(qtbot, tmp_path)
-    deployment_id = view.create_deployment(DeployChoice(export_id, DeploymentType.DOWNLOAD))
-    assert deployment_id is not None
-    assert view.cards[deployment_id].values["Package"].text().endswith("export-package.zip")
-    assert not view.key_banner.isVisible()
-    assert "URL" not in view.cards[deployment_id].values
-
-
 def test_checkpoint_filter_hides_other_models_deployments(qtbot: QtBot, tmp_path: Path) -> None:
     view, _deployments, export_id = make_view(qtbot, tmp_path)
-    view.create_deployment(DeployChoice(export_id, DeploymentType.DOWNLOAD))
+    view.create_deployment(DeployChoice(export_id, ENDPOINT))
     own = JobService().get(export_id).checkpoint_id
     view.set_checkpoint(own)
     assert len(view.cards) == 1
@@ -117,38 +111,128 @@ def test_wizard_preselects_the_export_and_returns_the_choice(qtbot: QtBot, tmp_p
     wizard.show()
     assert wizard.export_page.combo.currentData() == export_id
     wizard.next()
-    assert wizard.type_page.deployment_type == DeploymentType.PLATFORM_ENDPOINT
+    assert wizard.type_page.kind == DeploymentType.PLATFORM_ENDPOINT
     wizard.next()
     wizard.config_page.tier.setCurrentIndex(wizard.config_page.tier.findData("enterprise"))
     assert wizard.choice() == DeployChoice(export_id, DeploymentType.PLATFORM_ENDPOINT, tier="enterprise")
     assert wizard.grab().save(str(tmp_path / "wizard.png"))
 
 
-def test_package_command_uses_the_cli() -> None:
-    choice = DeployChoice("abc", DeploymentType.EDGE_PACKAGE, platform="ios")
-    assert package_command("abc", choice) == [sys.executable, "-m", "gui.launcher", "package", "abc",
-                                              "--type", "edge-ios", "--json"]
-    container = DeployChoice("abc", DeploymentType.CONTAINER)
-    assert package_command("abc", container)[-3:] == ["--type", "container", "--json"]
+def test_the_wizard_lists_the_endpoint_and_the_package_registry() -> None:
+    assert [c.kind for c in type_choices()] == [ENDPOINT, *packaging.names()]
+    assert [c.title for c in type_choices()][1:] == [t.title for t in packaging.package_types()]
 
 
-@pytest.mark.slow
-def test_container_package_is_built_through_the_cli(qtbot: QtBot, exported: Callable[[str], CliRun]) -> None:
-    """The view runs `slipway package … --json` as a child process and shows the deployment it records."""
-    if not packaging_available():
-        pytest.skip("core.packaging is not there yet")
+@pytest.mark.parametrize("export_format", formats.names())
+def test_the_wizard_never_offers_an_impossible_package(qtbot: QtBot, export_format: str) -> None:
+    wizard = DeployWizard([ExportOption("e" * 32, f"detector · {export_format} v1", export_format)])
+    qtbot.addWidget(wizard)
+    wizard.show()
+    wizard.next()
+    page = wizard.type_page
+    assert page.buttons[ENDPOINT].isEnabled()
+    for entry in packaging.package_types():
+        button = page.buttons[entry.name]
+        assert button.isEnabled() == entry.accepts(export_format), entry.name
+        if not entry.accepts(export_format):  # it says which export to make
+            assert entry.export_hint in page.notes[entry.name].text()
+            button.click()  # a disabled radio button cannot be chosen
+            assert page.kind != entry.name
+    for entry in packaging.for_format(export_format):
+        page.buttons[entry.name].click()
+        assert page.kind == entry.name and page.isComplete()
+        wizard.next()
+        assert wizard.choice() == DeployChoice("e" * 32, entry.name)
+        assert entry.description in wizard.config_page.note.text()
+        wizard.back()
+
+
+def test_the_type_page_follows_the_chosen_export(qtbot: QtBot, tmp_path: Path) -> None:
+    wizard = DeployWizard([ExportOption("a" * 32, "detector · coreml v1", "coreml"),
+                           ExportOption("b" * 32, "detector · onnx v2", "onnx")], selected="a" * 32)
+    qtbot.addWidget(wizard)
+    wizard.resize(640, 560)
+    wizard.show()
+    wizard.next()
+    wizard.type_page.buttons["edge-ios"].click()
+    assert wizard.type_page.kind == "edge-ios"
+    assert wizard.grab().save(str(tmp_path / "deploy-types-coreml.png"))
+    wizard.back()
+    wizard.export_page.combo.setCurrentIndex(1)  # the ONNX export: no iOS package
+    wizard.next()
+    assert not wizard.type_page.buttons["edge-ios"].isEnabled()
+    assert wizard.type_page.kind == ENDPOINT  # the impossible choice was dropped, not kept
+    assert "--format coreml" in wizard.type_page.notes["edge-ios"].text()
+    assert wizard.grab().save(str(tmp_path / "deploy-types-onnx.png"))
+
+
+def test_a_wrong_format_is_refused_before_any_work(qtbot: QtBot, tmp_path: Path) -> None:
+    view, deployments, export_id = make_view(qtbot, tmp_path)  # an ONNX export
+    with qtbot.waitSignal(errors().sig_error, timeout=2000) as routed:
+        assert view.create_deployment(DeployChoice(export_id, "edge-ios")) is None
+    assert view.packaging is None  # nothing was started
+    assert "--format coreml" in routed.args[0] and "--format coreml" in view.status.text()
+    assert "[" not in view.status.text()  # a sentence, not a list of CLI lines
+    assert deployments.list_deployments(include_deleted=True) == []
+    assert not view.cards
+
+
+def test_a_packaging_failure_reaches_the_notification_bar(qtbot: QtBot, window: MainWindow,
+                                                        tmp_path: Path) -> None:
+    """The export row exists but its folder holds no package: the thread's BadInput is the message."""
+    view = window.deployments
+    export_id = completed_export(window.service, tmp_path)
+    window.show_page("Deployments")
+    view.refresh()
+    with qtbot.waitSignal(errors().sig_error, timeout=30_000) as routed:
+        task = view.create_deployment(DeployChoice(export_id, "container"))
+        assert task is None and view.packaging is not None  # built in the background
+    qtbot.waitUntil(lambda: view.packaging is None, timeout=30_000)
+    assert "is not an export package: it has no metadata.json" in routed.args[0]
+    assert window.notification.isVisible() and window.notification.text.text() == routed.args[0]
+    assert view.status.text() == f"Packaging failed: {routed.args[0]}"
+    assert view.deployments.list_deployments(include_deleted=True) == []
+
+
+def built_view(qtbot: QtBot, exported: Callable[[str], CliRun], name: str, export_format: str
+               ) -> tuple[DeploymentsView, DeploymentService, str]:
     jobs, deployments = JobService(), DeploymentService()
-    run = exported("det-onnx")
-    job = jobs.create_job(ExportSpec(checkpoint=sample("shapes-yolo11n").checkpoint, export_format="onnx"),
+    run = exported(name)
+    job = jobs.create_job(ExportSpec(checkpoint=sample("shapes-yolo11n").checkpoint,
+                                     export_format=export_format),
                           out_dir=Path(run.result["package_dir"]))
     jobs.finish(job.id, 0, None)
     view = DeploymentsView(jobs, deployments)
     qtbot.addWidget(view)
-    # returns at once: the package is built in the background
-    assert view.create_deployment(DeployChoice(job.id, DeploymentType.CONTAINER)) is None
-    assert view._packaging is not None
-    qtbot.waitUntil(lambda: view._packaging is None, timeout=240_000)
+    view.resize(1200, 720)
+    view.show()
+    return view, deployments, job.id
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["download", "container", "edge-android"])
+def test_packages_are_built_off_the_ui_thread_and_recorded(
+        qtbot: QtBot, exported: Callable[[str], CliRun], tmp_path: Path, kind: str) -> None:
+    """Every package type is built the same way: core.packaging.package on a pool thread."""
+    view, deployments, export_id = built_view(qtbot, exported, "det-onnx", "onnx")
+    assert view.create_deployment(DeployChoice(export_id, kind)) is None  # returns at once
+    assert view.packaging is not None
+    statuses: list[str] = []
+    view.packaging.sig_progress.connect(statuses.append)
+    qtbot.waitUntil(lambda: view.packaging is None, timeout=240_000)
     assert view.status.text().startswith("Package ready:"), view.status.text()
-    [target] = deployments.list_deployments(export_id=job.id)
-    assert target.deployment_type == DeploymentType.CONTAINER
-    assert target.id in view.cards
+    assert statuses, "no progress reached the UI"
+    [target] = deployments.list_deployments(export_id=export_id)
+    entry = packaging.get(kind)
+    config = target.deployment_config or {}
+    assert target.deployment_type == entry.deployment_type
+    assert config["package_type"] == kind
+    assert Path(config["package_path"]).is_file()
+    card = view.cards[target.id]
+    assert card.values["Type"].text() == entry.title
+    assert card.values["Package"].text().endswith(Path(config["package_path"]).name)
+    if kind == "download":
+        assert card.values["Package"].text().endswith("export-package.zip")
+    if kind == "edge-android":
+        assert card.values["Platform"].text() == "android"
+    assert view.grab().save(str(tmp_path / f"deployments-{kind}.png"))

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QWizard
+from PySide6.QtWidgets import QComboBox, QWizard
 from pytestqt.qtbot import QtBot
 
 from core.jobs import JobService
@@ -48,9 +48,9 @@ def test_wizard_builds_the_spec_exportspec_validates(qtbot: QtBot, tmp_path: Pat
     options.format_form.set_value("opset_version", 13)
     options.format_form.set_value("embed_nms", True)
     options.input_size.setValue(256)
-    options.panels.panels["quantization"].set_open(True)
+    options.panels.panels["quantization"].set_enabled(True)
     options.panels.quantization.set_value("method", "dynamic")
-    options.panels.panels["validation"].set_open(True)
+    options.panels.panels["validation"].set_enabled(True)
     data_dir = sample("shapes-yolo11n").dataset
     options.panels.validation.set_value("data", data_dir)
     options.panels.validation.set_value("metrics", ["mAP50"])
@@ -83,7 +83,7 @@ def test_invalid_choices_are_explained_before_submitting(qtbot: QtBot) -> None:
     wizard.format_page.choose("onnx")
     wizard.next()
     options = wizard.options_page
-    options.panels.panels["quantization"].set_open(True)
+    options.panels.panels["quantization"].set_enabled(True)
     options.panels.quantization.set_value("method", "static")  # needs a calibration folder
     assert wizard.spec is None
     assert "optimization_config.quantization" in options.problem.text()
@@ -96,7 +96,7 @@ def test_invalid_choices_are_explained_before_submitting(qtbot: QtBot) -> None:
     options.panels.quantization.set_value("calibration_data", sample("shapes-yolo11n").images)
     assert wizard.spec is not None and options.problem.text() == ""
     assert next_button.isEnabled()
-    options.panels.panels["quantization"].set_open(False)
+    options.panels.panels["quantization"].set_enabled(False)
     options.task.setCurrentText("classify")
     options.format_form.set_value("embed_nms", True)  # type: ignore[union-attr]
     assert "embed_nms" in options.problem.text()
@@ -115,3 +115,89 @@ def test_format_settings_come_from_the_formats_config_model(qtbot: QtBot) -> Non
         assert form is not None and set(form.editors) == set(FORMAT_CONFIGS[fmt].model_fields)
         assert wizard.spec is not None and wizard.spec.export_format == fmt
         wizard.back()
+
+
+def test_an_open_panel_adds_nothing_until_switched_on(qtbot: QtBot) -> None:
+    wizard = wizard_for(qtbot, "digits-timm")
+    wizard.format_page.choose("onnx")
+    wizard.next()
+    panels = wizard.options_page.panels
+    plain = wizard.spec
+    assert plain is not None
+    for panel in panels.panels.values():
+        assert not panel.enabled and not panel.expanded  # off and closed to begin with
+        panel.set_open(True)  # the user only looks
+        assert panel.content.isVisible() and not panel.content.isEnabled()  # shown, greyed out
+        assert not panel.enabled
+    assert wizard.spec == plain  # nothing was switched on by opening
+    assert wizard.spec.optimization_config.quantization is None
+    assert wizard.spec.optimization_config.pruning is None and not wizard.spec.validation_config.enabled
+    pruning = panels.panels["pruning"]
+    pruning.switch.click()  # the explicit switch
+    assert pruning.enabled and pruning.content.isEnabled()
+    assert wizard.spec is not None and wizard.spec.optimization_config.pruning is not None
+    assert wizard.spec.optimization_config.pruning.sparsity == 0.5
+    pruning.set_open(False)  # collapsing hides the form and keeps the choice
+    assert wizard.spec.optimization_config.pruning is not None
+    pruning.switch.click()
+    assert wizard.spec.optimization_config.pruning is None
+    wizard.next()
+    assert "Quantization: none" in wizard.review_page.summary.text()
+    assert "Pruning: none" in wizard.review_page.summary.text()
+
+
+def test_quantization_offers_only_the_formats_methods(qtbot: QtBot) -> None:
+    from core import formats
+
+    wizard = wizard_for(qtbot, "shapes-yolo11n")
+    panels = wizard.options_page.panels
+    quantization = panels.panels["quantization"]
+    seen = []
+    for fmt, card in wizard.format_page.cards.items():
+        if not card.available:
+            continue
+        wizard.format_page.choose(fmt)
+        wizard.next()
+        methods = formats.get(fmt).quantizers
+        quantization.set_open(True)
+        if not methods:
+            assert not quantization.switch.isEnabled()
+            assert "no quantization method" in quantization.note.text()
+            quantization.set_enabled(True)
+            assert not quantization.enabled
+            assert wizard.spec is not None and wizard.spec.optimization_config.quantization is None
+        else:
+            quantization.set_enabled(True)
+            assert panels.quantization.options["method"] == methods, fmt
+            combo = panels.quantization.editors["method"]
+            assert isinstance(combo, QComboBox)
+            assert [combo.itemText(i) for i in range(combo.count())] == list(methods)
+            if "dynamic" not in methods:  # e.g. OpenVINO: never preselects a method its worker refuses
+                chosen = wizard.spec.optimization_config.quantization if wizard.spec else None
+                assert chosen is None or chosen.method != "dynamic"
+        seen.append(fmt)
+        quantization.set_enabled(False)
+        wizard.back()
+    assert {"onnx", "openvino", "torchscript"} <= set(seen)
+
+
+def test_openvino_quantization_asks_for_calibration_instead_of_failing_later(qtbot: QtBot) -> None:
+    wizard = wizard_for(qtbot, "shapes-yolo11n")
+    if not wizard.format_page.cards["openvino"].available:
+        return
+    wizard.format_page.choose("onnx")
+    wizard.next()
+    options = wizard.options_page
+    options.panels.panels["quantization"].set_enabled(True)
+    assert wizard.spec is not None and wizard.spec.optimization_config.quantization is not None
+    assert wizard.spec.optimization_config.quantization.method == "dynamic"
+    wizard.back()
+    wizard.format_page.choose("openvino")  # the user changes the format with quantization on
+    wizard.next()
+    assert options.panels.quantization.options["method"] == ("static",)
+    assert wizard.spec is None and "calibration_data" in options.problem.text()  # said here, not at 0.7 s
+    options.panels.quantization.set_value("calibration_data", sample("shapes-yolo11n").images)
+    assert wizard.spec is not None and wizard.spec.optimization_config.quantization is not None
+    assert wizard.spec.optimization_config.quantization.method == "static"
+    wizard.next()
+    assert "Quantization: static" in wizard.review_page.summary.text()

@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
-from PySide6.QtCore import QModelIndex, QProcess, Qt
+from PySide6.QtCore import QModelIndex, QPoint, QProcess, Qt
 from PySide6.QtWidgets import QPushButton, QWidget, QWizard
 from pytestqt.qtbot import QtBot
 
@@ -129,7 +129,9 @@ def test_new_user_exports_tests_deploys_and_serves_the_sample_detector(
     click(qtbot, deploy_wizard.button(QWizard.WizardButton.NextButton))
     endpoint_button = deploy_wizard.type_page.group.button(0)
     click(qtbot, endpoint_button)
-    assert deploy_wizard.type_page.deployment_type == DeploymentType.PLATFORM_ENDPOINT
+    assert deploy_wizard.type_page.kind == DeploymentType.PLATFORM_ENDPOINT
+    ios = deploy_wizard.type_page.buttons["edge-ios"]  # an ONNX export cannot become an iOS package
+    assert not ios.isEnabled() and "--format coreml" in deploy_wizard.type_page.notes["edge-ios"].text()
     click(qtbot, deploy_wizard.button(QWizard.WizardButton.NextButton))
     tier = deploy_wizard.config_page.tier
     tier.setCurrentIndex(tier.findData("free"))
@@ -164,7 +166,7 @@ def test_new_user_exports_tests_deploys_and_serves_the_sample_detector(
     refused = httpx.post(url, json=body, headers={"Authorization": "Bearer not-a-key"}, timeout=60)
     assert refused.status_code == 401
 
-    process = server._process
+    process = server.process
     assert process is not None and process.state() == QProcess.ProcessState.Running
     click(qtbot, deployments.server_button)
     qtbot.waitUntil(lambda: server.state == ServerState.STOPPED, timeout=30_000)
@@ -173,3 +175,19 @@ def test_new_user_exports_tests_deploys_and_serves_the_sample_detector(
     assert deployments.server_button.text() == "Start server"
     with pytest.raises(httpx.ConnectError):
         httpx.post(url, json=body, headers={"Authorization": f"Bearer {secret}"}, timeout=5)
+
+    # 5 · a Triton container of the same export, through the same wizard, built in the background
+    click(qtbot, button(deployments, "New deployment…"))
+    container_wizard = [w for w in deployments.findChildren(DeployWizard) if w.isVisible()][-1]
+    click(qtbot, container_wizard.button(QWizard.WizardButton.NextButton))
+    radio = container_wizard.type_page.buttons["container"]
+    assert radio.isEnabled()
+    qtbot.mouseClick(radio, Qt.MouseButton.LeftButton, pos=QPoint(8, radio.height() // 2))  # its indicator
+    assert container_wizard.type_page.kind == "container"
+    click(qtbot, container_wizard.button(QWizard.WizardButton.NextButton))
+    click(qtbot, container_wizard.button(QWizard.WizardButton.FinishButton))
+    qtbot.waitUntil(lambda: deployments.packaging is None and len(deployments.cards) == 2, timeout=120_000)
+    assert deployments.status.text().startswith("Package ready:"), deployments.status.text()
+    [container] = [c for c in deployments.cards.values() if c.values["Type"].text() == "Triton container"]
+    assert container.values["Package"].text().endswith("container-package.zip")
+    assert not window.notification.isVisible() or "failed" not in window.notification.text.text()

@@ -105,7 +105,7 @@ def test_runtimes_the_gui_must_not_load_run_in_a_child_process(
     image = sample("shapes-yolo11n").image_files()[0]
     view = shown_view(qtbot, jobs, export_id, image)
     child = view.runner._child
-    assert child is not None and child.state() == child.ProcessState.Running
+    assert child is not None and child.running
     view.conf.setValue(25)
     assert view.shown and view.canvas.box_count == len(view.shown)
     expected = open_package(Path(run.result["package_dir"])).predict(
