@@ -17,7 +17,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.errors import BadInput, Unsupported
+from core.errors import BadInput
 
 HF_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json")
 ULTRALYTICS_TASKS = {
@@ -26,8 +26,26 @@ ULTRALYTICS_TASKS = {
     "SegmentationModel": "segment",
     "PoseModel": "pose",
     "OBBModel": "obb",
+    "RTDETRDetectionModel": "detect",
 }
 _PICKLE_PROTOCOL_OPS = {"PROTO", "FRAME"}
+
+
+# Hugging Face heads, by the suffix of the architecture's class name
+# (PerceiverForImageClassificationLearned, DeiTForImageClassificationWithTeacher, ...)
+HF_HEADS = {
+    "ForImageClassification": "classify",
+    "ForObjectDetection": "detect",
+    "ForSemanticSegmentation": "semantic",
+}
+
+
+def hf_task(architecture: str | None) -> str | None:
+    """The task of a Hugging Face head class; None when config.json names none (or another head)."""
+    for head, task in HF_HEADS.items():
+        if architecture and head in architecture:
+            return task
+    return None
 
 
 @dataclass(frozen=True)
@@ -40,6 +58,7 @@ class CheckpointInfo:
     kind: str  # ultralytics-pickle | state-dict | timm-train | hf-directory | safetensors
     globals: frozenset[str] = field(default_factory=frozenset)
     model_type: str | None = None  # HF config model_type
+    architecture: str | None = None  # HF config architectures[0], e.g. "DetrForObjectDetection"
 
 
 def _pickle_globals(data: bytes) -> set[str]:
@@ -90,8 +109,6 @@ def _classify_pickle(path: Path, names: set[str]) -> CheckpointInfo:
         module, _, cls = name.rpartition(".")
         if module.startswith("ultralytics.") and cls in ULTRALYTICS_TASKS:
             task = ULTRALYTICS_TASKS[cls]
-            if task == "obb":
-                raise Unsupported("oriented-box (OBB) Ultralytics models are not supported yet")
             return CheckpointInfo(path, "ultralytics", task, "ultralytics-pickle", frozen)
     if any(n.startswith("transformers.") for n in names):
         raise BadInput(
@@ -140,8 +157,14 @@ def _inspect_hf_dir(path: Path) -> CheckpointInfo:
         config = json.loads(config_file.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise BadInput(f"{config_file} is not valid JSON: {err}") from None
-    model_type = config.get("model_type") if isinstance(config, dict) else None
-    return CheckpointInfo(path, "huggingface", "classify", "hf-directory", model_type=model_type)
+    if not isinstance(config, dict):
+        raise BadInput(f"{config_file} is not a JSON object")
+    model_type = config.get("model_type")
+    architectures = config.get("architectures") or []
+    architecture = str(architectures[0]) if isinstance(architectures, list) and architectures else None
+    return CheckpointInfo(path, "huggingface", hf_task(architecture), "hf-directory",
+                          model_type=model_type, architecture=architecture)
+
 
 
 def inspect_checkpoint(path: Path) -> CheckpointInfo:

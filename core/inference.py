@@ -31,15 +31,13 @@ def wrapper_module() -> ModuleType:
 
 
 def open_package(package_dir: Path, threads: int | None = None) -> Any:
-    """A ModelWrapper for an export package folder (model file named in metadata.json)."""
-    import json
+    """A ModelWrapper for an export package folder (model file named in metadata.json, which
+    is checked against the schema first: a broken file is a BadInput naming what is wrong)."""
+    from core.metadata import read_metadata
 
     package_dir = Path(package_dir)
     metadata_path = package_dir / "metadata.json"
-    if not metadata_path.is_file():
-        raise BadInput(f"{package_dir} is not a Slipway package (no metadata.json)")
-    metadata = json.loads(metadata_path.read_text(encoding="utf-8"))
-    model_file = package_dir / metadata["model_info"]["model_file"]
+    model_file = package_dir / read_metadata(metadata_path).model_info.model_file
     if not model_file.exists():
         raise BadInput(f"{package_dir}: the model file {model_file.name} is missing")
     return wrapper_module().ModelWrapper(model_file, metadata_path, threads=threads)

@@ -83,3 +83,22 @@ def export_pair(name: str) -> tuple[str, str]:
     return FRAMEWORK_OF[name.split("-")[0]], args[args.index("--format") + 1]
 
 
+def sample_metadata(export_format: str = "onnx", model_file: str = "model.onnx") -> dict[str, Any]:
+    """The smallest metadata.json the schema accepts (a two-class classifier)."""
+    return {
+        "schema_version": 2,
+        "model_info": {"framework": "timm", "task": "classify", "task_type": "classification",
+                       "model_name": "resnet18", "export_format": export_format, "model_file": model_file},
+        "preprocessing": {"steps": [{"op": "resize", "mode": "exact", "size": [32, 32]}],
+                          "normalize": {"scale": 1 / 255, "mean": [0, 0, 0], "std": [1, 1, 1]},
+                          "input_size": [32, 32], "source": "test"},
+        "postprocessing": {"type": "logits", "top_k": 2},
+        "input_spec": {"name": "input", "shape": [1, 3, 32, 32], "dtype": "float32", "format": "NCHW"},
+        "output_spec": {"outputs": [{"name": "logits", "shape": ["batch", 2], "dtype": "float32"}]},
+        "classes": [{"id": 1, "name": "dog"}, {"id": 0, "name": "cat"}],
+        "performance": {}, "runtime_wrappers": {}, "export": {}, "parity": {"passed": True},
+        "environment": {},
+        "source": {"checkpoint": "m.pth", "checkpoint_name": "m.pth", "sha256": "0", "kind": "state-dict",
+                   "framework": "timm", "framework_version": "1"},
+        "runtime": {"format": export_format, "precision": "fp32"},
+    }

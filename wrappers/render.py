@@ -11,9 +11,11 @@ PYTHON_FILES = ("model_wrapper.py", "requirements.txt", "example.py")
 # every runtime's files, copied as they are: each wrapper reads metadata.json at run time
 RUNTIME_FILES: dict[str, tuple[str, ...]] = {
     "python": PYTHON_FILES,
-    "cpp": ("model_wrapper.h", "model_wrapper.cpp", "main.cpp", "CMakeLists.txt"),
-    "swift": ("ModelWrapper.swift", "Package.swift", "ViewController.swift"),
-    "kotlin": ("ModelWrapper.kt", "build.gradle", "MainActivity.kt"),
+    "cpp": ("model_wrapper.h", "model_wrapper.cpp", "preprocessing.cpp", "postprocessing.cpp",
+            "segmentation.cpp", "main.cpp", "CMakeLists.txt"),
+    "swift": ("ModelWrapper.swift", "Preprocessing.swift", "Postprocessing.swift", "Package.swift",
+              "ViewController.swift"),
+    "kotlin": ("ModelWrapper.kt", "Preprocessing.kt", "Postprocessing.kt", "build.gradle", "MainActivity.kt"),
 }
 
 
@@ -61,7 +63,14 @@ def _runtime_sections(metadata: dict[str, Any], golden: dict[str, Any] | None) -
         f"./build/slipway_example {model_file} metadata.json runtimes/golden/image.png",
         "```",
         "",
-        "It prints one JSON line per image: `{\"image\": ..., \"predictions\": [...]}`. "
+        "It prints one JSON line per image: `{\"image\": ..., \"predictions\": [...]}`, the predictions "
+        "in the Python wrapper's shape (`rbox` and `polygon` for rotated boxes, `keypoints`, one segment "
+        "per class with its `area` for semantic models); with `--masks` segmentation models compute "
+        "masks too, printed as a summary (`height`, `width` and how many `pixels` they cover), not whole "
+        "(`slipway::ModelWrapper::predict` returns them whole, `class_map` gives a semantic model's class "
+        "of every pixel). With `--dump-tensor DIR` it runs no model and writes each image's input tensor "
+        "instead, to compare preprocessing with another runtime (it equals the Python wrapper's); with "
+        "`--decode` it decodes raw output tensors instead, to compare post-processing. "
         "The OpenCV DNN backend needs OpenCV 4.6 or newer with its `dnn` module. Slipway rewrites two "
         "forms of ONNX exports that OpenCV's importer misreads (a `Split` into unequal parts becomes "
         "`Slice`s, a constant broadcast over a leading axis is tiled), with the same results, checked "
@@ -92,24 +101,41 @@ def _runtime_sections(metadata: dict[str, Any], golden: dict[str, Any] | None) -
     return lines
 
 
+def _describe_step(step: dict[str, Any]) -> str:
+    """One preprocessing step in words, with every setting a reimplementation needs."""
+    if step["op"] == "resize":
+        h, w = step.get("size") or (None, None)
+        how = {
+            "exact": f"resize to {w}x{h}",
+            "shortest_edge": f"resize the shorter side to {step.get('edge')}"
+            + (f" (the longer side at most {step['max_edge']})" if step.get("max_edge") else ""),
+            "longest_edge": f"resize the longer side to {step.get('edge')}",
+            "fit": f"resize to fit in {w}x{h}, aspect ratio kept",
+        }[step["mode"]]
+        sampler = "as PIL resamples" if step.get("antialias", True) else "as OpenCV's cv2.resize does"
+        return f"{how} ({step.get('interpolation', 'bilinear')} {sampler}; sizes rounded the " \
+               f"'{step.get('rule', 'floor')}' way)"
+    if step["op"] == "center_crop":
+        h, w = step["size"]
+        return f"center-crop {w}x{h} (smaller images padded with {step.get('fill', [0, 0, 0])} first)"
+    target = f"{step['size'][1]}x{step['size'][0]}" if step.get("size") else \
+        f"a multiple of {step.get('multiple_of')}"
+    return f"pad to {target} ({step.get('position', 'center')}) with {step.get('fill', [114, 114, 114])}"
+
+
 def _describe_preprocessing(pre: dict[str, Any]) -> str:
-    resize = pre["resize"]
-    h, w = resize["size"]
-    how = {
-        "letterbox": f"letterbox to {w}x{h} (keep aspect ratio, pad with {resize.get('fill_value', 114)})",
-        "resize": f"resize to {w}x{h}",
-        "shorter_side_center_crop": (
-            f"resize the shorter side to {int(min(h, w) / resize.get('crop_pct', 1.0))}, "
-            f"center-crop {w}x{h}"
-        ),
-    }[resize["method"]]
+    if "steps" in pre:
+        how = ", then ".join(_describe_step(step) for step in pre["steps"]) or "no resize"
+    else:  # a schema-1 package: one resize object
+        h, w = pre["resize"]["size"]
+        how = f"{pre['resize']['method']} to {w}x{h}"
     norm = pre["normalize"]
     color = pre.get("format", {}).get("color_space", "RGB")
     if pre.get("embedded"):
         return f"{how}; the model takes uint8 {color} pixels and normalizes them itself"
     return (
-        f"{how} ({resize.get('interpolation', 'linear')}); {color}; x * {norm['scale']:.6g}, "
-        f"minus mean {norm['mean']}, divided by std {norm['std']}; NCHW float32"
+        f"{how}; {color}; x * {norm['scale']:.6g}, minus mean {norm['mean']}, divided by std "
+        f"{norm['std']} (mean and std in RGB order); NCHW float32"
     )
 
 

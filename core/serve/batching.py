@@ -95,9 +95,7 @@ class Batcher:
         results = []
         for i, (item, (_, transform)) in enumerate(zip(batch, prepared, strict=True)):
             mine = [o[i : i + 1] for o in outputs]
-            if model.task == "classify":
-                found: Prediction = model.postprocess.classify(mine)
-            else:
-                found = model.postprocess.detect(mine, transform, item.rgb.shape[:2], item.conf, item.iou)
+            found: Prediction = model.postprocess.decode(mine, transform, item.rgb.shape[:2],
+                                                         item.conf, item.iou)
             results.append((found, ms))
         return results

@@ -10,7 +10,6 @@ it with ``headers=``), so one key policy covers both protocols.
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -18,21 +17,15 @@ from typing import Any
 import numpy as np
 from fastapi import APIRouter, Header, Request, Response
 
+from core.errors import BadInput
+from core.metadata import read_metadata
 from core.serve.app import ServeState, json_error
 from core.serve.catalog import DeploymentInfo
 from core.serve.problems import ApiError
-from core.serve.tensor_codec import (
-    DATATYPES,
-    HEADER_LENGTH,
-    InferRequest,
-    datatype_of,
-    encode_response,
-    parse_request,
-)
+from core.serve.tensor_codec import HEADER_LENGTH, InferRequest, encode_response, parse_request
+from core.triton import DATATYPES, datatype_of, dims, platform
 
 SERVER = {"name": "slipway", "version": "1", "extensions": ["binary_tensor_data"]}
-PLATFORMS = {"onnx": "onnxruntime_onnx", "torchscript": "pytorch_libtorch", "openvino": "openvino",
-             "tflite": "tflite", "coreml": "coreml", "tensorrt": "tensorrt_plan"}
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: json_error(400, "malformed request, wrong tensor name, shape or datatype"),
     401: json_error(401, "missing, invalid or revoked API key"),
@@ -148,25 +141,19 @@ def _checked_input(request: InferRequest, spec: dict[str, Any]) -> np.ndarray:
 
 def _metadata(package_dir: Path) -> dict[str, Any]:
     try:
-        meta: dict[str, Any] = json.loads((package_dir / "metadata.json").read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ApiError(503, f"the package's metadata.json cannot be read: {exc}") from None
-    return meta
+        return read_metadata(package_dir / "metadata.json").to_json()
+    except BadInput as exc:
+        raise ApiError(503, f"the deployment's package cannot be served: {exc.message}") from None
 
 
 def _platform(meta: dict[str, Any]) -> str:
-    fmt = str(meta["model_info"]["export_format"])
-    return PLATFORMS.get(fmt, fmt)
-
-
-def _dims(shape: list[Any]) -> list[int]:
-    return [d if isinstance(d, int) and d > 0 else -1 for d in shape]
+    return platform(str(meta["model_info"]["export_format"]))
 
 
 def _tensor_meta(spec: dict[str, Any]) -> dict[str, Any]:
-    return {"name": spec["name"], "datatype": datatype_of(spec["dtype"]), "shape": _dims(spec["shape"])}
+    return {"name": spec["name"], "datatype": datatype_of(spec["dtype"]), "shape": dims(spec["shape"])}
 
 
 def _tensor_config(spec: dict[str, Any]) -> dict[str, Any]:
     return {"name": spec["name"], "data_type": f"TYPE_{datatype_of(spec['dtype'])}",
-            "dims": _dims(spec["shape"])}
+            "dims": dims(spec["shape"])}

@@ -15,15 +15,9 @@ from typing import Any
 import numpy as np
 
 from core.serve.problems import ApiError
+from core.triton import DATATYPES, datatype_of
 
 HEADER_LENGTH = "inference-header-content-length"
-DATATYPES: dict[str, np.dtype[Any]] = {
-    "BOOL": np.dtype(np.bool_), "UINT8": np.dtype(np.uint8), "UINT16": np.dtype(np.uint16),
-    "UINT32": np.dtype(np.uint32), "UINT64": np.dtype(np.uint64), "INT8": np.dtype(np.int8),
-    "INT16": np.dtype(np.int16), "INT32": np.dtype(np.int32), "INT64": np.dtype(np.int64),
-    "FP16": np.dtype(np.float16), "FP32": np.dtype(np.float32), "FP64": np.dtype(np.float64),
-}
-DATATYPE_OF = {str(dtype): name for name, dtype in DATATYPES.items()}
 
 
 @dataclass
@@ -33,11 +27,6 @@ class InferRequest:
     outputs: list[str] | None  # None: all outputs
     binary_outputs: set[str] = field(default_factory=set)
     binary_default: bool = False
-
-
-def datatype_of(dtype: str) -> str:
-    """metadata.json's numpy dtype name ("float32") → the v2 datatype ("FP32")."""
-    return DATATYPE_OF.get(dtype, dtype.upper())
 
 
 def parse_request(body: bytes, header_length: str | None) -> InferRequest:

@@ -18,7 +18,7 @@ from tree_sitter import Language, Parser
 
 from core.inference import open_package
 from core.samples import list_images, sample
-from wrappers.render import write_runtimes
+from wrappers.render import RUNTIME_FILES, write_runtimes
 
 CMAKE = shutil.which("cmake")
 needs_toolchain = pytest.mark.skipif(CMAKE is None or shutil.which("g++") is None, reason="cmake/g++ missing")
@@ -36,16 +36,16 @@ def build(package: Path, work: Path, backend: str) -> subprocess.CompletedProces
 
 
 @pytest.fixture(scope="module")
-def opencv_dnn_example(exported, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """slipway_example built once from a package's runtimes/cpp with the OpenCV DNN backend."""
-    if CMAKE is None or shutil.which("g++") is None:
-        pytest.skip("cmake/g++ missing")
+def opencv_dnn_example(exported, cpp_example: Path) -> Path:
+    """slipway_example built from the templates (tests/wrappers/conftest.py): a package's
+    runtimes/cpp holds exactly those files."""
     package = Path(exported("timm-onnx").result["package_dir"])
-    assert (package / "runtimes" / "cpp" / "CMakeLists.txt").is_file()  # the worker wrote it
-    work = tmp_path_factory.mktemp("cpp-opencv-dnn")
-    made = build(package, work, "opencv_dnn")
-    assert made.returncode == 0, made.stderr[-2000:]
-    return work / "build" / "slipway_example"
+    templates = Path(__file__).resolve().parents[2] / "wrappers" / "templates" / "cpp"
+    written = sorted(p.name for p in (package / "runtimes" / "cpp").iterdir())
+    assert written == sorted(RUNTIME_FILES["cpp"])  # the worker wrote them
+    for name in written:
+        assert (package / "runtimes" / "cpp" / name).read_bytes() == (templates / name).read_bytes(), name
+    return cpp_example
 
 
 def run_example(example: Path, package: Path, images: list[Path], *options: str) -> list[dict[str, Any]]:

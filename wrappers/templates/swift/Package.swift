@@ -11,6 +11,6 @@ let package = Package(
         .library(name: "SlipwayModel", targets: ["SlipwayModel"]),
     ],
     targets: [
-        .target(name: "SlipwayModel", path: ".", exclude: ["ViewController.swift"], sources: ["ModelWrapper.swift"]),
+        .target(name: "SlipwayModel", path: ".", exclude: ["ViewController.swift"], sources: ["ModelWrapper.swift", "Preprocessing.swift", "Postprocessing.swift"]),
     ]
 )
