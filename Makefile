@@ -15,18 +15,21 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 STAMP := $(VENV)/.installed
 # Test-only tools outside PyPI: a real S3-compatible server (npm) and, from Debian,
 # OpenCV's headers (the C++ wrapper's build test), Xvfb with the xcb libraries Qt
-# needs, and load generators for the endpoint benchmark.
+# needs, load generators for the endpoint benchmark, and kotlinc with Android's
+# org.json (the Kotlin wrapper's decoders are compiled and run against Python's).
 NODE_DIR := $(HOME)/.cache/slipway/node
 S3RVER := $(NODE_DIR)/node_modules/.bin/s3rver
-DEBIAN_PACKAGES := libopencv-dev xvfb libxcb-icccm4 libxcb-keysyms1 libxcb-cursor0 wrk hey
+DEBIAN_PACKAGES := libopencv-dev xvfb libxcb-icccm4 libxcb-keysyms1 libxcb-cursor0 wrk hey kotlin libandroid-json-java
 export SLIPWAY_S3RVER := $(S3RVER)
 
-.PHONY: help venv sysdeps run test test-quick test-slow lint bench samples clean-venvs installer installer-test screenshots
+.PHONY: help venv sysdeps run test test-quick test-slow test-zoo test-contract lint bench samples clean-venvs installer installer-test screenshots
 
 help:
 	@echo "make run         install everything (first time) and open the app"
 	@echo "make test        the whole suite: lint, type check, fast and slow tests"
 	@echo "make test-quick  fast tests only (skips real exports), for iterating"
+	@echo "make test-zoo    every zoo family x format through the CLI; writes the coverage table (hours)"
+	@echo "make test-contract  every generated option case, each honoured one in a real export (about an hour)"
 	@echo "make lint        ruff + mypy"
 	@echo "make bench       the benchmark scripts (ratios, printed)"
 	@echo "make samples     retrain the bundled sample models (slow)"
@@ -73,6 +76,7 @@ screenshots: venv
 lint: venv
 	$(PY) -m ruff check .
 	$(PY) -m mypy
+	$(VENV)/bin/lint-imports
 
 test: venv sysdeps lint
 	$(PY) -m pytest -q --durations=15
@@ -82,6 +86,15 @@ test-quick: venv sysdeps
 
 test-slow: venv sysdeps
 	$(PY) -m pytest -q -m slow
+
+# The whole zoo (random-weight models of every family, every format): hours on 2 cores.
+# Resumes from docs/zoo/coverage.json; ZOO_ARGS="--library timm --redo" narrows or reruns.
+test-zoo: venv
+	$(PY) -m tests.zoo.run $(ZOO_ARGS)
+
+# The option contract, every case (make test runs the refusals and a slice of the exports).
+test-contract: venv sysdeps
+	SLIPWAY_CONTRACT_FULL=1 $(PY) -m pytest -q tests/contract
 
 bench: venv
 	$(PY) benchmarks/bench_export_overhead.py

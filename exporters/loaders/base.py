@@ -15,31 +15,6 @@ if TYPE_CHECKING:
 # The framework's own preprocessing: RGB uint8 image → the model's input tensor.
 FrameworkPreprocess = Callable[[np.ndarray], np.ndarray]
 
-# PIL resample codes: 0 nearest, 1 lanczos, 2 bilinear, 3 bicubic, 4 box, 5 hamming
-_CV2_FROM_PIL = {0: "nearest", 1: "lanczos", 2: "bilinear", 3: "bicubic", 4: "area", 5: "bilinear"}
-
-
-def pil_interpolation(code: int | str) -> str:
-    """PIL/torchvision resample names or codes → the wrapper's interpolation names."""
-    if isinstance(code, str):
-        name = code.lower()
-        return name if name in ("nearest", "bilinear", "bicubic", "lanczos") else "bilinear"
-    return _CV2_FROM_PIL.get(int(code), "bilinear")
-
-
-def normalize_section(scale: float, mean: list[float], std: list[float]) -> dict[str, Any]:
-    return {
-        "method": "standard",
-        "formula": "(pixel * scale - mean) / std",
-        "scale": scale,
-        "mean": [float(m) for m in mean],
-        "std": [float(s) for s in std],
-    }
-
-
-def format_section() -> dict[str, Any]:
-    return {"input_layout": "HWC", "output_layout": "NCHW", "color_space": "RGB", "dtype": "float32"}
-
 
 @dataclass
 class LoadedModel:
@@ -50,7 +25,7 @@ class LoadedModel:
     module: torch.nn.Module  # the original model, eval mode, fp32, CPU: the parity reference
     class_names: list[str]
     input_size: tuple[int, int]  # height, width
-    preprocessing: dict[str, Any]
+    preprocessing: dict[str, Any]  # metadata.json's section (exporters/preprocessing reads it)
     postprocessing: dict[str, Any]
     input_name: str
     output_names: list[str]

@@ -7,13 +7,24 @@ from pathlib import Path
 from core.errors import BadInput, InternalError
 from core.spec import ExportSpec, TorchScriptConfig
 from exporters.loaders.base import LoadedModel
+from exporters.loaders.ultralytics import head_kind
 from exporters.steps import onnx_config
 from exporters.steps.pytorch import optimize_torchscript_for_mobile
+
+
+def nms_argument(model: LoadedModel, embed: bool) -> bool | None:
+    """Ultralytics' ``nms``: True puts NMS in the graph; False exports an NMS-free head's
+    one-to-one branch (YOLOv10, YOLO26), which the loader made the reference too; None (its
+    default) the grid of the one-to-many branch, for NMS outside the graph."""
+    if embed:
+        return True
+    return False if head_kind(model.handle.model) == "end2end" else None
 
 
 def export_with_ultralytics(model: LoadedModel, spec: ExportSpec, **kwargs: object) -> Path:
     """Run ``YOLO.export``; the file or folder it wrote, checked to exist and not be empty."""
     h, _w = model.input_size
+    kwargs["nms"] = nms_argument(model, bool(kwargs.pop("nms", False)))
     written = model.handle.export(imgsz=h, batch=spec.batch_size, device="cpu", verbose=False, **kwargs)
     path = Path(str(written)) if written else None
     empty = path is not None and path.is_dir() and not any(path.iterdir())

@@ -60,7 +60,8 @@ def test_task_exports_to_onnx_with_decodable_metadata(
         assert found and len(found[0]["keypoints"]) == 17 and len(found[0]["keypoints"][0]) == 3
     else:
         assert post["type"] == "probabilities"
-        assert metadata["preprocessing"]["resize"]["method"] == "shorter_side_center_crop"
+        assert [step["op"] for step in metadata["preprocessing"]["steps"]] == ["resize", "center_crop"]
+        assert metadata["preprocessing"]["steps"][0]["mode"] == "shortest_edge"
         assert outputs[0]["shape"] == [1, len(metadata["classes"])]
 
 

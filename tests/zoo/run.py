@@ -1,0 +1,282 @@
+"""Export every zoo family to every format through the real CLI and write the coverage table.
+
+    python -m tests.zoo.run [--library huggingface|timm|ultralytics] [--family NAME ...]
+                            [--formats onnx openvino tflite torchscript] [--redo]
+
+Each (family, format) is one `slipway export ... --json` in a fresh data directory,
+offline (the tests' network guard). An export counts as covered when it exits 0 with
+the parity gate passed *and* the package's wrapper gives what the framework's own
+pipeline gives (preprocessing, model, post-processing) on real photos. Results go to
+docs/zoo/coverage.json as they come (an interrupted run resumes where it stopped);
+docs/zoo/coverage.md and the README's table are rendered from that file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+RESULTS = ROOT / "docs" / "zoo" / "coverage.json"
+TABLE = ROOT / "docs" / "zoo" / "coverage.md"
+README = ROOT / "README.md"
+FORMATS = ("onnx", "openvino", "tflite", "torchscript")
+README_START, README_END = "<!-- zoo-coverage:start -->", "<!-- zoo-coverage:end -->"
+PHOTOS = ("astronaut", "coffee", "chelsea")  # scikit-image's bundled photos
+TOP_K = 10  # the framework's most confident predictions compared with the package's
+
+
+@dataclass
+class Outcome:
+    status: str  # passed | refused | failed
+    detail: str = ""
+    seconds: float = 0.0
+    parity: str = ""
+    pipeline: str = ""  # the wrapper against the framework's own pipeline
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v not in ("", None)}
+
+
+def offline_env(home: Path) -> dict[str, str]:
+    """The environment the test suite gives its CLI runs: offline, a throwaway HOME."""
+    netguard = ROOT / "tests" / "netguard"
+    return {
+        "SLIPWAY_BLOCK_NETWORK": "1",
+        "PYTHONPATH": os.pathsep.join([str(netguard), str(ROOT)]),
+        "HOME": str(home),
+        "QT_QPA_PLATFORM": "offscreen",
+    }
+
+
+def photos() -> list[tuple[str, np.ndarray]]:
+    from skimage import data
+
+    out = []
+    for name in PHOTOS:
+        image = getattr(data, name)()
+        if image.ndim == 2:
+            image = np.stack([image] * 3, axis=-1)
+        out.append((name, np.ascontiguousarray(image[:, :, :3], dtype=np.uint8)))
+    return out
+
+
+def compare_with_framework(family: Any, checkpoint: Path, package: Path) -> str:
+    """'' when the package's wrapper agrees with the framework's pipeline on every photo,
+    else what differed. Raises AssertionError with the same words, for tests."""
+    from core.inference import open_package
+    from core.parity import compare, pixel_agreement
+
+    wrapper = open_package(package)
+    problems = []
+    for name, rgb in photos():
+        theirs = family.framework_predict(checkpoint, rgb, 0.0)
+        if family.task == "semantic":
+            ours = wrapper.predict(rgb, masks=True)
+            share = pixel_agreement(_class_map(theirs, rgb.shape[:2]), _class_map(ours, rgb.shape[:2]))
+            if share < 0.99:
+                problems.append(f"{name}: {share:.1%} of pixels agree")
+            continue
+        theirs = sorted(theirs, key=lambda p: -p["confidence"])[:TOP_K]
+        if family.task == "classify":
+            ours = wrapper.predict(rgb)
+            agreed, total, _ = compare("classify", theirs, ours, 0.9)
+            gap = max((abs(t["confidence"] - o["confidence"]) for t, o in zip(theirs, ours, strict=False)),
+                      default=0.0)
+            if agreed < total or gap > 1e-3:
+                problems.append(f"{name}: top-1 {ours[0]['class_id']} vs {theirs[0]['class_id']}, "
+                                f"probabilities differ by {gap:.2g}")
+            continue
+        floor = min((p["confidence"] for p in theirs), default=0.0) * 0.5
+        ours = wrapper.predict(rgb, conf=floor, masks=family.task == "segment")
+        agreed, total, _ = compare(family.task, theirs, ours, 0.9)
+        if total == 0 or agreed < total:
+            problems.append(f"{name}: {agreed}/{total} of the framework's boxes found")
+    return "; ".join(problems)
+
+
+def _class_map(segments: list[dict[str, Any]], shape: tuple[int, int]) -> np.ndarray:
+    out = np.full(shape, -1, dtype=np.int64)
+    for segment in segments:
+        out[np.asarray(segment["mask"], dtype=bool)] = segment["class_id"]
+    return out
+
+
+def export_one(family: Any, checkpoint: Path, fmt: str, work: Path) -> Outcome:
+    """One `slipway export` of a family's checkpoint, judged."""
+    from tests.helpers import slipway
+
+    out = work / f"pkg-{fmt}"
+    shutil.rmtree(out, ignore_errors=True)
+    home = work / f"home-{fmt}"
+    shutil.rmtree(home, ignore_errors=True)
+    start = time.perf_counter()
+    run = slipway("export", str(checkpoint), "--format", fmt, *family.export_args, "--out", str(out),
+                  "--json", home=home, timeout=3600)
+    seconds = round(time.perf_counter() - start, 1)
+    message = _error(run)
+    if run.code == 3:
+        return Outcome("refused", message, seconds)
+    if run.code != 0:
+        return Outcome("failed", f"exit {run.code}: {message}", seconds)
+    parity = run.result.get("parity") or {}
+    summary = _parity_summary(parity)
+    if parity.get("status") == "not_run":
+        return Outcome("passed", "structure checks only", seconds, summary)
+    if not parity.get("passed"):
+        return Outcome("failed", "exit 0 without a passed gate", seconds, summary)
+    pipeline = ""
+    if family.framework_predict is not None:
+        try:
+            pipeline = compare_with_framework(family, checkpoint, out)
+        except Exception as err:  # a crash while comparing is a finding, not a stop
+            pipeline = f"comparison crashed: {type(err).__name__}: {err}"
+        if pipeline:
+            return Outcome("failed", f"the wrapper differs from the framework's pipeline: {pipeline}",
+                           seconds, summary)
+    return Outcome("passed", "", seconds, summary, "agrees" if family.framework_predict else "")
+
+
+def _error(run: Any) -> str:
+    lines = [ln for ln in run.stderr.strip().splitlines() if ln.startswith("error:")]
+    text = lines[-1].removeprefix("error:").strip() if lines else run.stderr.strip()[-300:]
+    return " ".join(text.split())[:400]
+
+
+def _parity_summary(parity: dict[str, Any]) -> str:
+    task = parity.get("task_agreement") or {}
+    if not task:
+        return str(parity.get("status", ""))
+    return f"{task.get('metric')} {task.get('agreed')}/{task.get('total')}"
+
+
+def load_results() -> dict[str, dict[str, Any]]:
+    return json.loads(RESULTS.read_text(encoding="utf-8")) if RESULTS.exists() else {}
+
+
+def save_results(results: dict[str, dict[str, Any]]) -> None:
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def run(families: Iterable[Any], formats: Iterable[str], redo: bool, work_root: Path) -> None:
+    results = load_results()
+    for family in families:
+        entry = results.setdefault(family.name, {})
+        entry.update(library=family.library, task=family.task, note=family.note)
+        todo = [f for f in formats if redo or f not in entry.get("formats", {})]
+        if not todo:
+            continue
+        work = work_root / family.name.replace("/", "__")
+        work.mkdir(parents=True, exist_ok=True)
+        try:
+            checkpoint = family.build(work / "checkpoint")
+        except Exception as err:  # the zoo's own builder broke: record it, go on
+            for fmt in todo:
+                outcome = Outcome("failed", f"building the zoo model: {err}")
+                entry.setdefault("formats", {})[fmt] = outcome.to_json()
+            save_results(results)
+            continue
+        for fmt in todo:
+            outcome = export_one(family, checkpoint, fmt, work)
+            entry.setdefault("formats", {})[fmt] = outcome.to_json()
+            save_results(results)
+            print(f"{family.name:<40} {fmt:<12} {outcome.status:<8} {outcome.seconds:>7.1f}s "
+                  f"{outcome.detail[:100]}", flush=True)
+        shutil.rmtree(work, ignore_errors=True)
+    render(results)
+
+
+# --- the coverage table ------------------------------------------------------
+
+_MARK = {"passed": "✅", "refused": "⛔", "failed": "❌"}
+
+
+def render(results: dict[str, dict[str, Any]]) -> str:
+    """docs/zoo/coverage.md and the README's table, from coverage.json."""
+    lines = ["| family | task | " + " | ".join(FORMATS) + " |", "|---|---|" + "---|" * len(FORMATS)]
+    reasons: list[str] = []
+    totals = {f: {"passed": 0, "refused": 0, "failed": 0, "total": 0} for f in FORMATS}
+    for name in sorted(results):
+        entry = results[name]
+        cells = []
+        for fmt in FORMATS:
+            outcome = entry.get("formats", {}).get(fmt)
+            if outcome is None:
+                cells.append("·")
+                continue
+            totals[fmt][outcome["status"]] += 1
+            totals[fmt]["total"] += 1
+            if outcome["status"] == "passed":
+                cells.append(_MARK["passed"])
+                continue
+            reasons.append(f"{outcome['detail']}")
+            cells.append(f"{_MARK[outcome['status']]} [{len(reasons)}]")
+        label = f"{name} ({entry['note']})" if entry.get("note") else name
+        lines.append(f"| {label} | {entry.get('task', '')} | " + " | ".join(cells) + " |")
+    summary = ["| | " + " | ".join(FORMATS) + " |", "|---|" + "---|" * len(FORMATS)]
+    for status in ("passed", "refused", "failed"):
+        row = [f"{totals[f][status]}/{totals[f]['total']} ({totals[f][status] / totals[f]['total']:.0%})"
+               if totals[f]["total"] else "-" for f in FORMATS]
+        summary.append(f"| {_MARK[status]} {status} | " + " | ".join(row) + " |")
+    notes = [f"{i}. {reason}" for i, reason in enumerate(reasons, 1)]
+    body = "\n".join([
+        f"{len(results)} families, random weights, built from each library's own configuration and "
+        "preprocessing objects (`tests/zoo/`). ✅ exported with the parity gate passed and the package's "
+        "wrapper agreeing with the framework's own pipeline on real photos; ⛔ refused up front (exit 3) "
+        "with the reason; ❌ failed. Generated by `make test-zoo`; do not edit by hand.",
+        "", *summary, "", *lines, "", *notes, ""])
+    TABLE.parent.mkdir(parents=True, exist_ok=True)
+    TABLE.write_text("# Zoo coverage\n\n" + body, encoding="utf-8")
+    readme = README.read_text(encoding="utf-8")
+    if README_START in readme and README_END in readme:
+        head, rest = readme.split(README_START, 1)
+        _, tail = rest.split(README_END, 1)
+        README.write_text(f"{head}{README_START}\n{body}\n{README_END}{tail}", encoding="utf-8")
+    return body
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--library", choices=("huggingface", "timm", "ultralytics"))
+    parser.add_argument("--family", nargs="+", help="family names (or a prefix ending in *)")
+    parser.add_argument("--formats", nargs="+", choices=FORMATS, default=list(FORMATS))
+    parser.add_argument("--redo", action="store_true", help="run again what coverage.json already has")
+    parser.add_argument("--render", action="store_true", help="only render the table from coverage.json")
+    args = parser.parse_args(argv)
+    if args.render:
+        render(load_results())
+        return 0
+    from tests.zoo import all_families
+
+    families = [f for f in all_families() if args.library in (None, f.library)]
+    if args.family:
+        wanted = args.family
+        families = [f for f in families
+                    if any(f.name == w or (w.endswith("*") and f.name.startswith(w[:-1])) for w in wanted)]
+    with tempfile.TemporaryDirectory(prefix="slipway-zoo-") as work:
+        user_home = Path(work) / "home"
+        user_home.mkdir()
+        os.environ.update(offline_env(user_home))
+        from exporters.offline import configure_offline
+
+        configure_offline(Path(work) / "cache")
+        run(families, args.formats, args.redo, Path(work))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    sys.exit(main())
