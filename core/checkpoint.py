@@ -167,6 +167,44 @@ def _inspect_hf_dir(path: Path) -> CheckpointInfo:
 
 
 
+# image processors whose resize always ends square at ``size["shortest_edge"]`` (a crop_pct
+# resize-then-crop below 384, a warp at or above it)
+_SQUARE_AT_SHORTEST_EDGE = ("ConvNextImageProcessor", "ConvNextImageProcessorFast")
+
+
+def _pair(size: object) -> tuple[int, int] | None:
+    if isinstance(size, int):
+        return size, size
+    if isinstance(size, dict) and isinstance(size.get("height"), int) and isinstance(size.get("width"), int):
+        return size["height"], size["width"]
+    return None
+
+
+def hf_processor_size(model_dir: Path) -> tuple[int, int] | None:
+    """The (height, width) a Hugging Face image processor's output always has, read from its
+    preprocessor_config.json; None when it follows each image (DETR's shortest/longest edge)
+    or the file does not say. The worker reads the processor itself; this is the up-front
+    view the CLI and the app check options against."""
+    try:
+        config = json.loads((Path(model_dir) / "preprocessor_config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(config, dict):
+        return None
+    crop = _pair(config.get("crop_size"))
+    if config.get("do_center_crop") and crop is not None:
+        return crop
+    if config.get("do_resize", True) is False:
+        return None
+    size = config.get("size")
+    if _pair(size) is not None:
+        return _pair(size)
+    if isinstance(size, dict) and config.get("image_processor_type") in _SQUARE_AT_SHORTEST_EDGE:
+        edge = size.get("shortest_edge")
+        return (edge, edge) if isinstance(edge, int) else None
+    return None
+
+
 def inspect_checkpoint(path: Path) -> CheckpointInfo:
     """Tell the framework, task and kind of a checkpoint, or say clearly why not."""
     path = Path(path)

@@ -16,9 +16,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from core import formats
+from core.checkpoint import hf_processor_size
 from core.errors import BadInput, SlipwayError, Unsupported
 from core.formats.base import Rule
 from core.spec import ExportSpec
@@ -88,7 +90,22 @@ def _timm_name_problem(value: Any, context: Context) -> str | None:
     return None
 
 
+def _fixed_processor_size(value: Any, context: Context) -> tuple[int, int] | None:
+    """The Hugging Face processor's fixed output size when ``input_size`` asks for another."""
+    if value is None or context.framework != "huggingface":
+        return None
+    fixed = hf_processor_size(Path(context.spec.checkpoint))
+    return fixed if fixed is not None and fixed != (value, value) else None
+
+
+def _fixed_size_message(value: Any, context: Context) -> str:
+    height, width = _fixed_processor_size(value, context) or (0, 0)
+    return (f"input_size {value}: this checkpoint's image processor makes {width}x{height} tensors and "
+            "Slipway does not change a fixed processor size; export without --imgsz (input_size)")
+
+
 GENERAL_RULES: tuple[Rule, ...] = (
+    Rule("input_size", lambda v, c: _fixed_processor_size(v, c) is not None, _fixed_size_message),
     Rule("model_name", lambda v, c: _timm_name_problem(v, c) is not None,
          lambda v, c: str(_timm_name_problem(v, c)), "bad_input"),
     Rule(f"{_QUANT}.method", lambda v, c: v not in formats.get(c.format).quantizers,

@@ -31,14 +31,14 @@ def measure(rows: list[dict[str, Any]]) -> None:
         runners[row["variant"]] = (wrapper, tensor)
     for wrapper, tensor in runners.values():  # TorchScript optimizes over its first runs
         for _ in range(WARMUP):
-            wrapper.runtime(tensor)
+            wrapper.forward(tensor)
     times: dict[str, list[float]] = {name: [] for name in runners}
     for _ in range(ROUNDS):
         for name, (wrapper, tensor) in runners.items():
-            wrapper.runtime(tensor)
+            wrapper.forward(tensor)
             for _ in range(BLOCK):
                 start = time.perf_counter()
-                wrapper.runtime(tensor)
+                wrapper.forward(tensor)
                 times[name].append(time.perf_counter() - start)
     base = None
     for row in rows:

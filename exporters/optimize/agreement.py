@@ -45,14 +45,15 @@ class AgreementProbe:
             tensor, transform = wrapper.preprocess(rgb)
             self.samples.append((tensor, transform, rgb.shape[:2]))
         post = wrapper.postprocess
-        self.reference = [predict(post, task, wrapper.runtime(t), tr, s) for t, tr, s in self.samples]
+        self.reference = [predict(post, task, wrapper.forward(t), tr, s) for t, tr, s in self.samples]
 
     def __call__(self, path: Path) -> float:
         run = same_runtime(self.wrapper, path)
         agreed = total = 0
         half_conf = self.wrapper.postprocess.conf / 2
         for (tensor, transform, shape), reference in zip(self.samples, self.reference, strict=True):
-            found = predict(self.wrapper.postprocess, self.task, run(tensor), transform, shape, half_conf)
+            outputs = self.wrapper.forward(tensor, run)
+            found = predict(self.wrapper.postprocess, self.task, outputs, transform, shape, half_conf)
             matched, compared, _ = compare(self.task, reference, found, BOX_IOU)
             agreed, total = agreed + matched, total + compared
         return agreed / total if total else 1.0

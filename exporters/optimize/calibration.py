@@ -43,7 +43,7 @@ def calibration_tensors(wrapper: Any, images: list[Path]) -> list[np.ndarray]:
         except ValueError:
             continue
         tensor, _ = wrapper.preprocess(rgb)
-        tensors.append(tensor)
+        tensors.append(np.repeat(tensor, wrapper.fixed_batch, axis=0))  # a fixed batch, filled
     if not tensors:
         raise BadInput(f"optimization_config.quantization.calibration_data: none of the {len(images)} "
                        "images could be read")

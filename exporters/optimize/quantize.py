@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from core.registry import move_model
 from core.spec import ExportSpec, QuantizationConfig
 from exporters.images import probe_photo
@@ -116,6 +118,7 @@ def openvino_postprocessing(model: Any) -> list[str]:
 def _replace(job: QuantizationJob, target: Path, stats: dict[str, Any]) -> dict[str, Any]:
     """Put the quantized file in the package, measuring it and the float one on one tensor."""
     tensor, _ = job.wrapper.preprocess(probe_photo())
+    tensor = np.repeat(tensor, job.wrapper.fixed_batch, axis=0)
     before = runtime_latency_ms(job.wrapper, job.source, tensor)
     after = runtime_latency_ms(job.wrapper, target, tensor)
     move_model(target, job.model_file, copy=True)

@@ -35,9 +35,12 @@ HONOURED = [c for c in CASES if c.refusal is None]
 FULL = os.environ.get("SLIPWAY_CONTRACT_FULL") == "1"
 # options that must not share an export: validation judges accuracy, which pruning without a
 # fine-tune ruins on purpose and INT8 may cost; a dynamic batch axis hides a fixed batch size; a lossy
-# quantizer should not be blamed for what pruning did (or the other way round)
+# quantizer should not be blamed for what pruning did (or the other way round); the input size
+# is read from the graph's input, which dynamic axes or embedded preprocessing replace
 APART = (("validation_config", "optimization_config"),
          ("export_config.dynamic_axes", "batch_size"),
+         ("export_config.dynamic_axes", "input_size"),
+         ("export_config.embed_preprocessing", "input_size"),
          ("optimization_config.quantization", "optimization_config.pruning"))
 # the slice `make test` exports: one framework through three formats, and the options the
 # issue saw ignored before (per-tensor dynamic axes, the quantized dtype) on another

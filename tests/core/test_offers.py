@@ -110,3 +110,30 @@ def test_an_unknown_timm_architecture_is_caught_when_typed(tmp_path: Path) -> No
     checkpoint = service.import_checkpoint(Path(TIMM), model_name="mobilenetv3_small_050")
     with pytest.raises(BadInput, match="did you mean resnet18"):
         service.update_checkpoint(checkpoint.id, model_name="resnt18")
+
+
+def test_an_input_size_a_fixed_hugging_face_processor_would_not_make_is_refused_up_front() -> None:
+    """It used to be refused by the worker, after the job had started."""
+    message = refused(HF, "onnx", "huggingface", "classify", input_size=192)
+    assert "input_size 192" in message and "64x64" in message and "without --imgsz" in message
+    offers.check(spec(HF, "onnx", input_size=64), "huggingface", "classify")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("processor", "size"), [
+    ({"image_processor_type": "DetrImageProcessor", "size": {"shortest_edge": 800, "longest_edge": 1333}},
+     None),
+    ({"image_processor_type": "ConvNextImageProcessor", "size": {"shortest_edge": 224}, "crop_pct": 0.875},
+     (224, 224)),
+    ({"size": {"shortest_edge": 256}, "do_center_crop": True, "crop_size": {"height": 224, "width": 224}},
+     (224, 224)),
+    ({"size": {"height": 384, "width": 320}}, (384, 320)),
+    ({"size": {"height": 384, "width": 320}, "do_resize": False}, None),
+])
+def test_the_processor_size_is_read_from_its_json(tmp_path: Path, processor: dict[str, object],
+                                                   size: tuple[int, int] | None) -> None:
+    import json
+
+    from core.checkpoint import hf_processor_size
+
+    (tmp_path / "preprocessor_config.json").write_text(json.dumps(processor), encoding="utf-8")
+    assert hf_processor_size(tmp_path) == size

@@ -989,14 +989,23 @@ class ModelWrapper:
             array = cv2.cvtColor(array, cv2.COLOR_BGR2RGB)
         return np.ascontiguousarray(array, dtype=np.uint8)
 
+    @property
+    def fixed_batch(self) -> int:
+        """The batch size the model was exported with (1 for a dynamic batch axis)."""
+        batch = self.metadata["input_spec"]["shape"][0]
+        return batch if isinstance(batch, int) and batch > 1 else 1
+
+    def forward(self, tensor: np.ndarray, runtime: Any = None) -> list[np.ndarray]:
+        """Run one preprocessed image; a fixed-batch export gets its batch filled with it."""
+        runtime = runtime or self.runtime
+        if self.fixed_batch > 1:
+            return [o[:1] for o in runtime(np.repeat(tensor, self.fixed_batch, axis=0))]
+        return runtime(tensor)
+
     def run(self, rgb: np.ndarray) -> tuple[list[np.ndarray], dict[str, float]]:
         """Pre-process and run the model; the raw outputs and the resize transform."""
         tensor, transform = self.preprocess(rgb)
-        batch = self.metadata["input_spec"]["shape"][0]
-        if isinstance(batch, int) and batch > 1:  # a fixed-batch export: fill the batch
-            outputs = self.runtime(np.repeat(tensor, batch, axis=0))
-            return [o[:1] for o in outputs], transform
-        return self.runtime(tensor), transform
+        return self.forward(tensor), transform
 
     def predict(self, image: Any, conf: float | None = None, iou: float | None = None,
                 bgr: bool = False, masks: bool = False) -> list[dict[str, Any]]:
