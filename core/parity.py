@@ -55,6 +55,18 @@ class OutputDiff:
         }
 
 
+def _row_order(reference: np.ndarray, exported: np.ndarray) -> list[int]:
+    """For each reference row (rows, values), best first, the closest unused exported row."""
+    dist = np.abs(reference[:, None, :] - exported[None, :, :]).max(axis=-1)
+    free = np.ones(dist.shape[1], dtype=bool)
+    order = []
+    for i in range(dist.shape[0]):
+        j = int(np.argmin(np.where(free, dist[i], np.inf)))
+        free[j] = False
+        order.append(j)
+    return order
+
+
 def align_rows(reference: np.ndarray, exported: np.ndarray) -> np.ndarray:
     """Rows of final detections (batch, rows, values), best first, come out of a top-k
     (NMS-free heads, RT-DETR) whose order among nearly equal scores is not defined: two
@@ -63,15 +75,20 @@ def align_rows(reference: np.ndarray, exported: np.ndarray) -> np.ndarray:
     exported row (max abs difference), so the raw outputs can be compared row by row."""
     if reference.shape != exported.shape or reference.ndim != 3:
         return exported
-    out = np.array(exported, copy=True)
-    for b in range(reference.shape[0]):
-        dist = np.abs(reference[b][:, None, :] - exported[b][None, :, :]).max(axis=-1)
-        free = np.ones(dist.shape[1], dtype=bool)
-        for i in range(dist.shape[0]):
-            j = int(np.argmin(np.where(free, dist[i], np.inf)))
-            free[j] = False
-            out[b, i] = exported[b, j]
-    return out
+    return np.stack([exported[b][_row_order(reference[b], exported[b])] for b in range(len(reference))])
+
+
+def align_queries(reference: list[np.ndarray], exported: list[np.ndarray]) -> list[np.ndarray]:
+    """Set-prediction outputs (batch, queries, values) of a detector that picks its queries
+    with a top-k (Hugging Face RT-DETR, D-FINE): as with ``align_rows``, the order of
+    near-equal picks is not defined. The exported outputs, reordered by one permutation of
+    the queries (the same for every output), found on the outputs side by side."""
+    if len(reference) != len(exported) or any(r.shape[:2] != e.shape[:2] or r.ndim != 3
+                                              for r, e in zip(reference, exported, strict=True)):
+        return exported
+    joined_ref, joined_exp = np.concatenate(reference, axis=-1), np.concatenate(exported, axis=-1)
+    orders = [_row_order(joined_ref[b], joined_exp[b]) for b in range(len(joined_ref))]
+    return [np.stack([e[b][order] for b, order in enumerate(orders)]) for e in exported]
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -57,7 +57,7 @@ def original_predictor(model: Any, metadata: dict[str, Any]) -> Predict:
     wrapper: golden predictions for formats without a runtime on this machine."""
     from exporters.parity import reference_processing
 
-    pre, post = reference_processing(wrapper_module(), metadata)
+    pre, post = reference_processing(wrapper_module(), metadata, model)
 
     def predict(rgb: np.ndarray, conf: float | None, iou: float | None) -> list[dict[str, Any]]:
         tensor, transform = pre(rgb)

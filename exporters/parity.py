@@ -22,7 +22,7 @@ import numpy as np
 
 from core.errors import ValidationFailed
 from core.inference import wrapper_module
-from core.parity import Agreement, OutputDiff, align_rows, compare, pixel_agreement
+from core.parity import Agreement, OutputDiff, align_queries, align_rows, compare, pixel_agreement
 from core.spec import ExportSpec
 from exporters.images import parity_images
 from exporters.loaders.base import LoadedModel
@@ -32,11 +32,14 @@ from exporters.loaders.base import LoadedModel
 CANDIDATE_CONF_FACTOR = 0.5
 
 
-def reference_processing(module: Any, meta: dict[str, Any]) -> tuple[Any, Any]:
+def reference_processing(module: Any, meta: dict[str, Any], model: LoadedModel) -> tuple[Any, Any]:
     """The pre- and post-processing of the *original* model, from the package's metadata:
-    RGB, NCHW float32, not embedded, and outputs decoded before any in-graph NMS."""
-    rgb_planes = {**meta["preprocessing"]["format"], "color_space": "RGB"}
-    pre = module.Preprocessor({**meta["preprocessing"], "embedded": False, "format": rgb_planes},
+    NCHW float32, not embedded, outputs decoded before any in-graph NMS, and the channel
+    order the framework feeds the original (MobileViT's flipped channels are BGR), whatever
+    the export turned it into (OpenVINO's reversed input channels)."""
+    color_space = model.preprocessing.get("format", {}).get("color_space", "RGB")
+    planes = {**meta["preprocessing"]["format"], "color_space": color_space}
+    pre = module.Preprocessor({**meta["preprocessing"], "embedded": False, "format": planes},
                               {"dtype": "float32", "format": "NCHW"})
     post = meta["postprocessing"]
     return pre, module.Postprocessor({**post, "type": post.get("decoded_type", post["type"])},
@@ -119,7 +122,7 @@ def run_parity(
     module = wrapper_module()
     wrapper = module.ModelWrapper(model_path, metadata_path, threads=2)
     meta = wrapper.metadata
-    reference_pre, reference_post = reference_processing(module, meta)
+    reference_pre, reference_post = reference_processing(module, meta, model)
     post = meta["postprocessing"]
     comparable = post["type"] == post.get("decoded_type", post["type"])
     task, cfg = model.task, spec.parity_for_precision()
@@ -148,6 +151,8 @@ def run_parity(
             compared = exported_out
             if post["type"] == "yolo_end2end":  # top-k rows: the order of near-equal scores is free
                 compared = [align_rows(original_out[0], exported_out[0]), *exported_out[1:]]
+            elif post["type"] == "set_prediction":  # queries picked by a top-k (RT-DETR): the same
+                compared = align_queries(original_out, exported_out)
             for diff, ref, exp in zip(diffs, original_out, compared, strict=True):
                 diff.add(ref, exp)
         shape = rgb.shape[:2]

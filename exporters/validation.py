@@ -77,7 +77,7 @@ def run_validation(model: LoadedModel, model_path: Path, metadata_path: Path, sp
     threshold."""
     module = wrapper_module()
     wrapper = module.ModelWrapper(model_path, metadata_path, threads=2)
-    reference_pre, reference_post = reference_processing(module, wrapper.metadata)
+    reference_pre, reference_post = reference_processing(module, wrapper.metadata, model)
     task = labels_task(model.task)
     original, exported = _Scorer(task, model.class_names), _Scorer(task, model.class_names)
     truth: list[Any] = []

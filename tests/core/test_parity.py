@@ -100,3 +100,19 @@ def test_pixel_agreement() -> None:
     b[0, :5] = 3
     assert pixel_agreement(a, b) == pytest.approx(0.95)
     assert pixel_agreement(a, b[:5]) == 0.0
+
+
+def test_queries_picked_in_another_order_are_aligned_by_one_permutation() -> None:
+    """RT-DETR picks its queries with a top-k; two runtimes may list them in different orders.
+    Logits and boxes move together: aligned, they equal the reference row for row."""
+    from core.parity import align_queries
+
+    rng = np.random.default_rng(0)
+    logits, boxes = rng.normal(size=(2, 6, 3)), rng.uniform(size=(2, 6, 4))
+    perm = np.array([3, 0, 5, 1, 4, 2])
+    aligned = align_queries([logits, boxes], [logits[:, perm], boxes[:, perm]])
+    assert np.array_equal(aligned[0], logits) and np.array_equal(aligned[1], boxes)
+    # a query that really differs still differs after alignment
+    changed = boxes.copy()
+    changed[0, 2] += 0.5
+    assert np.abs(align_queries([logits, boxes], [logits, changed])[1] - boxes).max() >= 0.5

@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from core.errors import ValidationFailed
@@ -117,3 +118,26 @@ def test_a_channel_order_the_metadata_does_not_state_fails_the_gate(
     assert "output 'logits' diverged" in err.value.message
     assert not (tmp_path / "out" / "model.xml").exists()
     assert not (tmp_path / "out" / "model.bin").exists()
+
+
+@pytest.mark.parametrize(("framework_order", "package_order"), [("BGR", "BGR"), ("RGB", "BGR")])
+def test_the_original_is_fed_the_channel_order_its_framework_feeds_it(framework_order: str,
+                                                                      package_order: str) -> None:
+    """MobileViT's processor flips channels (the original takes BGR); OpenVINO's reversed input
+    channels make the package take BGR while the original still takes RGB. The gate's
+    reference follows the framework, not the package (it forced RGB, and MobileViT failed)."""
+    from types import SimpleNamespace
+
+    from core.inference import wrapper_module
+    from exporters.parity import reference_processing
+    from tests.helpers import sample_metadata
+
+    meta = sample_metadata()
+    meta["preprocessing"]["format"] = {"color_space": package_order}
+    model = SimpleNamespace(preprocessing={"format": {"color_space": framework_order}})
+    pre, _ = reference_processing(wrapper_module(), meta, model)  # type: ignore[arg-type]
+    red = np.zeros((32, 32, 3), dtype=np.uint8)
+    red[..., 0] = 255
+    tensor, _ = pre(red)
+    first_plane = float(tensor[0, 0].mean())
+    assert first_plane == (0.0 if framework_order == "BGR" else 1.0)

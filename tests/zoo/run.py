@@ -208,12 +208,14 @@ def render(results: dict[str, dict[str, Any]]) -> str:
     lines = ["| family | task | " + " | ".join(FORMATS) + " |", "|---|---|" + "---|" * len(FORMATS)]
     reasons: list[str] = []
     totals = {f: {"passed": 0, "refused": 0, "failed": 0, "total": 0} for f in FORMATS}
+    missing = dict.fromkeys(FORMATS, 0)  # families not run yet, per format
     for name in sorted(results):
         entry = results[name]
         cells = []
         for fmt in FORMATS:
             outcome = entry.get("formats", {}).get(fmt)
             if outcome is None:
+                missing[fmt] += 1
                 cells.append("·")
                 continue
             totals[fmt][outcome["status"]] += 1
@@ -230,6 +232,7 @@ def render(results: dict[str, dict[str, Any]]) -> str:
         row = [f"{totals[f][status]}/{totals[f]['total']} ({totals[f][status] / totals[f]['total']:.0%})"
                if totals[f]["total"] else "-" for f in FORMATS]
         summary.append(f"| {_MARK[status]} {status} | " + " | ".join(row) + " |")
+    summary.append("| · not run yet | " + " | ".join(str(missing[f]) for f in FORMATS) + " |")
     notes = [f"{i}. {reason}" for i, reason in enumerate(reasons, 1)]
     body = "\n".join([
         f"{len(results)} families, random weights, built from each library's own configuration and "
