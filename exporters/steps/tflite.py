@@ -64,11 +64,38 @@ def run_tf_convert(onnx: Path | None, out: Path, supported_ops: list[str], *extr
     return path
 
 
+def _for_onnx2tf(source: Path, work: Path) -> Path:
+    """The ONNX graph in forms onnx2tf converts: ``ReduceL2`` over several axes (ConvNeXt V2's
+    global response norm) trips its TensorFlow call, so it becomes ``Sqrt(ReduceSumSquare)``,
+    the same computation. The source file is left as it was."""
+    import onnx
+    from onnx import helper
+
+    model = onnx.load(str(source))
+    graph, rewritten = model.graph, 0
+    for index, node in reversed(list(enumerate(graph.node))):
+        if node.op_type != "ReduceL2" or node.domain not in ("", "ai.onnx"):
+            continue
+        squares = f"{node.output[0]}__sum_of_squares"
+        summed = helper.make_node("ReduceSumSquare", list(node.input), [squares], name=f"{node.name}/sum_sq")
+        summed.attribute.extend(node.attribute)
+        root = helper.make_node("Sqrt", [squares], list(node.output), name=f"{node.name}/sqrt")
+        del graph.node[index]
+        graph.node.insert(index, root)
+        graph.node.insert(index, summed)
+        rewritten += 1
+    if not rewritten:
+        return source
+    target = work / "tflite_source.onnx"
+    onnx.save(model, str(target))
+    return target
+
+
 def onnx2tflite(model: LoadedModel, spec: ExportSpec, source: Path | None, work: Path) -> Path:
     cfg = spec.export_config
     assert isinstance(cfg, TFLiteConfig) and source is not None
     out = work / "tflite"
-    path = run_tf_convert(source, out, list(cfg.supported_ops))
+    path = run_tf_convert(_for_onnx2tf(source, work), out, list(cfg.supported_ops))
     if spec.optimization_config.quantization is not None:  # the quantizer converts it again
         keep = work.parent / QUANTIZATION_WORK / "saved_model"
         keep.parent.mkdir(parents=True, exist_ok=True)

@@ -21,3 +21,29 @@ def test_missing_empty_or_garbage_tflite_files_fail(tmp_path: Path) -> None:
     garbage.write_bytes(b"TFL3" + bytes(200))
     with pytest.raises(InternalError, match="cannot load"):
         check_tflite(garbage)
+
+
+def test_reduce_l2_over_several_axes_becomes_an_equal_sum_of_squares(tmp_path: Path) -> None:
+    """onnx2tf fails on ReduceL2 over two axes (ConvNeXt V2's global response norm); the graph
+    it is given computes the same with Sqrt(ReduceSumSquare)."""
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    from exporters.steps.tflite import _for_onnx2tf
+
+    axes = helper.make_tensor("axes", TensorProto.INT64, [2], [1, 2])
+    graph = helper.make_graph(
+        [helper.make_node("ReduceL2", ["x", "axes"], ["y"], keepdims=1)], "grn",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 5, 6, 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 1, 1, 3])], [axes])
+    source = tmp_path / "m.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), str(source))
+    rewritten = _for_onnx2tf(source, tmp_path)
+    assert rewritten != source
+    assert "ReduceL2" not in {n.op_type for n in onnx.load(str(rewritten)).graph.node}
+    x = np.random.default_rng(0).normal(size=(1, 5, 6, 3)).astype(np.float32)
+    before = ort.InferenceSession(str(source)).run(None, {"x": x})[0]
+    after = ort.InferenceSession(str(rewritten)).run(None, {"x": x})[0]
+    np.testing.assert_allclose(after, before, rtol=1e-6)
