@@ -90,6 +90,10 @@ def _timm_name_problem(value: Any, context: Context) -> str | None:
     return None
 
 
+def _systems(names: Iterable[str]) -> str:
+    return " and ".join({"Darwin": "macOS"}.get(n, n) for n in names)
+
+
 def _fixed_processor_size(value: Any, context: Context) -> tuple[int, int] | None:
     """The Hugging Face processor's fixed output size when ``input_size`` asks for another."""
     if value is None or context.framework != "huggingface":
@@ -138,6 +142,10 @@ GENERAL_RULES: tuple[Rule, ...] = (
     Rule("validation_config.data", lambda v, c: v is not None and not c.spec.validation_config.enabled,
          "a validation dataset is given but validation is not enabled: set enabled true (--validate)",
          "bad_input"),
+    Rule("validation_config.enabled", lambda v, c: bool(v) and not formats.get(c.format).runs_here(),
+         lambda v, c: f"validation_config.enabled: validation runs the exported model on your data, and "
+                      f"{formats.get(c.format).title} runs on {_systems(formats.get(c.format).runs_on)} "
+                      "only: validate on such a machine, or leave validation off here"),
     Rule("validation_config.enabled", lambda v, c: bool(v) and c.task in ("obb", "semantic"),
          "accuracy validation of {task} models is not built (no rotated-box mAP or mIoU yet); the "
          "parity gate still checks the export"),

@@ -239,7 +239,9 @@ class ExportSpec(StrictModel):
         return self.parity.model_copy(update={**defaults, **chosen})
 
     def to_json(self) -> str:
-        return self.model_dump_json(indent=2, exclude_none=True)
+        """What the user set, and nothing else: read back, the spec is the same and the
+        options it did not set are still defaults (the worker's checks tell them apart)."""
+        return self.model_dump_json(indent=2, exclude_none=True, exclude_unset=True)
 
 
 def _field_path(loc: tuple[int | str, ...]) -> str:

@@ -52,6 +52,9 @@ COREML = register(Format(
     runs_on=("Darwin",),
     runtime_section=_runtime,
     rules=(
+        Rule("batch_size", lambda v, c: v != 1,
+             "a Core ML image input takes one image at a time (both converters refuse a fixed batch; "
+             "Core ML batches through its own batch prediction API): leave batch_size at 1"),
         Rule("export_config.minimum_deployment_target",
              lambda v, c: v != "iOS15" and c.framework == "ultralytics",
              "Ultralytics' Core ML exporter always builds for iOS15 (such a model loads on every newer "

@@ -32,7 +32,18 @@ def _runtime(config: Any, parity: dict[str, Any]) -> dict[str, Any]:
 
 
 _VIA_ONNX = "via ONNX (onnx2tf, then TensorFlow's converter)"
-TFLITE = register(Format(
+TFLITE = _QUANT = "optimization_config.quantization"
+# full-integer TFLite models that failed here, by framework (timm's pass the gate)
+_NO_FULL_INTEGER = {
+    "ultralytics": "full-integer quantization puts a YOLO head's pixel boxes and class scores, "
+                   "concatenated in one output, on one scale, and no box survives the parity gate "
+                   "(0 of 20 matched on the bundled detector)",
+    "huggingface": "TensorFlow Lite's full-integer conversion of Hugging Face models gives a file "
+                   "LiteRT's default XNNPACK delegate fails to prepare (the bundled ResNet)",
+}
+
+
+register(Format(
     name="tflite",
     order=40,
     title="TFLite",
@@ -55,6 +66,9 @@ TFLITE = register(Format(
     notes=(_VIA_ONNX,),
     runtime_section=_runtime,
     rules=(
+        Rule(f"{_QUANT}.method", lambda v, c: v == "static" and c.framework in _NO_FULL_INTEGER,
+             lambda v, c: f"{_QUANT}.method 'static': {_NO_FULL_INTEGER[c.framework]}; use method "
+                          "'dynamic' or 'fp16' here, or export ONNX with static INT8"),
         Rule("export_config.supported_ops",
              lambda v, c: "TFLITE_BUILTINS_INT8" in v and c.quantization_method != "static",
              "TFLITE_BUILTINS_INT8 is the op set of full-integer models: add optimization_config."

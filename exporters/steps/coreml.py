@@ -73,7 +73,9 @@ def torch2coreml(model: LoadedModel, spec: ExportSpec, source: Path | None, work
         traced,
         inputs=[ct.ImageType(name="image", shape=(spec.batch_size, 3, h, w), scale=float(norm["scale"]),
                              bias=[0.0, 0.0, 0.0], color_layout=ct.colorlayout.RGB)],
-        outputs=[ct.TensorType(name=name) for name in model.output_names],
+        # float32 outputs whatever the compute precision (from iOS16 an FP16 program would
+        # otherwise hand out float16 arrays, which the wrappers and metadata.json do not expect)
+        outputs=[ct.TensorType(name=name, dtype=np.float32) for name in model.output_names],
         convert_to="mlprogram",
         # ML programs default to fp16; fp32 unless FP16 was asked for
         compute_precision=ct.precision.FLOAT16 if _half(spec) else ct.precision.FLOAT32,

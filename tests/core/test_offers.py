@@ -137,3 +137,19 @@ def test_the_processor_size_is_read_from_its_json(tmp_path: Path, processor: dic
 
     (tmp_path / "preprocessor_config.json").write_text(json.dumps(processor), encoding="utf-8")
     assert hf_processor_size(tmp_path) == size
+
+
+@pytest.mark.parametrize("fmt", ["openvino", "tflite"])
+def test_the_spec_the_worker_reads_back_keeps_defaults_apart_from_choices(fmt: str) -> None:
+    """The worker checks the spec again after loading, from the spec.json the job wrote. Written
+    with every default, calibration_method and quant_format looked chosen, and OpenVINO and
+    TFLite static INT8 were refused after the job had started."""
+    import json
+
+    calib = str(sample("digits-timm").images)
+    chosen = spec(TIMM, fmt, model_name="mobilenetv3_small_050",
+                  optimization_config={"quantization": {"method": "static", "calibration_data": calib}})
+    offers.check(chosen, "timm", "classify")  # type: ignore[arg-type]
+    read_back = parse_spec(json.loads(chosen.to_json()))  # type: ignore[attr-defined]
+    assert read_back == chosen
+    offers.check(read_back, "timm", "classify")
