@@ -22,7 +22,7 @@ import numpy as np
 
 from core.errors import ValidationFailed
 from core.inference import wrapper_module
-from core.parity import Agreement, OutputDiff, align_queries, align_rows, compare, pixel_agreement
+from core.parity import Agreement, OutputDiff, align_queries, align_rows, box_iou, compare, pixel_agreement
 from core.spec import ExportSpec
 from exporters.images import parity_images
 from exporters.loaders.base import LoadedModel
@@ -58,6 +58,7 @@ def predict(post: Any, task: str, outputs: list[np.ndarray], transform: dict[str
 # weights, or images without the model's objects): its most confident boxes, so the
 # gate compares something instead of agreeing on nothing.
 FALLBACK_TOP_K = 5
+CLASS_TIE = 1e-3  # confidences this close on the same box: two classes tied
 FALLBACK_CONF = 0.001
 
 
@@ -72,6 +73,11 @@ class TaskComparison:
         self.pixels = float(cfg.pixel_agreement or 0.99)
         self.metric = {"classify": "top1_agreement", "semantic": "pixel_agreement"}.get(task, "box_agreement")
         self.fallback_images: list[str] = []
+        # two classes scoring the same on one box (random weights do this): the argmax may fall
+        # either way between runs whose raw outputs agree. Only where the raw outputs are held
+        # to a tolerance (not INT8) and the two confidences are this close
+        self.class_tie = CLASS_TIE if cfg.atol is not None else None
+        self.class_ties = 0
 
     def add(self, agreement: Agreement, name: str, reference_post: Any, reference_out: list[np.ndarray],
             post: Any, outputs: list[np.ndarray], transform: dict[str, float],
@@ -90,14 +96,43 @@ class TaskComparison:
             if name not in self.fallback_images:
                 self.fallback_images.append(name)
         candidates = predict(post, self.task, outputs, transform, shape, floor)
+        if self.class_tie is not None:
+            candidates = self._untie(reference, candidates)
         agreed, total, worst = compare(self.task, reference, candidates, self.box_iou)
         agreement.add(name, agreed, total, worst)
 
+    def _untie(self, reference: list[dict[str, Any]],
+               candidates: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """An original box with no same-class counterpart in the export, whose closest exported
+        box (IoU >= box_iou) has another class at the same confidence (within ``class_tie``):
+        two classes tied, and that box takes the original's class (counted in the note)."""
+        if not reference or not candidates:
+            return candidates
+        iou = box_iou(np.array([r["bbox"] for r in reference], dtype=np.float64),
+                      np.array([c["bbox"] for c in candidates], dtype=np.float64))
+        untied = list(candidates)
+        for i, ref in enumerate(reference):
+            if any(c["class_id"] == ref["class_id"] and iou[i, j] >= self.box_iou
+                   for j, c in enumerate(candidates)):
+                continue
+            j = int(np.argmax(iou[i]))
+            tied = abs(ref["confidence"] - candidates[j]["confidence"]) <= float(self.class_tie or 0)
+            if iou[i, j] >= self.box_iou and tied:
+                untied[j] = {**candidates[j], "class_id": ref["class_id"],
+                             "class_name": ref.get("class_name")}
+                self.class_ties += 1
+        return untied
+
     def note(self) -> str | None:
-        if not self.fallback_images:
-            return None
-        return (f"the original found nothing above confidence {self.conf} on {len(self.fallback_images)} "
-                f"image(s); its {FALLBACK_TOP_K} most confident boxes there were compared instead")
+        notes = []
+        if self.fallback_images:
+            notes.append(f"the original found nothing above confidence {self.conf} on "
+                         f"{len(self.fallback_images)} image(s); its {FALLBACK_TOP_K} most confident "
+                         "boxes there were compared instead")
+        if self.class_ties:
+            notes.append(f"{self.class_ties} box(es) had two classes tied (confidences within "
+                         f"{self.class_tie}); the export's choice counted as the original's")
+        return "; ".join(notes) or None
 
 
 def _framework_tensor(model: LoadedModel, rgb: np.ndarray, tensor: np.ndarray) -> np.ndarray:

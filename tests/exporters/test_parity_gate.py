@@ -141,3 +141,22 @@ def test_the_original_is_fed_the_channel_order_its_framework_feeds_it(framework_
     tensor, _ = pre(red)
     first_plane = float(tensor[0, 0].mean())
     assert first_plane == (0.0 if framework_order == "BGR" else 1.0)
+
+
+def test_two_classes_tied_on_one_box_are_not_a_disagreement_but_a_real_flip_is() -> None:
+    """A random-weight YOLO12 scored one box 0.25964 for one class and 0.25974 for another; the
+    export's argmax fell the other way and the gate failed 439/440 in every format."""
+    from types import SimpleNamespace
+
+    from exporters.parity import TaskComparison
+
+    cfg = SimpleNamespace(box_iou=0.9, pixel_agreement=None, atol=1e-3)
+    box = [10.0, 10.0, 50.0, 60.0]
+    reference = [{"class_id": 65, "class_name": "a", "confidence": 0.25964, "bbox": box}]
+    tied = [{"class_id": 0, "class_name": "b", "confidence": 0.25974, "bbox": box}]
+    flipped = [{"class_id": 0, "class_name": "b", "confidence": 0.61, "bbox": box}]
+    gate = TaskComparison("detect", cfg, 0.25)
+    assert gate._untie(reference, tied)[0]["class_id"] == 65 and gate.class_ties == 1
+    assert gate._untie(reference, flipped)[0]["class_id"] == 0 and gate.class_ties == 1
+    int8 = TaskComparison("detect", SimpleNamespace(box_iou=0.9, pixel_agreement=None, atol=None), 0.25)
+    assert int8.class_tie is None  # raw outputs not held to a tolerance: no tie is assumed
