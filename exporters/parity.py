@@ -59,6 +59,7 @@ def predict(post: Any, task: str, outputs: list[np.ndarray], transform: dict[str
 # gate compares something instead of agreeing on nothing.
 FALLBACK_TOP_K = 5
 CLASS_TIE = 1e-3  # confidences this close on the same box: two classes tied
+BOX_TASKS = ("detect", "segment", "pose", "obb")
 FALLBACK_CONF = 0.001
 
 
@@ -76,7 +77,7 @@ class TaskComparison:
         # two classes scoring the same on one box (random weights do this): the argmax may fall
         # either way between runs whose raw outputs agree. Only where the raw outputs are held
         # to a tolerance (not INT8) and the two confidences are this close
-        self.class_tie = CLASS_TIE if cfg.atol is not None else None
+        self.class_tie = CLASS_TIE if cfg.atol is not None and task in BOX_TASKS else None
         self.class_ties = 0
 
     def add(self, agreement: Agreement, name: str, reference_post: Any, reference_out: list[np.ndarray],

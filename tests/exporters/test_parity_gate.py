@@ -160,3 +160,4 @@ def test_two_classes_tied_on_one_box_are_not_a_disagreement_but_a_real_flip_is()
     assert gate._untie(reference, flipped)[0]["class_id"] == 0 and gate.class_ties == 1
     int8 = TaskComparison("detect", SimpleNamespace(box_iou=0.9, pixel_agreement=None, atol=None), 0.25)
     assert int8.class_tie is None  # raw outputs not held to a tolerance: no tie is assumed
+    assert TaskComparison("classify", cfg, 0.25).class_tie is None  # classifiers have no boxes
