@@ -137,7 +137,8 @@ def _quantize(ctx: ExportContext) -> None:
         return
     quantize = quantizer_for(ctx.spec)
     if quantize is None:  # the converter applied it
-        ctx.quant_stats = {"method": quantization.method, "done_by": "the converter, at conversion"}
+        converter = ctx.spec.format.modules[0] if ctx.spec.format.modules else "the converter"
+        ctx.quant_stats = {"method": quantization.method, "done_by": f"{converter}, at conversion"}
         return
     ctx.emitter.progress(0.8, f"quantizing: {quantization.method}")
     draft = write_metadata(ctx.staging, ctx.metadata({"status": "running"}))

@@ -125,7 +125,8 @@ class Format:
         if method is None:
             return {}
         if method not in self.quantizers:
-            return f"{self.title} has no {precision} in this build"
+            having = [f.name for f in _REGISTRY.values() if method in f.quantizers]
+            return f"{self.title} has no {precision} in this build; available for: {', '.join(having)}"
         if method == "static" and calibration is None:
             return "static INT8 needs calibration images (--calib DIR)"
         quantization: dict[str, Any] = {"method": method}

@@ -60,8 +60,10 @@ def _perturb_after_load(monkeypatch: pytest.MonkeyPatch, scale: float) -> None:
     """The converter sees a subtly different model than the parity reference."""
     import torch
 
-    real_steps = __import__("exporters.steps.pytorch", fromlist=["torch2onnx"])
-    original = real_steps.torch2onnx
+    from exporters.formats import plugin
+
+    steps = plugin("onnx").steps
+    original = steps["torch2onnx"]
 
     def diverging_torch2onnx(model: loader_base.LoadedModel, *args: Any) -> Path:
         import copy
@@ -77,7 +79,7 @@ def _perturb_after_load(monkeypatch: pytest.MonkeyPatch, scale: float) -> None:
         finally:
             model.module = reference
 
-    monkeypatch.setattr(real_steps, "torch2onnx", diverging_torch2onnx)
+    monkeypatch.setitem(steps, "torch2onnx", diverging_torch2onnx)
 
 
 def test_a_diverging_graph_fails_and_names_the_output(
@@ -103,15 +105,19 @@ def test_a_channel_order_the_metadata_does_not_state_fails_the_gate(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The OpenVINO model takes BGR, but metadata.json (wrongly) says RGB."""
-    from exporters import pipeline
+    from dataclasses import replace
 
-    real = pipeline._preprocessing
+    from exporters import formats
 
-    def forgets_bgr(*args: Any) -> dict[str, Any]:
-        pre = real(*args)
-        return {**pre, "format": {**pre["format"], "color_space": "RGB"}}
+    openvino = formats.plugin("openvino")
+    real = openvino.adjust_preprocessing
+    assert real is not None
 
-    monkeypatch.setattr(pipeline, "_preprocessing", forgets_bgr)
+    def forgets_bgr(pre: dict[str, Any], spec: Any) -> dict[str, Any]:
+        adjusted = real(pre, spec)
+        return {**adjusted, "format": {**adjusted["format"], "color_space": "RGB"}}
+
+    monkeypatch.setitem(formats._PLUGINS, "openvino", replace(openvino, adjust_preprocessing=forgets_bgr))
     spec = timm_spec(tmp_path, export_format="openvino", export_config={"reverse_input_channels": True})
     with pytest.raises(ValidationFailed) as err:
         export(spec, tmp_path / "out")
