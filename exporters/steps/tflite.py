@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from exporters.optimize.workspace import QUANTIZATION_WORK
 # onnx2tf checks its conversion on sample images and downloads them unless this
 # file is in the working directory; it gets real photos from here instead.
 ONNX2TF_SAMPLES = "calibration_image_sample_data_20x128x128x3_float32.npy"
+_ABSL_LOG = re.compile(r"^[IWEF]\d{4} ")
 
 
 def _write_sample_images(folder: Path) -> None:
@@ -44,6 +46,13 @@ def check_tflite(path: Path) -> None:
         raise InternalError(f"the TFLite converter wrote a file LiteRT cannot load: {err}") from err
 
 
+def converter_words(stderr: str, lines: int = 3) -> list[str]:
+    """The last lines of the converter's own words: TensorFlow's absl log lines (I0000 …,
+    W0000 …) say nothing about why it failed."""
+    words = [line for line in stderr.strip().splitlines() if line.strip() and not _ABSL_LOG.match(line)]
+    return words[-lines:]
+
+
 def run_tf_convert(onnx: Path | None, out: Path, supported_ops: list[str], *extra: str) -> Path:
     """``python -m exporters.tf_convert`` in its own process; the checked .tflite it wrote."""
     out.mkdir(parents=True, exist_ok=True)
@@ -57,7 +66,7 @@ def run_tf_convert(onnx: Path | None, out: Path, supported_ops: list[str], *extr
     )
     sys.stderr.write(proc.stdout + proc.stderr[-20_000:])
     if proc.returncode != 0:
-        tail = [line for line in proc.stderr.strip().splitlines() if line.strip()][-3:]
+        tail = converter_words(proc.stderr)
         raise InternalError(f"TFLite conversion failed (exit {proc.returncode}): " + " | ".join(tail))
     path = out / "model.tflite"
     check_tflite(path)

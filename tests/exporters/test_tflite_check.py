@@ -47,3 +47,15 @@ def test_reduce_l2_over_several_axes_becomes_an_equal_sum_of_squares(tmp_path: P
     before = ort.InferenceSession(str(source)).run(None, {"x": x})[0]
     after = ort.InferenceSession(str(rewritten)).run(None, {"x": x})[0]
     np.testing.assert_allclose(after, before, rtol=1e-6)
+
+
+def test_a_failed_conversion_reports_the_converters_words_not_tensorflows_log() -> None:
+    """RT-DETR's failed conversion was reported as 'I0000 00:00:17960… cudart_stub.cc:31] …'."""
+    from exporters.steps.tflite import converter_words
+
+    stderr = ("ValueError: 'axis' must be None, an integer, or a tuple of 2 unique integers\n"
+              "  • keepdims=True\n\n"
+              "I0000 00:00:1796063689.012128 19447 cudart_stub.cc:31] Could not find cuda drivers\n"
+              "W0000 00:00:1796063689.5 19447 gpu_device.cc:2342] Cannot dlopen some GPU libraries.\n")
+    assert converter_words(stderr) == ["ValueError: 'axis' must be None, an integer, or a tuple of 2 unique "
+                                       "integers", "  • keepdims=True"]
