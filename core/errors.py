@@ -69,10 +69,14 @@ ERRORS_BY_CODE: dict[str, type[SlipwayError]] = {
 EXIT_CODES: dict[str, int] = {code: cls.exit_code for code, cls in ERRORS_BY_CODE.items()}
 
 
+def install_command(extra: str) -> str:
+    """What the user runs to add an optional backend (said in messages; never run by Slipway)."""
+    return f"pip install 'slipway-studio[{extra}]'"
+
+
 def missing_extra(package: str, extra: str) -> Unsupported:
     """The error for an optional backend that is not installed."""
     return Unsupported(
-        f"{package} is not installed. Install the '{extra}' extra: "
-        f"pip install 'slipway-studio[{extra}]'",
+        f"{package} is not installed. Install the '{extra}' extra: {install_command(extra)}",
         details={"package": package, "extra": extra},
     )

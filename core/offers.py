@@ -21,7 +21,7 @@ from typing import Any
 
 from core import formats
 from core.checkpoint import hf_processor_size
-from core.errors import BadInput, SlipwayError, Unsupported
+from core.errors import BadInput, SlipwayError, Unsupported, install_command
 from core.formats.base import Rule
 from core.spec import ExportSpec
 from core.timm_names import check_timm_name
@@ -195,7 +195,7 @@ def route_problem(framework: str, export_format: str) -> Unsupported | None:
     reason, extra = unavailable_reason(route)
     if not reason:
         return None
-    install = f"; install with: pip install 'slipway-studio[{extra}]'" if extra else ""
+    install = f"; install with: {install_command(extra)}" if extra else ""
     return Unsupported(f"{framework} → {export_format}: {reason}{install}")
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core import formats, probes
-from core.errors import Unsupported
+from core.errors import Unsupported, install_command
 
 FORMAT_SUFFIX: dict[str, str] = {f.name: f.suffix for f in formats.all_formats()}
 
@@ -141,7 +141,7 @@ def capabilities(framework: str | None = None) -> dict[str, dict[str, dict[str, 
         if reason:
             entry["reason"] = reason
         if extra:
-            entry["install"] = f"pip install 'slipway-studio[{extra}]'"
+            entry["install"] = install_command(extra)
         if route.implemented:
             entry["verification"] = verification(route)
         matrix.setdefault(fw, {})[fmt] = entry

@@ -24,6 +24,19 @@ CONSTANT_POSITION_EMBEDDINGS = ("Dinov2WithRegistersEmbeddings",)
 
 
 @contextmanager
+def _instance_methods(objects: list[Any], name: str, make: Any) -> Iterator[None]:
+    """Each object's method ``name`` replaced by ``make(object)`` on the instance, for the
+    duration; afterwards the class's own method is seen again."""
+    for obj in objects:
+        setattr(obj, name, make(obj))
+    try:
+        yield
+    finally:
+        for obj in objects:
+            delattr(obj, name)
+
+
+@contextmanager
 def constant_position_embeddings(module: Any) -> Iterator[None]:
     """While exporting a fixed-size graph, the position embeddings of CONSTANT_POSITION_EMBEDDINGS
     are computed eagerly (untraced, as the model computes them outside a trace) and enter the
@@ -31,9 +44,10 @@ def constant_position_embeddings(module: Any) -> Iterator[None]:
     import torch
 
     patched = [m for m in module.modules() if type(m).__name__ in CONSTANT_POSITION_EMBEDDINGS]
-    originals = [m.interpolate_pos_encoding for m in patched]
 
-    def untraced(original: Any) -> Any:
+    def untraced(embeddings_module: Any) -> Any:
+        original = embeddings_module.interpolate_pos_encoding
+
         def interpolate(embeddings: Any, height: int, width: int) -> Any:
             state = torch._C._get_tracing_state()
             torch._C._set_tracing_state(None)
@@ -43,13 +57,8 @@ def constant_position_embeddings(module: Any) -> Iterator[None]:
                 torch._C._set_tracing_state(state)
         return interpolate
 
-    for m, original in zip(patched, originals, strict=True):
-        m.interpolate_pos_encoding = untraced(original)
-    try:
+    with _instance_methods(patched, "interpolate_pos_encoding", untraced):
         yield
-    finally:
-        for m in patched:
-            del m.interpolate_pos_encoding  # the class's own method again
 
 
 def _averaging_matrix(size_in: int, size_out: int) -> Any:
@@ -84,13 +93,8 @@ def exportable_adaptive_pooling(module: Any) -> Iterator[None]:
             return torch.matmul(torch.matmul(rows, x), cols.T)
         return forward
 
-    for pool in pools:
-        pool.forward = pooled(pool)
-    try:
+    with _instance_methods(pools, "forward", pooled):
         yield
-    finally:
-        for pool in pools:
-            del pool.forward  # the class's own forward again
 
 
 @contextmanager
@@ -159,13 +163,8 @@ def whole_map_average_pools(module: Any) -> Iterator[None]:
             return torch.nn.AvgPool2d.forward(pool, x)
         return forward
 
-    for pool in pools:
-        pool.forward = averaged(pool)
-    try:
+    with _instance_methods(pools, "forward", averaged):
         yield
-    finally:
-        for pool in pools:
-            del pool.forward
 
 
 @contextmanager
