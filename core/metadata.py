@@ -60,6 +60,7 @@ class _Section(BaseModel):
 Interpolation = Literal["nearest", "bilinear", "bicubic", "lanczos", "box", "hamming", "area"]
 Pixel = Annotated[list[Annotated[int, Field(ge=0, le=255)]], Field(min_length=3, max_length=3)]
 Size = Annotated[list[Annotated[int, Field(ge=1)]], Field(min_length=2, max_length=2)]
+Fraction = Annotated[list[Annotated[float, Field(gt=0, le=1)]], Field(min_length=2, max_length=2)]
 
 
 class Resize(_Section):
@@ -111,17 +112,26 @@ class Resize(_Section):
 
 
 class CenterCrop(_Section):
-    """Cut ``size`` [h, w] from the centre; an image smaller than that is padded with
-    ``fill`` first. ``rule``: ``floor`` puts the crop at floor((h - ch) / 2) and a
+    """Cut ``size`` [h, w] from the centre, or, with ``fraction`` [fh, fw] instead, a
+    (floor(fh * s), floor(fw * s)) crop where s is the image's shorter side (Perceiver's
+    crop of the shorter side before its resize); an image smaller than the crop is padded
+    with ``fill`` first. ``rule``: ``floor`` puts the crop at floor((h - ch) / 2) and a
     padded image at ceil((ch - h) / 2) (Hugging Face); ``round`` at round((h - ch) / 2)
     (Python's round: halves to even) and floor((ch - h) / 2) (torchvision, timm);
     ``floor_pad_floor`` at floor((h - ch) / 2) and floor((ch - h) / 2) (Hugging Face's
     fast, torchvision-based image processors)."""
 
     op: Literal["center_crop"] = "center_crop"
-    size: Size
+    size: Size | None = None
+    fraction: Fraction | None = None
     rule: Literal["floor", "round", "floor_pad_floor"] = "round"
     fill: Pixel = [0, 0, 0]
+
+    @model_validator(mode="after")
+    def _size_or_fraction(self) -> CenterCrop:
+        if (self.size is None) == (self.fraction is None):
+            raise ValueError("center_crop takes size [h, w] or fraction [fh, fw], one of them")
+        return self
 
 
 class Pad(_Section):

@@ -18,6 +18,8 @@ def _step_text(step: dict[str, Any]) -> str:
         if step.get("size"):
             return f"resize ({step.get('mode')}) to {step['size'][1]}x{step['size'][0]}"
         return f"resize ({step.get('mode')}) to {step.get('edge')}"
+    if step.get("op") == "center_crop" and step.get("fraction"):
+        return f"center crop {step['fraction'][1]:.4g}x{step['fraction'][0]:.4g} of the shorter side"
     if step.get("op") == "center_crop":
         return f"center crop {step['size'][1]}x{step['size'][0]}"
     size = step.get("size")

@@ -34,6 +34,7 @@ class LoadedModel:
     handle: Any = None  # the framework's own object (an ultralytics YOLO, an HF model dir)
     notes: list[str] = field(default_factory=list)
     unpruned: Any = None  # the module as loaded, when pruning changed ``module``
+    min_opset: tuple[int, str] | None = None  # the ONNX opset the family's graph needs, and why
 
     def forward(self, tensor: np.ndarray, checkpoint: bool = False) -> list[np.ndarray]:
         """Run the model the export was made from (or, with ``checkpoint``, the model as
@@ -50,6 +51,21 @@ class LoadedModel:
 
         h, w = self.input_size
         return torch.zeros(batch, 3, h, w)
+
+
+def family_opset(need: tuple[int, str] | None, opset: int) -> int:
+    """The opset a family's graph is written in: the one asked for, or, when that is the
+    default and the family needs a newer one (``need``: the opset and why), that one; an
+    explicit older opset is refused (exit 3) with the reason. (A spec reaches the worker with
+    every field filled in, so the default cannot be told from an explicit 17.)"""
+    from core.errors import Unsupported
+    from core.spec import OnnxConfig
+
+    if need is None or opset >= need[0]:
+        return opset
+    if opset == OnnxConfig.model_fields["opset_version"].default:
+        return need[0]
+    raise Unsupported(f"--opset {opset}: {need[1]}; export with --opset {need[0]} or leave the opset unset")
 
 
 def flatten_outputs(framework: str, out: Any) -> list[Any]:

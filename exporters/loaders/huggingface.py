@@ -22,7 +22,7 @@ from core.checkpoint import hf_task
 from core.errors import BadInput, Unsupported
 from core.metadata import Classification, SemanticLogits, SetPrediction
 from core.spec import ExportSpec, OnnxConfig
-from exporters.loaders.base import LoadedModel
+from exporters.loaders.base import LoadedModel, family_opset
 from exporters.preprocessing import ReadPreprocessing, describe, verify
 from exporters.preprocessing.huggingface import read as read_preprocessing
 
@@ -153,15 +153,8 @@ def refuse_early(model_type: str, task: str | None) -> None:
 
 
 def onnx_opset(model_type: str, opset: int) -> int:
-    """The opset the family's graph is written in: the one asked for, or, when that is the
-    default and the family needs a newer one (MIN_OPSET), that one. (A spec reaches the
-    worker with every field filled in, so the default cannot be told from an explicit 17.)"""
-    need = MIN_OPSET.get(model_type)
-    if need is None or opset >= need[0]:
-        return opset
-    if opset == OnnxConfig.model_fields["opset_version"].default:
-        return need[0]
-    raise Unsupported(f"--opset {opset}: {need[1]}; export with --opset {need[0]} or leave the opset unset")
+    """The opset the family's graph is written in (MIN_OPSET; see family_opset)."""
+    return family_opset(MIN_OPSET.get(model_type), opset)
 
 
 def check_opset(model_type: str, spec: ExportSpec) -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import BadInput, Unsupported
-from core.spec import ExportSpec
-from exporters.loaders.base import LoadedModel
+from core.spec import ExportSpec, OnnxConfig
+from exporters.loaders.base import LoadedModel, family_opset
 from exporters.preprocessing import verify
 from exporters.preprocessing.timm import read as read_preprocessing
 
@@ -29,12 +29,10 @@ NO_ONNX: dict[str, str] = {
     "*halo*": "torch.onnx cannot export the halo attention's Tensor.unfold over a padded input "
                 "('ONNX export of operator Unfold, input size not accessible'); byoanet's other "
                 "architectures (botnet, lambda_resnet, ...) are not refused",
-    "csatv2": "torch.onnx cannot export its adaptive average pooling to an output size that does not "
-              "divide the input size ('adaptive_avg_pool2d, output size that are not factor of input "
-              "size')",
-    "volo": "its outlook attention folds patches back with col2im, which ONNX has from opset 18 but "
-            "torch.onnx cannot translate ('NoneType' object is not subscriptable (Occurred when "
-            "translating col2im)) at any opset",
+}
+# families whose graph needs a newer ONNX opset than the default, and why
+MIN_OPSET: dict[str, tuple[int, str]] = {
+    "volo": (18, "VOLO's outlook attention folds patches back with col2im, an ONNX operator since opset 18"),
 }
 ONNX_ROUTES = ("onnx", "openvino", "tflite", "tensorrt")
 
@@ -96,6 +94,14 @@ def refuse_family(arch: str, export_format: str | None = None) -> None:
             family = next((m for m in timm.list_modules() if is_model_in_modules(name, [m])), key)
             route = f" to {export_format}" if key in NO_ONNX else ""
             raise Unsupported(f"timm '{name}' (family {family}) cannot be exported{route} yet: {reason}")
+
+
+def min_opset(arch: str) -> tuple[int, str] | None:
+    """The opset the architecture's family needs (MIN_OPSET), if newer than the default."""
+    from timm.models import get_arch_name, is_model_in_modules
+
+    name = get_arch_name(arch)
+    return next((need for family, need in MIN_OPSET.items() if is_model_in_modules(name, [family])), None)
 
 
 def exportable_attention(module: Any) -> None:
@@ -176,6 +182,9 @@ def load(spec: ExportSpec, checkpoint: Path, work: Path) -> LoadedModel:
                           "extractor); Slipway exports classifiers: use a configuration or weights with "
                           "a head")
     module = module.float().eval()
+    need = min_opset(str(arch))
+    if isinstance(spec.export_config, OnnxConfig):  # an opset the graph cannot be written in: refused now
+        family_opset(need, spec.export_config.opset_version)
     # timm's own data config (--imgsz overrides its size) and the eval transform it builds
     pre = read_preprocessing(module, spec.input_size)
     verify(pre)
@@ -200,6 +209,7 @@ def load(spec: ExportSpec, checkpoint: Path, work: Path) -> LoadedModel:
         output_names=["logits"],
         framework_preprocess=pre.framework_preprocess,
         checkpoint=checkpoint,
+        min_opset=need,
     )
 
 

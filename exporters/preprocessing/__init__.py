@@ -49,9 +49,7 @@ def output_size(steps: Sequence[Step]) -> tuple[int, int] | None:
     for step in steps:
         if isinstance(step, Resize):
             size = (step.size[0], step.size[1]) if step.mode == "exact" and step.size else None
-        elif isinstance(step, CenterCrop):
-            size = (step.size[0], step.size[1])
-        elif isinstance(step, Pad):
+        else:  # a crop or pad to a size; a share of the image or a multiple: it follows the image
             size = (step.size[0], step.size[1]) if step.size else None
     return size
 
@@ -124,9 +122,11 @@ def describe(pre: Preprocessing) -> str:
             target = f"{step.size[1]}x{step.size[0]}" if step.size else str(step.edge)
             cap = f" max {step.max_edge}" if step.max_edge else ""
             parts.append(f"resize {step.mode} {target}{cap} ({step.interpolation}, {step.rule})")
-        elif isinstance(step, CenterCrop):
+        elif isinstance(step, CenterCrop) and step.size:
             parts.append(f"center_crop {step.size[1]}x{step.size[0]}")
-        else:
+        elif isinstance(step, CenterCrop) and step.fraction:
+            parts.append(f"center_crop {step.fraction[1]:.4g}x{step.fraction[0]:.4g} of the shorter side")
+        elif isinstance(step, Pad):
             target = f"{step.size[1]}x{step.size[0]}" if step.size else f"a multiple of {step.multiple_of}"
             parts.append(f"pad to {target}")
     norm = pre.normalize

@@ -124,8 +124,6 @@ def _geometry(base: str, options: _Options, fast: bool) -> list[Step]:
     interpolation = _interpolation(options)
     do_resize = options.get("do_resize", True)
     size = _size(options)
-    if base == "PerceiverImageProcessor" and options.get("do_center_crop", False):
-        raise options.refuse("crop_size", "with center crop before resize (a crop of the shorter side)")
     if base == "TextNetImageProcessor" and do_resize and options.get("size_divisor"):
         divisor = options.get("size_divisor")
         raise options.refuse("size_divisor", f"= {divisor} (sizes rounded up to a multiple)")
@@ -135,6 +133,14 @@ def _geometry(base: str, options: _Options, fast: bool) -> list[Step]:
         multiple = int(options.get("ensure_multiple_of", 1))
         if do_resize and multiple > 1 and any(v % multiple for v in size.values()):
             raise options.refuse("ensure_multiple_of", f"= {multiple} with size {size}")
+    if base == "PerceiverImageProcessor":  # crops a share of the shorter side first, then resizes
+        crop = _size(options, "crop_size") if options.get("do_center_crop", False) else {}
+        if crop and (set(crop) != {"height", "width"} or set(size) != {"height", "width"}):
+            raise options.refuse("crop_size", f"{crop} with size {size}")
+        fraction = [size["height"] / crop["height"], size["width"] / crop["width"]] if crop else None
+        first: list[Step] = [CenterCrop(fraction=fraction, rule="floor_pad_floor" if fast else "floor")] \
+            if fraction else []
+        return [*first, _resize(size, interpolation, options)] if do_resize else first
     if not do_resize:
         return _crop(options, fast)
     if base == "ConvNextImageProcessor":  # shortest_edge < 384: resize to edge / crop_pct, then crop

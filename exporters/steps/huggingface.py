@@ -17,7 +17,7 @@ from core.spec import ExportSpec
 from exporters.loaders.base import LoadedModel
 from exporters.loaders.huggingface import onnx_opset
 from exporters.steps import onnx_config
-from exporters.steps.hf_tracing import float_sampling_grids, traceable
+from exporters.steps.tracing import float_sampling_grids, traceable
 
 # outputs whose spatial axes follow the input's when the input size varies
 SPATIAL_OUTPUTS = {"semantic": ("logits",)}

@@ -8,8 +8,9 @@ from typing import Any
 
 from core.errors import BadInput, Unsupported
 from core.spec import ExportSpec, OnnxConfig, TorchScriptConfig
-from exporters.loaders.base import LoadedModel
+from exporters.loaders.base import LoadedModel, family_opset
 from exporters.steps import onnx_config
+from exporters.steps.tracing import traceable
 
 
 def _dynamic_axes(model: LoadedModel, cfg: OnnxConfig) -> dict[str, dict[int, str]] | None:
@@ -33,13 +34,15 @@ def torch2onnx(model: LoadedModel, spec: ExportSpec, source: Path | None, work: 
 
     cfg = onnx_config(spec)
     path = work / "model.onnx"
-    with warnings.catch_warnings():
+    dynamic = cfg.dynamic_axes if isinstance(cfg.dynamic_axes, dict) else {}
+    fixed_size = all(axis < 2 for axis in dynamic.get(model.input_name, []))
+    with warnings.catch_warnings(), traceable(model.module, fixed_size):
         warnings.simplefilter("ignore")
         torch.onnx.export(
             model.module,
             (model.dummy_input(spec.batch_size),),
             str(path),
-            opset_version=cfg.opset_version,
+            opset_version=family_opset(model.min_opset, cfg.opset_version),
             input_names=[model.input_name],
             output_names=model.output_names,
             dynamic_axes=_dynamic_axes(model, cfg),

@@ -106,6 +106,35 @@ def test_family_torch_onnx_cannot_take_is_refused_for_onnx_routes_only(timm_lib:
     assert load(spec, checkpoint, work).model_name == "halonet_h1"
 
 
+def test_volo_is_written_in_the_opset_its_fold_needs(timm_lib: Any, tmp_path: Path) -> None:
+    """VOLO folds patches back (F.fold → ONNX Col2Im, opset 18): left at the default opset the
+    graph is written in 18, with fold's output size a constant, and ONNX Runtime gives the
+    model's logits; an explicit older opset is refused at load, naming the one to use."""
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+    import torch
+
+    from core.spec import OnnxConfig
+    from exporters.loaders.timm import load
+    from exporters.steps.pytorch import torch2onnx
+
+    checkpoint = _state_dict("volo_d1_224", tmp_path)
+    model = _load(checkpoint, "volo_d1_224", tmp_path)
+    spec = ExportSpec(checkpoint=checkpoint, export_format="onnx", framework="timm", model_name="volo_d1_224")
+    path = torch2onnx(model, spec, None, tmp_path)
+    graph = onnx.load(str(path))
+    assert graph.opset_import[0].version == 18 and any(n.op_type == "Col2Im" for n in graph.graph.node)
+    x = torch.rand(1, 3, 224, 224)
+    with torch.inference_mode():
+        expected = model.module(x).numpy()
+    got = ort.InferenceSession(str(path)).run(None, {"input": x.numpy()})[0]
+    assert np.abs(got - expected).max() < 1e-4
+    old = spec.model_copy(update={"export_config": OnnxConfig(opset_version=16)})
+    with pytest.raises(Unsupported, match=r"--opset 16: VOLO.*col2im.*--opset 18"):
+        load(old, checkpoint, tmp_path / "work")
+
+
 def test_headless_model_is_refused(timm_lib: Any, tmp_path: Path) -> None:
     checkpoint = _state_dict("resnet18", tmp_path, num_classes=0)
     with pytest.raises(Unsupported, match="no classifier head"):

@@ -58,7 +58,7 @@ def processor_classes() -> list[str]:
 # classes refused whole, and the option each refusal names
 REFUSED = {
     "DonutImageProcessor": "do_thumbnail", "ImageGPTImageProcessor": "do_color_quantize",
-    "PerceiverImageProcessor": "crop_size", "Siglip2ImageProcessor": "max_num_patches",
+    "Siglip2ImageProcessor": "max_num_patches",
     "TextNetImageProcessor": "size_divisor",
 }
 # the settings popular hub checkpoints ship where they differ from the class defaults
@@ -78,6 +78,8 @@ HUB = {
                                                               "rescale_offset": True}),
     "hustvl/yolos-tiny": ("YolosImageProcessor", {"size": {"shortest_edge": 512, "longest_edge": 1333}}),
     "nvidia/segformer-b0-finetuned-ade-512-512": ("SegformerImageProcessor", {"do_reduce_labels": True}),
+    "deepmind/vision-perceiver-learned": ("PerceiverImageProcessor", {
+        "size": {"height": 224, "width": 224}, "crop_size": {"height": 256, "width": 256}, "resample": 3}),
     "google/bit-50": ("BitImageProcessor", {"size": {"shortest_edge": 448},
                                             "crop_size": {"height": 448, "width": 448}, "resample": 2}),
 }
@@ -143,6 +145,10 @@ def test_popular_hub_settings(checkpoint: str, fast: bool, images: list[np.ndarr
     if checkpoint == "google/efficientnet-b0":  # x / 255 - 1, normalized by std twice (include_top)
         assert pre.preprocessing.normalize.mean == [1.5, 1.5, 1.5]
         assert pre.preprocessing.normalize.std == pytest.approx([0.25, 0.25, 0.25])
+    if checkpoint == "deepmind/vision-perceiver-learned":  # 224/256 of the shorter side first, then 224
+        steps = pre.section()["steps"]
+        assert [s["op"] for s in steps] == ["center_crop", "resize"] and pre.input_size == (224, 224)
+        assert steps[0]["fraction"] == [0.875, 0.875] and "size" not in steps[0]
     if checkpoint == "hustvl/yolos-tiny":
         assert pre.input_size is None and pre.section()["steps"][0]["rule"] == "yolos"
 

@@ -25,8 +25,8 @@ GRAMMARS = {
 # keys every wrapper must read from metadata.json (the JSON key as it appears in the code):
 # the preprocessing steps of schema 2 and every setting of each step, normalization, and every
 # key of every postprocessing type (POST_KEYS, from core/metadata.py)
-STEP_KEYS = ("steps", "op", "mode", "size", "edge", "max_edge", "rule", "interpolation", "antialias",
-             "multiple_of", "position", "fill")
+STEP_KEYS = ("steps", "op", "mode", "size", "fraction", "edge", "max_edge", "rule", "interpolation",
+             "antialias", "multiple_of", "position", "fill")
 REQUIRED_KEYS = (*STEP_KEYS, "task", "scale", "mean", "std", "color_space", "classes", "embedded",
                  "output_spec")
 # written for people or for the parity gate, not read to decode: the Python wrapper (the
@@ -60,6 +60,9 @@ STEPS: dict[str, list[dict[str, Any]]] = {
     "hf-fast": [resize("shortest_edge", edge=190, interpolation="nearest"),
                 {"op": "center_crop", "size": [200, 200], "rule": "floor_pad_floor", "fill": [0, 0, 0]},
                 {"op": "center_crop", "size": [200, 200], "rule": "floor", "fill": [0, 0, 0]}],
+    "shorter-side-crop": [{"op": "center_crop", "fraction": [0.875, 0.875], "rule": "floor",
+                           "fill": [0, 0, 0]},
+                          resize("exact", [200, 200], interpolation="bicubic")],
 }
 
 

@@ -140,9 +140,7 @@ ONNX_ROUTES = ("onnx", "openvino", "tflite")
 REFUSED = {name: dict.fromkeys(FORMATS, "no classifier head")
            for name in ("deepseek_vit", "gemma4_vit", "qwen3_vit")}
 # refused for the routes through torch.onnx only (TorchScript traces them)
-REFUSED_ONNX = {"byoanet": dict.fromkeys(ONNX_ROUTES, "Unfold"),
-                "csatv2": dict.fromkeys(ONNX_ROUTES, "adaptive_avg_pool2d"),
-                "volo": dict.fromkeys(ONNX_ROUTES, "col2im")}
+REFUSED_ONNX = {"byoanet": dict.fromkeys(ONNX_ROUTES, "Unfold")}
 
 
 def smallest_per_module() -> dict[str, str]:

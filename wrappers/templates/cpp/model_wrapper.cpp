@@ -72,6 +72,10 @@ Metadata load_metadata(const std::string& metadata_path) {
             step.height = static_cast<int>(node["size"][0]);
             step.width = static_cast<int>(node["size"][1]);
         }
+        if (!node["fraction"].empty()) {
+            step.fraction_h = number(node["fraction"][0], 0.0);
+            step.fraction_w = number(node["fraction"][1], 0.0);
+        }
         step.edge = static_cast<int>(number(node["edge"], 0));
         step.max_edge = static_cast<int>(number(node["max_edge"], 0));
         step.rule = text(node["rule"], step.op == "resize" ? "floor" : "round");

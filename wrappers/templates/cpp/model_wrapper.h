@@ -61,6 +61,7 @@ struct Step {
     std::string op;                   // resize | center_crop | pad
     std::string mode;                 // resize: exact | shortest_edge | longest_edge | fit
     int height = 0, width = 0;        // size [h, w]: resize exact/fit, center_crop, pad
+    double fraction_h = 0, fraction_w = 0;  // center_crop: share of the shorter side (0: use size)
     int edge = 0, max_edge = 0;       // resize shortest_edge / longest_edge (max_edge 0: none)
     std::string rule;                 // resize: floor|detr|yolos|round|timm; center_crop: floor|round|floor_pad_floor
     std::string interpolation;        // nearest | bilinear | bicubic | lanczos | box | hamming | area

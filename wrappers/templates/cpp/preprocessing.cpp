@@ -339,11 +339,17 @@ cv::Mat apply_steps(const Metadata& m, const cv::Mat& rgb, Transform& t) {
                 }
                 offset = step.rule == "round" ? py_round((size - crop) / 2.0) : (size - crop) / 2;
             };
+            int crop_h = step.height, crop_w = step.width;
+            if (step.fraction_h > 0) {  // a share of the shorter side
+                const double shorter = std::min(h, w);
+                crop_h = static_cast<int>(step.fraction_h * shorter);
+                crop_w = static_cast<int>(step.fraction_w * shorter);
+            }
             int top, bottom, y, left, right, x;
-            axis(h, step.height, top, bottom, y);
-            axis(w, step.width, left, right, x);
+            axis(h, crop_h, top, bottom, y);
+            axis(w, crop_w, left, right, x);
             add_border(image, top, bottom, left, right, step.fill);
-            image = image(cv::Rect(x, y, step.width, step.height)).clone();
+            image = image(cv::Rect(x, y, crop_w, crop_h)).clone();
             compose(t, 1.0, 1.0, left - x, top - y);
         } else if (step.op == "pad") {
             int th = step.height, tw = step.width;

@@ -41,6 +41,8 @@ class Step(json: JSONObject) {
     val mode: String = json.optString("mode", "") // resize: exact | shortest_edge | longest_edge | fit
     val height: Int = json.optJSONArray("size")?.getInt(0) ?: 0
     val width: Int = json.optJSONArray("size")?.getInt(1) ?: 0
+    // center_crop: [fh, fw] of the shorter side instead of a size; null if none
+    val fraction: DoubleArray? = json.optJSONArray("fraction")?.let { f -> DoubleArray(2) { f.getDouble(it) } }
     val edge: Int = json.optInt("edge", 0)
     val maxEdge: Int = json.optInt("max_edge", 0) // 0: none
     val rule: String = json.optString("rule", if (op == "resize") "floor" else "round")
@@ -100,10 +102,13 @@ class Preprocessor(steps: JSONArray) {
                         val offset = if (step.rule == "round") pyRound((n - crop) / 2.0) else (n - crop) / 2
                         return intArrayOf(before, after, offset)
                     }
-                    val ys = axis(h, step.height)
-                    val xs = axis(w, step.width)
+                    val shorter = minOf(h, w).toDouble()
+                    val cropH = step.fraction?.let { (it[0] * shorter).toInt() } ?: step.height
+                    val cropW = step.fraction?.let { (it[1] * shorter).toInt() } ?: step.width
+                    val ys = axis(h, cropH)
+                    val xs = axis(w, cropW)
                     image = border(image, ys[0], ys[1], xs[0], xs[1], step.fill)
-                    image = crop(image, xs[2], ys[2], step.width, step.height)
+                    image = crop(image, xs[2], ys[2], cropW, cropH)
                     compose(1.0, 1.0, (xs[0] - xs[2]).toDouble(), (ys[0] - ys[2]).toDouble())
                 }
                 "pad" -> {

@@ -410,7 +410,8 @@ def _border(image: np.ndarray, top: int, bottom: int, left: int, right: int,
 
 class _CenterCrop:
     def __init__(self, step: dict[str, Any]) -> None:
-        self.height, self.width = (int(v) for v in step["size"])
+        self.size = [int(v) for v in step["size"]] if step.get("size") else None
+        self.fraction = [float(v) for v in step["fraction"]] if step.get("fraction") else None
         self.rule = step.get("rule", "round")
         self.fill = tuple(int(v) for v in step.get("fill", (0, 0, 0)))
 
@@ -425,10 +426,16 @@ class _CenterCrop:
         return before, after, offset
 
     def __call__(self, image: np.ndarray) -> tuple[np.ndarray, Geometry]:
-        top, bottom, y = self._axis(image.shape[0], self.height)
-        left, right, x = self._axis(image.shape[1], self.width)
+        if self.fraction is not None:  # a share of the shorter side
+            shorter = min(image.shape[:2])
+            height, width = (int(f * shorter) for f in self.fraction)
+        else:
+            assert self.size is not None
+            height, width = self.size
+        top, bottom, y = self._axis(image.shape[0], height)
+        left, right, x = self._axis(image.shape[1], width)
         image = _border(image, top, bottom, left, right, self.fill)
-        image = image[y : y + self.height, x : x + self.width]
+        image = image[y : y + height, x : x + width]
         return image, (1.0, 1.0, float(left - x), float(top - y))
 
 

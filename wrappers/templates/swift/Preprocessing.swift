@@ -61,6 +61,7 @@ public struct PreprocessingStep {
     public let op: String            // resize | center_crop | pad
     public let mode: String          // resize: exact | shortest_edge | longest_edge | fit
     public let height: Int, width: Int  // size [h, w]
+    public let fraction: [Double]    // center_crop: [fh, fw] of the shorter side instead of a size; [] if none
     public let edge: Int, maxEdge: Int  // shortest_edge / longest_edge; maxEdge 0: none
     public let rule: String          // resize: floor|detr|yolos|round|timm; crop: floor|round|floor_pad_floor
     public let interpolation: String
@@ -79,6 +80,7 @@ public struct PreprocessingStep {
         let size = json["size"] as? [Int] ?? [0, 0]
         height = size[0]
         width = size[1]
+        fraction = json["fraction"] as? [Double] ?? []
         edge = json["edge"] as? Int ?? 0
         maxEdge = json["max_edge"] as? Int ?? 0
         rule = json["rule"] as? String ?? (op == "resize" ? "floor" : "round")
@@ -133,10 +135,15 @@ public struct Preprocessor {
                     let offset = step.rule == "round" ? pyRound(Double(n - crop) / 2) : (n - crop) / 2
                     return (before, after, offset)
                 }
-                let (top, bottom, y) = axis(h, step.height)
-                let (left, right, x) = axis(w, step.width)
+                var cropH = step.height, cropW = step.width
+                if step.fraction.count == 2 {  // a share of the shorter side
+                    cropH = Int(step.fraction[0] * Double(min(h, w)))
+                    cropW = Int(step.fraction[1] * Double(min(h, w)))
+                }
+                let (top, bottom, y) = axis(h, cropH)
+                let (left, right, x) = axis(w, cropW)
                 image = Preprocessor.border(image, top, bottom, left, right, step.fill)
-                image = Preprocessor.crop(image, x, y, step.width, step.height)
+                image = Preprocessor.crop(image, x, y, cropW, cropH)
                 compose(1, 1, Double(left - x), Double(top - y))
             case "pad":
                 var th = step.height, tw = step.width

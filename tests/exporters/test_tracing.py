@@ -1,4 +1,4 @@
-"""The export rewrites for transformers families (exporters/steps/hf_tracing.py) compute
+"""The export rewrites for transformers families (exporters/steps/tracing.py) compute
 what the original computes, and make graphs ONNX Runtime can run."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ torch = pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
-from exporters.steps.hf_tracing import (  # noqa: E402
+from exporters.steps.tracing import (  # noqa: E402
     constant_fold_sizes,
     exportable_adaptive_pooling,
     float_sampling_grids,

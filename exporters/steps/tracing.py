@@ -1,14 +1,15 @@
-"""What tracing a transformers model for ONNX needs beyond torch.onnx.export itself.
+"""What tracing a PyTorch model (transformers, timm) for ONNX needs beyond torch.onnx.export.
 
 Some families compute, while traced, with operators ONNX (or ONNX Runtime) lacks, where
 at a fixed input size the same computation is a constant or a plain matrix product:
 position embeddings resized with antialiased bicubic (Dinov2 with registers), adaptive
 average pooling to sizes that do not divide the input (BEiT's and UperNet's pyramid
-pooling), ``fold`` with a traced output size (MobileViTV2), an average pool wider than
-its input (EfficientNet's pooler, which OpenVINO refuses). :func:`traceable` rewrites
-them for the duration of an export; the module is unchanged afterwards, so the parity
-gate's reference is the model as the framework runs it. :func:`float_sampling_grids`
-repairs the written graph where the exporter typed Deformable DETR's grid float64.
+pooling, timm's CSATv2), ``fold`` with a traced output size (MobileViTV2, timm's VOLO),
+an average pool wider than its input (EfficientNet's pooler, which OpenVINO refuses).
+:func:`traceable` rewrites them for the duration of an export; the module is unchanged
+afterwards, so the parity gate's reference is the model as the framework runs it.
+:func:`float_sampling_grids` repairs the written graph where the exporter typed Deformable
+DETR's grid float64.
 """
 
 from __future__ import annotations
