@@ -152,15 +152,10 @@ def refuse_early(model_type: str, task: str | None) -> None:
                           f"Slipway (set prediction is built for {', '.join(sorted(SET_PREDICTION))})")
 
 
-def onnx_opset(model_type: str, opset: int) -> int:
-    """The opset the family's graph is written in (MIN_OPSET; see family_opset)."""
-    return family_opset(MIN_OPSET.get(model_type), opset)
-
-
 def check_opset(model_type: str, spec: ExportSpec) -> None:
-    """An opset the family's graph cannot be written in is refused before the long work."""
+    """An opset the family's graph cannot be written in (MIN_OPSET) is refused before the long work."""
     if isinstance(spec.export_config, OnnxConfig):
-        onnx_opset(model_type, spec.export_config.opset_version)
+        family_opset(MIN_OPSET.get(model_type), spec.export_config.opset_version)
 
 
 def _processor(model_dir: Path, overrides: dict[str, Any]) -> Any:
@@ -285,4 +280,5 @@ def load(spec: ExportSpec, checkpoint: Path, work: Path) -> LoadedModel:
         checkpoint=model_dir,
         handle=model_dir,
         notes=notes,
+        min_opset=MIN_OPSET.get(model_type),
     )

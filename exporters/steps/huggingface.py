@@ -15,16 +15,11 @@ from pathlib import Path
 from core.errors import BadInput, InternalError
 from core.spec import ExportSpec
 from exporters.loaders.base import LoadedModel
-from exporters.loaders.huggingface import onnx_opset
-from exporters.steps import onnx_config
+from exporters.steps import onnx_config, onnx_opset
 from exporters.steps.tracing import float_sampling_grids, traceable
 
 # outputs whose spatial axes follow the input's when the input size varies
 SPATIAL_OUTPUTS = {"semantic": ("logits",)}
-# the ONNX model TFLite is converted from is written at this opset at least: GELU is then ONNX's
-# Gelu operator, which onnx2tf turns into TFLite's builtin GELU (below opset 20 it is Erf
-# arithmetic, and TFLite has no builtin Erf: ConvNeXt, ViT, Swin... would not convert)
-TFLITE_SOURCE_OPSET = 20
 
 
 def dynamic_axes(model: LoadedModel, requested: bool | dict[str, list[int]],
@@ -52,9 +47,7 @@ def hf2onnx(model: LoadedModel, spec: ExportSpec, source: Path | None, work: Pat
     import torch
 
     cfg = onnx_config(spec)
-    opset = onnx_opset(model.model_name, cfg.opset_version)  # MobileViTV2: 18 for col2im
-    if spec.export_format == "tflite":  # an intermediate graph: the user asked for no opset
-        opset = max(opset, TFLITE_SOURCE_OPSET)
+    opset = onnx_opset(model, spec)
     variable_size = model.preprocessing.get("input_size") is None
     path = work / "model.onnx"
     path.parent.mkdir(parents=True, exist_ok=True)

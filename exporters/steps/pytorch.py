@@ -8,8 +8,8 @@ from typing import Any
 
 from core.errors import BadInput, Unsupported
 from core.spec import ExportSpec, OnnxConfig, TorchScriptConfig
-from exporters.loaders.base import LoadedModel, family_opset
-from exporters.steps import onnx_config
+from exporters.loaders.base import LoadedModel
+from exporters.steps import onnx_config, onnx_opset
 from exporters.steps.tracing import traceable
 
 
@@ -42,7 +42,7 @@ def torch2onnx(model: LoadedModel, spec: ExportSpec, source: Path | None, work: 
             model.module,
             (model.dummy_input(spec.batch_size),),
             str(path),
-            opset_version=family_opset(model.min_opset, cfg.opset_version),
+            opset_version=onnx_opset(model, spec),
             input_names=[model.input_name],
             output_names=model.output_names,
             dynamic_axes=_dynamic_axes(model, cfg),

@@ -20,6 +20,12 @@ from exporters.optimize.workspace import QUANTIZATION_WORK
 # file is in the working directory; it gets real photos from here instead.
 ONNX2TF_SAMPLES = "calibration_image_sample_data_20x128x128x3_float32.npy"
 _ABSL_LOG = re.compile(r"^[IWEF]\d{4} ")
+_ABSL_PREAMBLE = "WARNING: All log messages before absl::InitializeLog()"
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+# onnx2tf's generic advice after every failure (the trace log, parameter replacement, -b/-ois …)
+_ONNX2TF_ADVICE = ("ERROR: The trace log", "ERROR: input_onnx_file_path", "ERROR: onnx_op_name",
+                   "ERROR: Read this", "ERROR: Alternatively", "ERROR: If the input OP",
+                   "ERROR: Also, for models")
 
 
 def _write_sample_images(folder: Path) -> None:
@@ -46,10 +52,18 @@ def check_tflite(path: Path) -> None:
         raise InternalError(f"the TFLite converter wrote a file LiteRT cannot load: {err}") from err
 
 
-def converter_words(stderr: str, lines: int = 3) -> list[str]:
-    """The last lines of the converter's own words: TensorFlow's absl log lines (I0000 …,
-    W0000 …) say nothing about why it failed."""
-    words = [line for line in stderr.strip().splitlines() if line.strip() and not _ABSL_LOG.match(line)]
+def converter_words(stderr: str, stdout: str = "", lines: int = 3) -> list[str]:
+    """Why the converter failed, in its own words: onnx2tf's first ``ERROR:`` lines (it
+    prints them on stdout, coloured), else the last lines of stderr. TensorFlow's absl log
+    lines (I0000 …, W0000 …, "WARNING: All log messages before absl::InitializeLog() …") say
+    nothing about why it failed."""
+    plain = [_ANSI.sub("", line).strip() for line in (stdout + "\n" + stderr).splitlines()]
+    errors = [line.removeprefix("ERROR:").strip() for line in plain
+              if line.startswith("ERROR:") and not line.startswith(_ONNX2TF_ADVICE)]
+    if errors:
+        return errors[:lines]
+    words = [line for line in plain
+             if line and not _ABSL_LOG.match(line) and not line.startswith(_ABSL_PREAMBLE)]
     return words[-lines:]
 
 
@@ -66,22 +80,33 @@ def run_tf_convert(onnx: Path | None, out: Path, supported_ops: list[str], *extr
     )
     sys.stderr.write(proc.stdout + proc.stderr[-20_000:])
     if proc.returncode != 0:
-        tail = converter_words(proc.stderr)
+        tail = converter_words(proc.stderr, proc.stdout)
         raise InternalError(f"TFLite conversion failed (exit {proc.returncode}): " + " | ".join(tail))
     path = out / "model.tflite"
     check_tflite(path)
     return path
 
 
+# GridSample's modes renamed in opset 20, by their earlier names (the ones onnx2tf knows)
+_GRID_SAMPLE_MODES = {b"linear": b"bilinear", b"cubic": b"bicubic"}
+
+
 def _for_onnx2tf(source: Path, work: Path) -> Path:
     """The ONNX graph in forms onnx2tf converts: ``ReduceL2`` over several axes (ConvNeXt V2's
     global response norm) trips its TensorFlow call, so it becomes ``Sqrt(ReduceSumSquare)``,
-    the same computation. The source file is left as it was."""
+    the same computation; GridSample's 2-D ``linear`` mode (opset 20's name, RT-DETR's and
+    D-FINE's deformable attention) is written by its earlier name ``bilinear``, the only one
+    onnx2tf reads. The source file is left as it was."""
     import onnx
     from onnx import helper
 
     model = onnx.load(str(source))
     graph, rewritten = model.graph, 0
+    for node in (n for n in graph.node if n.op_type == "GridSample"):
+        for attribute in node.attribute:
+            if attribute.name == "mode" and attribute.s in _GRID_SAMPLE_MODES:
+                attribute.s = _GRID_SAMPLE_MODES[attribute.s]
+                rewritten += 1
     for index, node in reversed(list(enumerate(graph.node))):
         if node.op_type != "ReduceL2" or node.domain not in ("", "ai.onnx"):
             continue

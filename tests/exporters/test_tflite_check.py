@@ -58,4 +58,42 @@ def test_a_failed_conversion_reports_the_converters_words_not_tensorflows_log() 
               "I0000 00:00:1796063689.012128 19447 cudart_stub.cc:31] Could not find cuda drivers\n"
               "W0000 00:00:1796063689.5 19447 gpu_device.cc:2342] Cannot dlopen some GPU libraries.\n")
     assert converter_words(stderr) == ["ValueError: 'axis' must be None, an integer, or a tuple of 2 unique "
-                                       "integers", "  • keepdims=True"]
+                                       "integers", "• keepdims=True"]
+
+
+def test_onnx2tf_errors_on_stdout_are_the_reason_given() -> None:
+    """onnx2tf prints its error, coloured, on stdout, then generic advice; stderr held only
+    TensorFlow's 'WARNING: All log messages before absl::InitializeLog()' (RT-DETR, D-FINE)."""
+    from exporters.steps.tflite import converter_words
+
+    stdout = ("\x1b[32mINFO:\x1b[0m onnx_op_type: GridSample\n"
+              "\x1b[31mERROR:\x1b[0m The current implementation of GridSample supports only "
+              "mode=['bilinear']. Pull requests are welcome. \n"
+              "\x1b[31mERROR:\x1b[0m The trace log is below.\n"
+              "\x1b[31mERROR:\x1b[0m onnx_op_name: wa/inner/model/GridSample\n"
+              "\x1b[31mERROR:\x1b[0m Read this and deal with it.\n")
+    stderr = "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n" * 2
+    assert converter_words(stderr, stdout) == [
+        "The current implementation of GridSample supports only mode=['bilinear']. "
+        "Pull requests are welcome."]
+    assert converter_words(stderr) == []  # nothing but the preamble: no words to give
+
+
+def test_grid_sample_linear_is_given_to_onnx2tf_by_its_earlier_name(tmp_path: Path) -> None:
+    """Opset 20 renamed GridSample's 2-D bilinear mode 'linear'; onnx2tf reads only 'bilinear'."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from exporters.steps.tflite import _for_onnx2tf
+
+    graph = helper.make_graph(
+        [helper.make_node("GridSample", ["x", "grid"], ["y"], mode="linear", align_corners=0)], "deformable",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 4, 4]),
+         helper.make_tensor_value_info("grid", TensorProto.FLOAT, [1, 3, 3, 2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2, 3, 3])])
+    source = tmp_path / "g.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)]), str(source))
+    rewritten = _for_onnx2tf(source, tmp_path)
+    modes = [a.s for n in onnx.load(str(rewritten)).graph.node for a in n.attribute if a.name == "mode"]
+    assert modes == [b"bilinear"]
+    assert [a.s for a in onnx.load(str(source)).graph.node[0].attribute if a.name == "mode"] == [b"linear"]

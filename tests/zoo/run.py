@@ -2,18 +2,22 @@
 
     python -m tests.zoo.run [--library huggingface|timm|ultralytics] [--family NAME ...]
                             [--formats onnx openvino tflite torchscript] [--redo]
+                            [--results FILE] [--merge FILE ...]
 
 Each (family, format) is one `slipway export ... --json` in a fresh data directory,
 offline (the tests' network guard). An export counts as covered when it exits 0 with
 the parity gate passed *and* the package's wrapper gives what the framework's own
 pipeline gives (preprocessing, model, post-processing) on real photos. Results go to
-docs/zoo/coverage.json as they come (an interrupted run resumes where it stopped);
-docs/zoo/coverage.md and the README's table are rendered from that file.
+docs/zoo/coverage.json as they come (an interrupted run resumes where it stopped), one
+entry at a time under a lock, so runs of other libraries or formats can go side by side;
+docs/zoo/coverage.md and the README's table are rendered from that file. ``--results``
+writes elsewhere, ``--merge`` brings such a file's entries into coverage.json.
 """
 
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
 import shutil
@@ -161,17 +165,28 @@ def _parity_summary(parity: dict[str, Any]) -> str:
     return f"{task.get('metric')} {task.get('agreed')}/{task.get('total')}"
 
 
-def load_results() -> dict[str, dict[str, Any]]:
-    return json.loads(RESULTS.read_text(encoding="utf-8")) if RESULTS.exists() else {}
+def load_results(path: Path = RESULTS) -> dict[str, dict[str, Any]]:
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
 
 
-def save_results(results: dict[str, dict[str, Any]]) -> None:
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+def save_entry(name: str, entry: dict[str, Any], path: Path = RESULTS) -> None:
+    """One family's entry (its description, and the formats it ran) into the results file,
+    read again under a lock so that other runs' entries are kept."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.with_suffix(".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        results = load_results(path)
+        stored = results.setdefault(name, {})
+        formats = {**stored.get("formats", {}), **entry.get("formats", {})}
+        stored.update({**entry, "formats": formats})
+        temporary = path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+        temporary.replace(path)
 
 
-def run(families: Iterable[Any], formats: Iterable[str], redo: bool, work_root: Path) -> None:
-    results = load_results()
+def run(families: Iterable[Any], formats: Iterable[str], redo: bool, work_root: Path,
+        path: Path = RESULTS) -> None:
+    results = load_results(path)
     for family in families:
         entry = results.setdefault(family.name, {})
         entry.update(library=family.library, task=family.task, note=family.note)
@@ -186,16 +201,17 @@ def run(families: Iterable[Any], formats: Iterable[str], redo: bool, work_root: 
             for fmt in todo:
                 outcome = Outcome("failed", f"building the zoo model: {err}")
                 entry.setdefault("formats", {})[fmt] = outcome.to_json()
-            save_results(results)
+            save_entry(family.name, entry, path)
             continue
         for fmt in todo:
             outcome = export_one(family, checkpoint, fmt, work)
             entry.setdefault("formats", {})[fmt] = outcome.to_json()
-            save_results(results)
+            save_entry(family.name, entry, path)
             print(f"{family.name:<40} {fmt:<12} {outcome.status:<8} {outcome.seconds:>7.1f}s "
                   f"{outcome.detail[:100]}", flush=True)
         shutil.rmtree(work, ignore_errors=True)
-    render(results)
+    if path == RESULTS:
+        render(load_results())
 
 
 # --- the coverage table ------------------------------------------------------
@@ -258,8 +274,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--formats", nargs="+", choices=FORMATS, default=list(FORMATS))
     parser.add_argument("--redo", action="store_true", help="run again what coverage.json already has")
     parser.add_argument("--render", action="store_true", help="only render the table from coverage.json")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="write the results here instead")
+    parser.add_argument("--merge", nargs="+", type=Path, default=[],
+                        help="bring these results files' entries into coverage.json, then render")
     args = parser.parse_args(argv)
-    if args.render:
+    for other in args.merge:
+        for name, entry in load_results(other).items():
+            save_entry(name, entry)
+    if args.render or args.merge:
         render(load_results())
         return 0
     from tests.zoo import all_families
@@ -276,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
         from exporters.offline import configure_offline
 
         configure_offline(Path(work) / "cache")
-        run(families, args.formats, args.redo, Path(work))
+        run(families, args.formats, args.redo, Path(work), args.results)
     return 0
 
 
