@@ -39,6 +39,11 @@ REFUSED = {
     "deta": "DETA (deprecated in transformers) runs torchvision's NMS inside its two-stage decoder and "
             "again in its post-processing, which is not set prediction",
 }
+# families onnx2tf cannot convert to TFLite, and why (found by the zoo, make test-zoo)
+_DEFORMABLE_TFLITE = ("onnx2tf cannot convert its multi-scale deformable attention (GridSample, then a "
+                      "Tile of the sampling offsets: 'multiples' of the wrong length); export to ONNX, "
+                      "OpenVINO or TorchScript instead")
+NO_TFLITE = {"rt_detr": _DEFORMABLE_TFLITE, "rt_detr_v2": _DEFORMABLE_TFLITE, "d_fine": _DEFORMABLE_TFLITE}
 # detectors whose graph only runs at the size it was traced at: they need --imgsz N
 FIXED_SIZE_ONLY = {
     "deformable_detr": "its multi-scale deformable attention computes the feature-map sizes in Python, so "
@@ -143,10 +148,13 @@ def architecture_and_task(config: dict[str, Any], spec_task: str) -> tuple[str, 
     return (head[0] if isinstance(head, tuple) else head), spec_task
 
 
-def refuse_early(model_type: str, task: str | None) -> None:
-    """Families Slipway cannot export, refused before anything heavy runs."""
+def refuse_early(model_type: str, task: str | None, export_format: str | None = None) -> None:
+    """Families Slipway cannot export (to this format), refused before anything heavy runs."""
     if model_type in REFUSED:
         raise Unsupported(f"Hugging Face {model_type}: {REFUSED[model_type]}")
+    if export_format == "tflite" and model_type in NO_TFLITE:
+        raise Unsupported(f"Hugging Face {model_type} cannot be exported to tflite yet: "
+                          f"{NO_TFLITE[model_type]}")
     if task == "detect" and model_type not in SET_PREDICTION:
         raise Unsupported(f"Hugging Face {model_type}: its detection post-processing is not known to "
                           f"Slipway (set prediction is built for {', '.join(sorted(SET_PREDICTION))})")
@@ -246,7 +254,7 @@ def load(spec: ExportSpec, checkpoint: Path, work: Path) -> LoadedModel:
     model_dir = checkpoint if checkpoint.is_dir() else checkpoint.parent
     config_json = read_config(model_dir)
     model_type = str(config_json.get("model_type", ""))
-    refuse_early(model_type, None)  # from config.json alone
+    refuse_early(model_type, None, spec.export_format)  # from config.json alone
     architecture, task = architecture_and_task(config_json, spec.task)
     refuse_early(model_type, task)
     check_opset(model_type, spec)

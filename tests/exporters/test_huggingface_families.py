@@ -78,6 +78,7 @@ REFUSALS = [  # (family, format, extra flags, words the refusal names)
     ("deta", "openvino", (), "NMS"),
     ("deformable_detr", "onnx", (), "--imgsz"),
     ("detr", "tflite", (), "TFLite"),
+    ("rt_detr", "tflite", (), "deformable attention"),
     ("convnext", "onnx", ("--imgsz", "320"), "--imgsz 320"),
 ]
 
