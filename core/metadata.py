@@ -86,6 +86,8 @@ class Resize(_Section):
     the one that limits the fit (``fit``); ``detr`` and ``yolos`` apply to
     ``shortest_edge`` only.
 
+    ``multiple_of`` then rounds each side up to a multiple of it (TextNet's ``size_divisor``).
+
     ``antialias`` true resamples as PIL does (the filter widens when shrinking; what
     timm, Hugging Face and torchvision's PIL path do); false resamples as OpenCV's
     ``cv2.resize`` does (Ultralytics' letterbox).
@@ -99,6 +101,7 @@ class Resize(_Section):
     rule: Literal["floor", "detr", "yolos", "round", "timm"] = "floor"
     interpolation: Interpolation = "bilinear"
     antialias: bool = True
+    multiple_of: Annotated[int, Field(ge=1)] | None = None  # each side rounded up to it (TextNet)
 
     @model_validator(mode="after")
     def _size_or_edge(self) -> Resize:

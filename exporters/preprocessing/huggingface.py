@@ -124,9 +124,6 @@ def _geometry(base: str, options: _Options, fast: bool) -> list[Step]:
     interpolation = _interpolation(options)
     do_resize = options.get("do_resize", True)
     size = _size(options)
-    if base == "TextNetImageProcessor" and do_resize and options.get("size_divisor"):
-        divisor = options.get("size_divisor")
-        raise options.refuse("size_divisor", f"= {divisor} (sizes rounded up to a multiple)")
     if base == "DPTImageProcessor":
         if options.get("keep_aspect_ratio", False):
             raise options.refuse("keep_aspect_ratio", "(the scale closest to 1 on both axes)")
@@ -169,7 +166,10 @@ def _geometry(base: str, options: _Options, fast: bool) -> list[Step]:
             resize = Resize(mode="exact", size=scaled, interpolation=interpolation)
         return [resize, *_crop(options, fast)]
     rule: ResizeRule = "yolos" if base == "YolosImageProcessor" else "detr"
-    return [_resize(size, interpolation, options, rule), *_crop(options, fast)]
+    resize = _resize(size, interpolation, options, rule)
+    if base == "TextNetImageProcessor" and int(options.get("size_divisor", 0)) > 1:  # each side rounded up
+        resize = resize.model_copy(update={"multiple_of": int(options.get("size_divisor"))})
+    return [resize, *_crop(options, fast)]
 
 
 def _normalization(base: str, options: _Options) -> Normalize:

@@ -52,6 +52,7 @@ PIPELINES: dict[str, list[dict[str, Any]]] = {
     "lanczos-opencv": [resize("exact", size=[500, 90], interpolation="lanczos", antialias=False)],
     "bicubic-opencv": [resize("exact", size=[300, 200], interpolation="bicubic", antialias=False)],
     "hf-fast-crop": [resize("shortest_edge", edge=223), crop(256, 256, "floor_pad_floor")],
+    "textnet-multiple": [resize("shortest_edge", edge=150, multiple_of=32)],
     "perceiver-shorter-side-crop": [{"op": "center_crop", "fraction": [0.875, 0.8], "rule": "floor"},
                                     resize("exact", size=[224, 224], interpolation="bicubic")],
     "round-and-timm-edges": [resize("shortest_edge", edge=111, rule="round"),

@@ -59,7 +59,6 @@ def processor_classes() -> list[str]:
 REFUSED = {
     "DonutImageProcessor": "do_thumbnail", "ImageGPTImageProcessor": "do_color_quantize",
     "Siglip2ImageProcessor": "max_num_patches",
-    "TextNetImageProcessor": "size_divisor",
 }
 # the settings popular hub checkpoints ship where they differ from the class defaults
 HUB = {

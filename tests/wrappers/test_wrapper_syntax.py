@@ -51,6 +51,7 @@ STEPS: dict[str, list[dict[str, Any]]] = {
     "crop": [resize("shortest_edge", edge=222, interpolation="bicubic"),
              {"op": "center_crop", "size": [200, 200], "rule": "round", "fill": [0, 0, 0]}],
     "exact": [resize("exact", [200, 200], interpolation="lanczos")],
+    "shortest-multiple": [resize("shortest_edge", edge=190, multiple_of=32)],
     "detr": [resize("shortest_edge", edge=420, max_edge=700, rule="detr")],
     "yolos": [resize("shortest_edge", edge=420, max_edge=700, rule="yolos")],
     "border": [resize("fit", [230, 230], rule="timm", interpolation="hamming"),

@@ -317,7 +317,11 @@ cv::Mat apply_steps(const Metadata& m, const cv::Mat& rgb, Transform& t) {
     for (const Step& step : m.steps) {
         const int h = image.rows, w = image.cols;
         if (step.op == "resize") {
-            const cv::Size size = resized_size(h, w, step);
+            cv::Size size = resized_size(h, w, step);
+            if (step.multiple_of > 0) {  // each side rounded up to a multiple (TextNet's size_divisor)
+                size.width = (size.width + step.multiple_of - 1) / step.multiple_of * step.multiple_of;
+                size.height = (size.height + step.multiple_of - 1) / step.multiple_of * step.multiple_of;
+            }
             if (size.width != w || size.height != h) {
                 if (step.antialias && step.interpolation != "area") {
                     image = pil_resize(image, size.width, size.height, step.interpolation);

@@ -79,7 +79,11 @@ class Preprocessor(steps: JSONArray) {
             val w = image.width
             when (step.op) {
                 "resize" -> {
-                    val (newH, newW) = resizedSize(h, w, step)
+                    var (newH, newW) = resizedSize(h, w, step)
+                    if (step.multipleOf > 0) { // each side rounded up to a multiple (TextNet's size_divisor)
+                        newH = (newH + step.multipleOf - 1) / step.multipleOf * step.multipleOf
+                        newW = (newW + step.multipleOf - 1) / step.multipleOf * step.multipleOf
+                    }
                     if (newH != h || newW != w) {
                         image = if (step.antialias || step.interpolation !in listOf("nearest", "bilinear")) {
                             Resampler.pil(image, newW, newH, if (step.interpolation == "area") "box" else step.interpolation)

@@ -392,6 +392,9 @@ class _Resize:
     def __call__(self, image: np.ndarray) -> tuple[np.ndarray, Geometry]:
         h, w = image.shape[:2]
         new_h, new_w = resized_size(h, w, self.step)
+        multiple = int(self.step.get("multiple_of") or 0)
+        if multiple:  # each side rounded up to a multiple (TextNet's size_divisor)
+            new_h, new_w = -(-new_h // multiple) * multiple, -(-new_w // multiple) * multiple
         if (new_h, new_w) != (h, w):
             if self.antialias:
                 image = pil_resize(image, new_w, new_h, self.interpolation)

@@ -115,7 +115,11 @@ public struct Preprocessor {
             let h = image.height, w = image.width
             switch step.op {
             case "resize":
-                let (newH, newW) = Preprocessor.resizedSize(h, w, step)
+                var (newH, newW) = Preprocessor.resizedSize(h, w, step)
+                if step.multipleOf > 0 {  // each side rounded up to a multiple (TextNet's size_divisor)
+                    newH = (newH + step.multipleOf - 1) / step.multipleOf * step.multipleOf
+                    newW = (newW + step.multipleOf - 1) / step.multipleOf * step.multipleOf
+                }
                 if newH != h || newW != w {
                     if step.antialias || !["nearest", "bilinear"].contains(step.interpolation) {
                         image = Resampler.pil(image, newW, newH, step.interpolation == "area" ? "box" : step.interpolation)
