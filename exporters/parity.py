@@ -13,6 +13,7 @@ For every image:
 
 from __future__ import annotations
 
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -24,12 +25,15 @@ from core.errors import ValidationFailed
 from core.inference import wrapper_module
 from core.parity import Agreement, OutputDiff, align_queries, align_rows, box_iou, compare, pixel_agreement
 from core.spec import ExportSpec
+from exporters import localize
 from exporters.images import parity_images
 from exporters.loaders.base import LoadedModel
 
 # detectors: exported candidates are decoded at a lower threshold, so a box that
 # sits right at the confidence threshold in the original is not a false alarm
 CANDIDATE_CONF_FACTOR = 0.5
+# a failed gate compares the layers on this many of its images (a YOLO11n at 640 in seconds)
+LOCALIZE_IMAGES = 4
 
 
 def reference_processing(module: Any, meta: dict[str, Any], model: LoadedModel) -> tuple[Any, Any]:
@@ -228,9 +232,23 @@ def run_parity(
     report["passed"] = all(o["passed"] for o in outputs.values()) and bool(
         report["task_agreement"]["passed"] and report["preprocessing_agreement"]["passed"]
     )
+    model_diverged = not all(o["passed"] for o in outputs.values()) or not report["task_agreement"]["passed"]
+    if not report["passed"] and model_diverged and spec.export_format in localize.FORMATS:
+        report["layers"] = _localize(model, model_path, wrapper, reference_pre, images, spec)
     if not report["passed"]:
         raise ValidationFailed(_failure_message(report), details={"parity": report})
     return report
+
+
+def _localize(model: LoadedModel, model_path: Path, wrapper: Any, reference_pre: Any,
+              images: list[tuple[str, np.ndarray]], spec: ExportSpec) -> dict[str, Any]:
+    """Where the export starts to differ, layer by layer, on the gate's first images."""
+    cfg = spec.parity_for_precision()
+    pairs = [(reference_pre(rgb)[0], wrapper.preprocess(rgb)[0]) for _, rgb in images[:LOCALIZE_IMAGES]]
+    runtime = dict(wrapper.metadata.get("runtime", {}).get("openvino", {}))
+    with tempfile.TemporaryDirectory(prefix="slipway-localize-") as work:
+        return localize.localize(model.module, model_path, spec.export_format, pairs, cfg.atol, cfg.rtol,
+                                 Path(work), batch=wrapper.fixed_batch, runtime_config=runtime)
 
 
 def _failure_message(report: dict[str, Any]) -> str:
@@ -256,6 +274,8 @@ def _failure_message(report: dict[str, Any]) -> str:
             f"{pre['metric']} {pre['value']:.1%} < {pre['required']:.0%} "
             f"(max input difference {pre['max_abs_input_diff']:.3g})"
         )
+    if where := localize.summary(report.get("layers") or {}):
+        problems.append(where)
     return (
         f"parity gate failed on {report['images']} images: " + "; ".join(problems)
         + ". Loosen it explicitly in the spec's 'parity' section if this is expected."

@@ -89,6 +89,11 @@ def test_a_diverging_graph_fails_and_names_the_output(
     with pytest.raises(ValidationFailed) as err:
         export(timm_spec(tmp_path), tmp_path / "out")
     assert "output 'logits' diverged" in err.value.message
+    # the report says where: the changed classifier, every layer before it agreeing
+    assert "first divergent layer: classifier (Linear)" in err.value.message
+    layers = json.loads((tmp_path / "out" / "parity_report.json").read_text())["layers"]
+    assert layers["first_divergent"]["module"] == "classifier" and layers["matched"] > 20
+    assert not any(row["diverged"] for row in layers["layers"] if row["module"] != "classifier")
 
 
 def test_the_user_can_loosen_the_gate_explicitly(
@@ -122,6 +127,7 @@ def test_a_channel_order_the_metadata_does_not_state_fails_the_gate(
     with pytest.raises(ValidationFailed) as err:
         export(spec, tmp_path / "out")
     assert "output 'logits' diverged" in err.value.message
+    assert "first divergent layer: conv_stem (Conv2d, with bn1" in err.value.message  # the first layer
     assert not (tmp_path / "out" / "model.xml").exists()
     assert not (tmp_path / "out" / "model.bin").exists()
 

@@ -1,0 +1,177 @@
+"""Per-layer localisation names the module where a seeded bug sits (exporters/localize).
+
+A small network is exported with torch.onnx, then one thing is broken in the written
+graph: one layer's weights scaled, a batch norm folded with the wrong shift, one layer's
+weights rounded to INT8, the first convolution's input channels swapped, or the whole
+graph computed in bf16 (OpenVINO). The report must name that module (or, for bf16, the
+first layer), through ONNX Runtime and through OpenVINO; a graph whose names no longer
+carry the module paths matches nothing, and says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+onnx = pytest.importorskip("onnx")
+
+from exporters.localize import localize, summary  # noqa: E402
+from exporters.localize.graph_side import module_path  # noqa: E402
+
+FP32 = (1e-4, 1e-3)  # the gate's fp32 atol, rtol
+
+
+class Net(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        nn = torch.nn
+        self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(inplace=True))
+        self.block = nn.Sequential(nn.Conv2d(8, 16, 3, stride=2, padding=1), nn.BatchNorm2d(16), nn.ReLU(),
+                                   nn.Conv2d(16, 16, 3, padding=1), nn.ReLU())
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.head = nn.Linear(16, 10)
+
+    def forward(self, x: Any) -> Any:
+        return self.head(self.pool(self.block(self.stem(x))).flatten(1))
+
+
+@pytest.fixture(scope="module")
+def net(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Path, list[np.ndarray]]:
+    """The network with trained-like batch norms (not the identity), its ONNX file, inputs."""
+    torch.manual_seed(0)
+    model = Net().eval()
+    with torch.no_grad():
+        for bn in (model.stem[1], model.block[1]):
+            bn.weight.uniform_(0.5, 1.5)
+            bn.bias.normal_(0, 0.3)
+            bn.running_mean.normal_(0, 0.3)
+            bn.running_var.uniform_(0.5, 2.0)
+    path = tmp_path_factory.mktemp("net") / "net.onnx"
+    torch.onnx.export(model, (torch.zeros(1, 3, 32, 32),), str(path), opset_version=17, dynamo=False,
+                      input_names=["input"], output_names=["logits"])
+    rng = np.random.default_rng(0)
+    return model, path, [rng.normal(size=(1, 3, 32, 32)).astype(np.float32) for _ in range(3)]
+
+
+def broken(path: Path, out: Path, node_name: str, change: Callable[[np.ndarray, Any], np.ndarray],
+           input_index: int = 1) -> Path:
+    """A copy of the graph with one initializer of one node changed."""
+    model = onnx.load(str(path))
+    node = next(n for n in model.graph.node if n.name == node_name)
+    init = next(i for i in model.graph.initializer if i.name == node.input[input_index])
+    array = onnx.numpy_helper.to_array(init).copy()
+    init.CopyFrom(onnx.numpy_helper.from_array(change(array, node).astype(array.dtype), init.name))
+    onnx.save(model, str(out))
+    return out
+
+
+def int8_rounded(weights: np.ndarray, node: Any) -> np.ndarray:
+    scale = np.abs(weights).max() / 127
+    return np.round(weights / scale).clip(-127, 127) * scale
+
+
+SEEDED: dict[str, tuple[str, Callable[[np.ndarray, Any], np.ndarray], int, str, list[str]]] = {
+    # name: (node, change, input, module named, folded into it)
+    "scaled-layer": ("/block/block.3/Conv", lambda w, n: w * 1.02, 1, "block.3", []),
+    "wrongly-folded-norm": ("/block/block.0/Conv", lambda b, n: b + 0.1, 2, "block.0", ["block.1"]),
+    "one-layer-int8": ("/block/block.3/Conv", int8_rounded, 1, "block.3", []),
+    "channel-swap": ("/stem/stem.0/Conv", lambda w, n: w[:, ::-1], 1, "stem.0", ["stem.1"]),
+}
+
+
+def run(model: Any, path: Path, inputs: list[np.ndarray], fmt: str, tmp_path: Path,
+        precision: str = "f32") -> dict[str, Any]:
+    return localize(model, path, fmt, [(x, x) for x in inputs], *FP32, tmp_path,
+                    runtime_config={"INFERENCE_PRECISION_HINT": precision})
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "openvino"])
+def test_a_faithful_graph_has_no_divergent_layer(net: Any, fmt: str, tmp_path: Path) -> None:
+    model, path, inputs = net
+    report = run(model, path, inputs, fmt, tmp_path)
+    assert report["first_divergent"] is None and summary(report) is None
+    compared = {row["module"] for row in report["layers"]}
+    assert {"stem.0", "block.0", "block.3", "head"} <= compared  # leaves, batch norms folded in
+    assert {"stem", "block"} <= compared  # and the blocks around them
+    assert {"module": "stem.1", "reason": "folded with stem.2"} not in report["unmatched_modules"]
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "openvino"])
+@pytest.mark.parametrize("case", sorted(SEEDED))
+def test_a_seeded_bug_is_named_by_its_module(net: Any, case: str, fmt: str, tmp_path: Path) -> None:
+    model, path, inputs = net
+    node, change, index, module, folded = SEEDED[case]
+    report = run(model, broken(path, tmp_path / "broken.onnx", node, change, index), inputs, fmt, tmp_path)
+    first = report["first_divergent"]
+    assert first is not None, case
+    assert (first["module"], first["folded"]) == (module, folded), (case, first)
+    assert first["max_abs_diff"] > first["tolerance"]
+    words = summary(report)
+    assert words is not None and f"first divergent layer: {module} " in words
+
+
+def test_bf16_compute_is_caught_at_the_first_layer(net: Any, tmp_path: Path) -> None:
+    """OpenVINO computing in bf16, judged by fp32 tolerances: it starts at the first layer."""
+    import openvino as ov
+
+    if "BF16" not in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
+        pytest.skip("this CPU has no bf16: OpenVINO computes in fp32 whatever the hint")
+    model, path, inputs = net
+    report = run(model, path, inputs, "openvino", tmp_path, precision="bf16")
+    assert report["first_divergent"]["module"] == "stem.0"
+
+
+def test_names_without_module_paths_match_nothing_and_say_so(net: Any, tmp_path: Path) -> None:
+    model, path, inputs = net
+    graph = onnx.load(str(path))
+    for index, node in enumerate(graph.graph.node):
+        node.name = f"node_{index}"
+    anonymous = tmp_path / "anonymous.onnx"
+    onnx.save(graph, str(anonymous))
+    report = run(model, anonymous, inputs, "onnx", tmp_path)
+    assert report["matched"] == 0 and report["first_divergent"] is None
+    assert report["status"] == "no_match" and "module path" in report["reason"]
+    reasons = {u["module"]: u["reason"] for u in report["unmatched_modules"]}
+    assert reasons["block.3"] == "no operator of its own in the exported graph"
+
+
+def test_a_shared_module_is_not_matched(tmp_path: Path) -> None:
+    """A module that runs twice has two tensors in the graph: which one is not guessed."""
+
+    class Twice(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 3, 1)
+            self.act = torch.nn.ReLU()
+
+        def forward(self, x: Any) -> Any:
+            return self.act(self.conv(self.act(x)))
+
+    model = Twice().eval()
+    path = tmp_path / "twice.onnx"
+    torch.onnx.export(model, (torch.zeros(1, 3, 8, 8),), str(path), opset_version=17, dynamo=False)
+    x = np.random.default_rng(1).normal(size=(1, 3, 8, 8)).astype(np.float32)
+    report = run(model, path, [x], "onnx", tmp_path)
+    reasons = {u["module"]: u["reason"] for u in report["unmatched_modules"]}
+    assert reasons["act"] == "ran more than once (shared module)"
+    assert [row["module"] for row in report["layers"]] == ["conv"]
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("/layer1/layer1.0/conv1/Conv", "layer1.0.conv1"),  # torch.onnx: sequence items qualified
+    ("/model.23/cv2.0/cv2.0.0/conv/Conv", "model.23.cv2.0.0.conv"),  # Ultralytics' head
+    ("/fc/Gemm_output_0", "fc"),  # a tensor name
+    ("/layer1/layer1.0/conv1/Conv/WithoutBiases", "layer1.0.conv1"),  # OpenVINO's decomposition
+    ("__module.model.0.conv/aten::_convolution/Convolution", "model.0.conv"),  # OpenVINO's PyTorch frontend
+    ("/layer9/Conv", None),  # no such module: nothing guessed
+    ("Multiply_8378", None),
+])
+def test_names_resolve_to_module_paths(name: str, expected: str | None) -> None:
+    modules = {"fc", "layer1", "layer1.0", "layer1.0.conv1", "model", "model.0", "model.0.conv", "model.23",
+               "model.23.cv2", "model.23.cv2.0", "model.23.cv2.0.0", "model.23.cv2.0.0.conv"}
+    assert module_path(name, modules) == expected
