@@ -22,6 +22,7 @@ ONNX2TF_SAMPLES = "calibration_image_sample_data_20x128x128x3_float32.npy"
 _ABSL_LOG = re.compile(r"^[IWEF]\d{4} ")
 _ABSL_PREAMBLE = "WARNING: All log messages before absl::InitializeLog()"
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_MLIR_ERROR = re.compile(r"(^|\W)error: ")
 # onnx2tf's generic advice after every failure (the trace log, parameter replacement, -b/-ois …)
 _ONNX2TF_ADVICE = ("ERROR: The trace log", "ERROR: input_onnx_file_path", "ERROR: onnx_op_name",
                    "ERROR: Read this", "ERROR: Alternatively", "ERROR: If the input OP",
@@ -62,6 +63,9 @@ def converter_words(stderr: str, stdout: str = "", lines: int = 3) -> list[str]:
               if line.startswith("ERROR:") and not line.startswith(_ONNX2TF_ADVICE)]
     if errors:
         return errors[:lines]
+    mlir = [line for line in plain if _MLIR_ERROR.search(line)]  # TensorFlow's converter: loc(...): error: …
+    if mlir:
+        return mlir[:lines]
     words = [line for line in plain
              if line and not _ABSL_LOG.match(line) and not line.startswith(_ABSL_PREAMBLE)]
     return words[-lines:]
@@ -81,6 +85,8 @@ def run_tf_convert(onnx: Path | None, out: Path, supported_ops: list[str], *extr
     sys.stderr.write(proc.stdout + proc.stderr[-20_000:])
     if proc.returncode != 0:
         tail = converter_words(proc.stderr, proc.stdout)
+        if proc.returncode < 0 and not tail:
+            tail = [f"the converter crashed (signal {-proc.returncode})"]
         raise InternalError(f"TFLite conversion failed (exit {proc.returncode}): " + " | ".join(tail))
     path = out / "model.tflite"
     check_tflite(path)

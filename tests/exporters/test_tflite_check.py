@@ -79,6 +79,20 @@ def test_onnx2tf_errors_on_stdout_are_the_reason_given() -> None:
     assert converter_words(stderr) == []  # nothing but the preamble: no words to give
 
 
+def test_tensorflows_converter_error_is_the_reason_not_its_mlir_dump() -> None:
+    """TensorFlow's converter says why first, then dumps the module; the dump's last lines
+    ('tfl.fully_connected' …, 'func.return' …) are not the reason."""
+    from exporters.steps.tflite import converter_words
+
+    stderr = ("loc(fused[\"Erf:\", \"model/erf\"]): error: 'tf.Erf' op is neither a custom op nor a flex op\n"
+              "error: failed while converting: 'main'\n"
+              "%672 = \"tfl.fully_connected\"(%671, %17, %16) : (tensor<1x768xf32>) -> tensor<1x1000xf32>\n"
+              "\"func.return\"(%672) : (tensor<1x1000xf32>) -> ()\n")
+    assert converter_words(stderr) == [
+        "loc(fused[\"Erf:\", \"model/erf\"]): error: 'tf.Erf' op is neither a custom op nor a flex op",
+        "error: failed while converting: 'main'"]
+
+
 def test_grid_sample_linear_is_given_to_onnx2tf_by_its_earlier_name(tmp_path: Path) -> None:
     """Opset 20 renamed GridSample's 2-D bilinear mode 'linear'; onnx2tf reads only 'bilinear'."""
     import onnx
