@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.errors import InternalError
+from core.errors import InternalError, Unsupported
 from core.spec import ExportSpec, TFLiteConfig
 from exporters.loaders.base import LoadedModel
 from exporters.optimize.workspace import QUANTIZATION_WORK
@@ -63,7 +63,8 @@ def converter_words(stderr: str, stdout: str = "", lines: int = 3) -> list[str]:
               if line.startswith("ERROR:") and not line.startswith(_ONNX2TF_ADVICE)]
     if errors:
         return errors[:lines]
-    mlir = [line for line in plain if _MLIR_ERROR.search(line)]  # TensorFlow's converter: loc(...): error: …
+    mlir = [line for line in plain  # TensorFlow's converter: loc(...): error: …
+            if _MLIR_ERROR.search(line) and not _ABSL_LOG.match(line)]
     if mlir:
         return mlir[:lines]
     words = [line for line in plain
@@ -131,9 +132,31 @@ def _for_onnx2tf(source: Path, work: Path) -> Path:
     return target
 
 
+# ONNX operations (and the attribute that decides) TFLite has no builtin for: TensorFlow's
+# converter fails on them after minutes, unless SELECT_TF_OPS lets it keep TensorFlow's op
+_NOT_BUILTIN = {("Resize", "mode", b"cubic"): "a bicubic resize (TensorFlow's ResizeBicubic)"}
+
+
+def refuse_unconvertible(source: Path, supported_ops: list[str]) -> None:
+    """An operation that TFLite's builtins cannot express is refused (exit 3) before the
+    conversion, naming the op set that has it."""
+    import onnx
+
+    if "SELECT_TF_OPS" in supported_ops:
+        return
+    for node in onnx.load(str(source), load_external_data=False).graph.node:
+        for attribute in node.attribute:
+            what = _NOT_BUILTIN.get((node.op_type, attribute.name, attribute.s))
+            if what:
+                raise Unsupported(f"TFLite: the graph has {what} at {node.name or node.op_type}, which is "
+                                  "not a TFLite builtin: export with --supported-ops TFLITE_BUILTINS "
+                                  "SELECT_TF_OPS (export_config.supported_ops), or to another format")
+
+
 def onnx2tflite(model: LoadedModel, spec: ExportSpec, source: Path | None, work: Path) -> Path:
     cfg = spec.export_config
     assert isinstance(cfg, TFLiteConfig) and source is not None
+    refuse_unconvertible(source, list(cfg.supported_ops))
     out = work / "tflite"
     path = run_tf_convert(_for_onnx2tf(source, work), out, list(cfg.supported_ops))
     if spec.optimization_config.quantization is not None:  # the quantizer converts it again

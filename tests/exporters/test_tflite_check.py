@@ -111,3 +111,24 @@ def test_grid_sample_linear_is_given_to_onnx2tf_by_its_earlier_name(tmp_path: Pa
     modes = [a.s for n in onnx.load(str(rewritten)).graph.node for a in n.attribute if a.name == "mode"]
     assert modes == [b"bilinear"]
     assert [a.s for a in onnx.load(str(source)).graph.node[0].attribute if a.name == "mode"] == [b"linear"]
+
+
+def test_a_bicubic_resize_is_refused_before_the_conversion_unless_select_tf_ops(tmp_path: Path) -> None:
+    """CrossViT resizes its second branch bicubically: TensorFlow's converter failed on
+    'tf.ResizeBicubic' after minutes. Refused up front, naming the op set that has it."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from core.errors import Unsupported
+    from exporters.steps.tflite import refuse_unconvertible
+
+    scales = helper.make_tensor("scales", TensorProto.FLOAT, [4], [1, 1, 2, 2])
+    graph = helper.make_graph(
+        [helper.make_node("Resize", ["x", "", "scales"], ["y"], mode="cubic", name="/patch_embed/Resize")],
+        "branch", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 4, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 8, 8])], [scales])
+    source = tmp_path / "cubic.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(source))
+    with pytest.raises(Unsupported, match=r"bicubic resize.*/patch_embed/Resize.*SELECT_TF_OPS"):
+        refuse_unconvertible(source, ["TFLITE_BUILTINS"])
+    refuse_unconvertible(source, ["TFLITE_BUILTINS", "SELECT_TF_OPS"])  # TensorFlow's op is allowed
