@@ -161,6 +161,10 @@ def run_frozen(argv: list[str]) -> int:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)  # as `python -m exporters`: skip torch's slow interpreter teardown
+    if argv[:1] == ["--inspect"]:  # `slipway inspect`'s child (core.launch.inspect_command)
+        from exporters.inspect import main as inspect_main
+
+        return inspect_main(argv[1:])
     if argv[:1] == ["--predict"]:  # the GUI's prediction child (core.launch.predict_command)
         from core.predict_process import main as predict_main
 

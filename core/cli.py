@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from core import cli_deployments, cli_serve, flags, offers
+from core import cli_deployments, cli_inspect, cli_serve, flags, offers
 from core.errors import BadInput, SlipwayError
 from core.spec import FORMATS, FRAMEWORKS, TASKS, ExportSpec, load_spec, parse_spec
 
@@ -404,7 +404,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 
 
 # Command groups kept in modules of their own; each registers its subparsers and handlers.
-EXTENSIONS = (cli_deployments.register, cli_serve.register)
+EXTENSIONS = (cli_deployments.register, cli_serve.register, cli_inspect.register)
 
 
 def main(argv: list[str] | None = None) -> int:

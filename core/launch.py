@@ -89,6 +89,14 @@ def predict_command() -> list[str]:
     return [sys.executable, "-m", "core.predict_process"]
 
 
+def inspect_command(spec_path: Path, package: Path, images: int) -> list[str]:
+    """The per-layer comparison child (exporters.inspect); the packaged app runs it with ``--inspect``."""
+    args = ["--spec", str(spec_path), "--package", str(package), "--images", str(images)]
+    if getattr(sys, "frozen", False):
+        return [sys.executable, "--inspect", *args]
+    return [sys.executable, "-m", "exporters.inspect", *args]
+
+
 def worker_environment() -> dict[str, str]:
     env = dict(os.environ)
     env.update({"PYTHONUNBUFFERED": "1", "PYTHONIOENCODING": "utf-8"})

@@ -84,7 +84,7 @@ def match(found: Survey, taps: GraphTaps) -> Match:
     for module in found.order:
         producer, kind = found.producer.get(module) or "", found.kinds.get(module, "")
         folded = (is_normalization(kind) and producer in matched
-                  and not taps.op_types.get(module, set()) & NORMALIZATION_OPS)
+                  and not taps.scopes.op_types.get(module, set()) & NORMALIZATION_OPS)
         if folded and module in matched:  # it has operations of its own after the fold
             chains[module] = [*chains.pop(producer), *chains[module]]
             del matched[producer]
@@ -102,14 +102,27 @@ def match(found: Survey, taps: GraphTaps) -> Match:
             unmatched[producer] = f"folded with {module}"
         else:
             unmatched[module] = "no operator of its own in the exported graph"
+    for module in [m for m, tensor in matched.items() if tensor in taps.scopes.feeds_unknown]:
+        del matched[module], chains[module]
+        unmatched[module] = ("its tensor feeds an operation of a shared module that the graph names after "
+                             "another call site, so it may not be this module's output")
     return matched, unmatched, chains
 
 
-def _taps(export_format: str, model_file: Path, modules: set[str], work: Path,
+def _taps(export_format: str, model_file: Path, module: Any, found: Survey, work: Path,
           runtime_config: dict[str, Any]) -> GraphTaps:
+    """The graph's tensors for the modules, by every name each module has (a module shared by
+    several parents has several); those shared or run more than once are ``shared``."""
+    names: dict[int, list[str]] = {}
+    for name, sub in module.named_modules(remove_duplicate=False):
+        if name:
+            names.setdefault(id(sub), []).append(name)
+    modules = {name for group in names.values() for name in group}
+    shared = {name for group in names.values() if len(group) > 1 for name in group}
+    shared |= {name for name, calls in found.calls.items() if calls > 1}
     if export_format == "onnx":
-        return onnx_taps(model_file, modules, work / "localize" / "taps.onnx")
-    return openvino_taps(model_file, modules, runtime_config)
+        return onnx_taps(model_file, modules, shared, work / "localize" / "taps.onnx")
+    return openvino_taps(model_file, modules, shared, runtime_config)
 
 
 def localize(module: Any, model_file: Path, export_format: str,
@@ -122,9 +135,8 @@ def localize(module: Any, model_file: Path, export_format: str,
     if export_format not in FORMATS:
         return {"status": "not_supported",
                 "reason": f"per-layer comparison reads {' and '.join(FORMATS)} graphs, not {export_format}"}
-    modules = {name for name, _ in module.named_modules() if name}
-    taps = _taps(export_format, model_file, modules, work, runtime_config or {})
     found = survey(module, pairs[0][0])
+    taps = _taps(export_format, model_file, module, found, work, runtime_config or {})
     matched, unmatched, chains = match(found, taps)
     diffs = {m: LayerDiff() for m in matched}
     for reference, exported in pairs:

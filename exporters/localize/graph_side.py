@@ -46,41 +46,67 @@ def module_path(name: str, modules: set[str]) -> str | None:
     return path or None
 
 
-def last_in_scope(ops: Iterable[tuple[str, str, list[str], str]],
-                  modules: set[str]) -> tuple[dict[str, str], dict[str, set[str]]]:
-    """(module path → the output of the last operation in its scope or its sub-modules',
-    module path → the operation types in that scope), from (operation name, output, inputs,
-    type) in graph order. An operation whose name places it nowhere (a runtime's
-    decomposition of a named one, or one renamed after a graph output) belongs to the scope
-    of its only computed input, if it has one."""
+@dataclass
+class Scopes:
+    """What the names say about the graph: each module's last tensor, the operation types in
+    each module's scope, and the tensors an operation of unknown place consumes."""
+
+    tensors: dict[str, str] = field(default_factory=dict)
+    op_types: dict[str, set[str]] = field(default_factory=dict)
+    feeds_unknown: set[str] = field(default_factory=set)
+
+
+_UNKNOWN = "?"  # the scope of an operation of a shared module named by one of its call sites
+
+
+def last_in_scope(ops: Iterable[tuple[str, str, list[str], str]], modules: set[str],
+                  shared: set[str] | None = None) -> Scopes:
+    """Each module's output: that of the last operation (in graph order) in its scope or its
+    sub-modules', from (operation name, output, inputs, type). An operation whose name places
+    it nowhere (a runtime's decomposition of a named one, or one renamed after a graph output)
+    belongs to the scope of its only computed input, if it has one. OpenVINO's PyTorch
+    frontend names every call of a shared module (Ultralytics' one SiLU) after one call site:
+    such an operation's place is unknown, and a module whose tensor feeds one cannot be sure
+    that tensor is its output."""
+    found = Scopes()
     scope_of: dict[str, str | None] = {}
-    last: dict[str, str] = {}
-    kinds: dict[str, set[str]] = {}
     for op_name, output, inputs, op_type in ops:
         path = module_path(op_name, modules)
+        if path is not None and _PYTORCH_FRONTEND.match(op_name) and _within(path, shared or set()):
+            path = _UNKNOWN
         computed = [i for i in inputs if i in scope_of]  # constants and the graph input are not
         if path is None and not computed:
             continue  # a computation on constants (folded at compile time) or on the raw input
         if path is None and len(computed) == 1:
             path = scope_of[computed[0]]
         scope_of[output] = path
+        if path == _UNKNOWN:
+            found.feeds_unknown.update(computed)
+            continue
         while path:
-            last[path] = output
-            kinds.setdefault(path, set()).add(op_type)
+            found.tensors[path] = output
+            found.op_types.setdefault(path, set()).add(op_type)
             path = path.rpartition(".")[0]
-    return last, kinds
+    return found
+
+
+def _within(path: str, modules: set[str]) -> bool:
+    return any(path == m or path.startswith(f"{m}.") for m in modules)
 
 
 @dataclass
 class GraphTaps:
     """The module outputs a graph exposes, and how to run it for them."""
 
-    tensors: dict[str, str]  # module path → tensor name in the graph
-    op_types: dict[str, set[str]]  # module path → the operation types in its scope
+    scopes: Scopes
     run: Callable[[np.ndarray], dict[str, np.ndarray]] = field(repr=False)
 
+    @property
+    def tensors(self) -> dict[str, str]:  # module path → tensor name in the graph
+        return self.scopes.tensors
 
-def onnx_taps(path: Path, modules: set[str], scratch: Path, threads: int = 2) -> GraphTaps:
+
+def onnx_taps(path: Path, modules: set[str], shared: set[str], scratch: Path, threads: int = 2) -> GraphTaps:
     """ONNX: the modules' tensors made graph outputs of a scratch copy, run by ONNX Runtime."""
     import onnx
     import onnxruntime as ort
@@ -94,7 +120,8 @@ def onnx_taps(path: Path, modules: set[str], scratch: Path, threads: int = 2) ->
     ops = [(node.name, node.output[0], list(node.input), node.op_type) for node in graph.node
            if node.output and node.op_type not in ("Constant", "Identity")
            and types.get(node.output[0], onnx.TensorProto.FLOAT) in floats]
-    tensors, op_types = last_in_scope(ops, modules)
+    scopes = last_in_scope(ops, modules, shared)
+    tensors = scopes.tensors
     present = {o.name for o in graph.output}
     for name in sorted(set(tensors.values()) - present):
         graph.output.append(onnx.helper.make_tensor_value_info(
@@ -112,10 +139,11 @@ def onnx_taps(path: Path, modules: set[str], scratch: Path, threads: int = 2) ->
             return {}
         return dict(zip(wanted, session.run(wanted, {input_name: tensor}), strict=True))
 
-    return GraphTaps(tensors, op_types, run)
+    return GraphTaps(scopes, run)
 
 
-def openvino_taps(path: Path, modules: set[str], config: dict[str, Any], threads: int = 2) -> GraphTaps:
+def openvino_taps(path: Path, modules: set[str], shared: set[str], config: dict[str, Any],
+                  threads: int = 2) -> GraphTaps:
     """OpenVINO: the modules' outputs added as model outputs, compiled for the CPU at the
     inference precision the package pins. Operations are keyed by friendly name (unique in
     a model; the Python objects for one operation differ from call to call)."""
@@ -135,7 +163,8 @@ def openvino_taps(path: Path, modules: set[str], config: dict[str, Any], threads
         scope = next((n for n in sorted(op.output(0).get_names()) if n.startswith("/")), key)
         inputs = [value.get_node().get_friendly_name() for value in op.input_values()]
         ops.append((scope, key, inputs, op.get_type_name()))
-    tensors, op_types = last_in_scope(ops, modules)
+    scopes = last_in_scope(ops, modules, shared)
+    tensors = scopes.tensors
     wanted = sorted(set(tensors.values()))
     index: dict[str, int] = {}
     for position, result in enumerate(model.get_results()):  # already outputs: read where they are
@@ -152,4 +181,4 @@ def openvino_taps(path: Path, modules: set[str], config: dict[str, Any], threads
         result = request.infer({0: tensor})
         return {key: np.asarray(result[compiled.outputs[index[key]]]) for key in wanted}
 
-    return GraphTaps(tensors, op_types, run)
+    return GraphTaps(scopes, run)

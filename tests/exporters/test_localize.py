@@ -175,3 +175,20 @@ def test_names_resolve_to_module_paths(name: str, expected: str | None) -> None:
     modules = {"fc", "layer1", "layer1.0", "layer1.0.conv1", "model", "model.0", "model.0.conv", "model.23",
                "model.23.cv2", "model.23.cv2.0", "model.23.cv2.0.0", "model.23.cv2.0.0.conv"}
     assert module_path(name, modules) == expected
+
+
+def test_a_shared_module_named_after_another_call_site_places_nothing() -> None:
+    """OpenVINO's PyTorch frontend names every call of Ultralytics' one shared SiLU after its
+    last call site (model.23…): those operations belong nowhere, and the tensor they consume
+    is flagged (a module whose tensor it is cannot be sure it is its output)."""
+    from exporters.localize.graph_side import last_in_scope
+
+    modules = {"model", "model.0", "model.0.conv", "model.0.act", "model.23", "model.23.act"}
+    ops = [("__module.model.0.conv/aten::_convolution/Convolution", "c0", ["x"], "Convolution"),
+           ("__module.model.23.act/aten::silu_/Swish", "s0", ["c0"], "Swish"),
+           ("Multiply_1", "m0", ["s0"], "Multiply")]  # unnamed, after it: nowhere either
+    scopes = last_in_scope(ops, modules, shared={"model.0.act", "model.23.act"})
+    assert scopes.tensors == {"model.0.conv": "c0", "model.0": "c0", "model": "c0"}
+    assert scopes.feeds_unknown == {"c0", "s0"}
+    plain = last_in_scope(ops, modules)  # without knowing it is shared, the name is believed
+    assert plain.tensors["model.23.act"] == "m0" and not plain.feeds_unknown  # the Multiply follows it

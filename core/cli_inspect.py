@@ -1,0 +1,76 @@
+"""`slipway inspect EXPORT_ID`: an export compared with its original layer by layer."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from core.errors import ERRORS_BY_CODE, BadInput, InternalError
+
+Handler = Callable[[argparse.Namespace], int]
+WORST = 10  # layers listed, most divergent first
+
+
+def register(sub: Any) -> dict[str, Handler]:
+    inspect = sub.add_parser(
+        "inspect", help="compare an export with its original layer by layer (ONNX, OpenVINO)",
+        description="Run the original model and the export side by side on the parity gate's images "
+                    "and compare every layer the exported graph names (max abs and relative error, "
+                    "cosine, SNR); name the first layer past the precision's tolerance.")
+    inspect.add_argument("id", metavar="EXPORT_ID", help="a completed export (`slipway jobs list`)")
+    inspect.add_argument("--images", type=int, default=4, help="how many of the gate's images (default 4)")
+    inspect.add_argument("--json", action="store_true", help="print the whole report as JSON")
+    return {"inspect": cmd_inspect}
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from core.db.models import JobStatus
+    from core.jobs import JobService
+    from core.launch import JobFiles, inspect_command, worker_environment
+
+    job = JobService().get(args.id)
+    package = Path(job.package_dir)
+    model_file = Path(job.exported_model_path or package / "-")
+    if job.status != JobStatus.COMPLETED or not model_file.is_file():
+        raise BadInput(f"export {job.id[:8]} is {job.status} with no model file to compare; a failed gate's "
+                       "parity_report.json has its per-layer comparison already")
+    run = subprocess.run(inspect_command(JobFiles(job.id).spec, package, max(1, args.images)),
+                         capture_output=True, text=True, env=worker_environment(), check=False)
+    lines = run.stdout.strip().splitlines()
+    answer = json.loads(lines[-1]) if lines and lines[-1].startswith("{") else None
+    if answer is None:
+        raise InternalError(f"the comparison process ended (exit {run.returncode}) without a report: "
+                            + " ".join(run.stderr.strip().splitlines()[-2:]))
+    if "error" in answer:
+        raise ERRORS_BY_CODE.get(answer.get("code", ""), InternalError)(answer["error"])
+    print(json.dumps(answer) if args.json else render(answer))
+    return 0
+
+
+def render(report: dict[str, Any]) -> str:
+    """The report as a person reads it: the verdict, then the worst layers."""
+    if report.get("status") == "no_match":
+        return str(report["reason"])
+    first = report.get("first_divergent")
+    lines = [f"{report['matched']} layers compared on {report['images']} images "
+             f"({report['unmatched']} modules without a tensor of their own), {report['seconds']} s"]
+    if first:
+        folded = f", with {', '.join(first['folded'])} folded in" if first["folded"] else ""
+        lines.append(f"first divergent layer: {first['module']} ({first['type']}{folded}): max abs diff "
+                     f"{first['max_abs_diff']:.3g} > tolerance {first['tolerance']:.3g}")
+    elif report["tolerance"]["atol"] is None:
+        lines.append("no tolerance at this precision; most sensitive layers: "
+                     + ", ".join(report.get("most_sensitive", [])))
+    else:
+        lines.append("every compared layer is within the precision's tolerance")
+    worst = sorted(report["layers"], key=lambda r: r["max_rel_diff"], reverse=True)[:WORST]
+    lines.append(f"{'layer':<40} {'type':<18} {'max abs':>10} {'max rel':>10} {'cosine':>9} {'SNR dB':>8}")
+    for row in worst:
+        snr = "inf" if row["snr_db"] is None else f"{row['snr_db']:.1f}"
+        lines.append(f"{row['module'][:40]:<40} {row['type'][:18]:<18} {row['max_abs_diff']:>10.3g} "
+                     f"{row['max_rel_diff']:>10.3g} {row['cosine']:>9.6f} {snr:>8}")
+    return "\n".join(lines)
