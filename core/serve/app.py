@@ -26,7 +26,7 @@ from core.deployments import DeploymentService
 from core.serve.auth import Caller, KeyChecker, Limiter
 from core.serve.batching import Batcher, can_batch
 from core.serve.catalog import Catalog, DeploymentInfo
-from core.serve.images import MAX_PIXELS
+from core.serve.images import DECODE_BUDGET_BYTES, MAX_PIXELS, DecodeBudget
 from core.serve.model_cache import ModelCache
 from core.serve.problems import ApiError
 from core.serve.usage import FLUSH_INTERVAL_S, UsageBuffer
@@ -44,6 +44,7 @@ class ServeSettings:
     flush_interval_s: float = FLUSH_INTERVAL_S
     max_body_bytes: int = MAX_BODY_BYTES
     max_pixels: int = MAX_PIXELS
+    decode_budget_bytes: int = DECODE_BUDGET_BYTES  # decoders in flight, all requests together
     enforce_limits: bool = True  # tiers' rate limits and quotas (off: counted, never refused)
     max_batch: int = 1  # dynamic batching of /v1 requests when above 1 (models with a dynamic batch axis)
     batch_window_ms: float = 2.0  # how long a request waits for others to batch with
@@ -60,6 +61,7 @@ class ServeState:
         self.limiter = Limiter(self.service, enforce=settings.enforce_limits)
         self.usage = UsageBuffer(self.service)
         self.models = ModelCache(settings.threads)
+        self.decode_budget = DecodeBudget(settings.decode_budget_bytes)
         self.executor = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="infer")
         self.batchers: dict[str, Batcher | None] = {}
 

@@ -19,6 +19,7 @@ from core.db import Database
 from core.errors import BadInput
 from core.paths import database_path
 from core.serve.app import ServeSettings, create_app
+from core.serve.images import limit_decoder
 
 
 class AnnouncingServer(uvicorn.Server):
@@ -56,6 +57,7 @@ def run_server(host: str, port: int, settings: ServeSettings) -> None:
         sock = socket.create_server((host, port), family=family, backlog=2048)
     except OSError as exc:
         raise BadInput(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    limit_decoder(settings.max_pixels)
     app = create_app(Database(database_path()), settings)
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
                             timeout_graceful_shutdown=10)

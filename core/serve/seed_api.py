@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from core.deployments import iso_or_none
 from core.serve.app import ServeState, json_error
-from core.serve.images import decode_image
+from core.serve.images import decode_image, decoded
 from core.serve.problems import ApiError
 
 
@@ -70,15 +70,18 @@ def router(state: ServeState) -> APIRouter:
 
             conf, iou = options.confidence_threshold, options.iou_threshold
 
+            def decode() -> Any:
+                return decode_image(image, state.settings.max_pixels, state.decode_budget)
+
             def run() -> tuple[list[dict[str, Any]], float]:
-                rgb = decode_image(image, state.settings.max_pixels)
                 model = state.models.get(info.id, info.package_dir)
-                start = time.perf_counter()
-                return model.predict(rgb, conf=conf, iou=iou), (time.perf_counter() - start) * 1000
+                with decoded(image, state.settings.max_pixels, state.decode_budget) as rgb:
+                    start = time.perf_counter()  # the image's memory stays reserved while the model runs
+                    return model.predict(rgb, conf=conf, iou=iou), (time.perf_counter() - start) * 1000
 
             if state.settings.max_batch > 1:
-                rgb, model = await state.off_loop(lambda: (decode_image(image, state.settings.max_pixels),
-                                                           state.models.get(info.id, info.package_dir)))
+                rgb, model = await state.off_loop(
+                    lambda: (decode(), state.models.get(info.id, info.package_dir)))
                 batcher = state.batcher(info.id, model)
                 found, ms = await batcher.predict(rgb, conf, iou) if batcher else await state.off_loop(run)
             else:
