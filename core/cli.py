@@ -216,6 +216,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         service.mark_started(job.id, process.pid)
     except BaseException:
         launch.stop_process(process)
+        launch.discard_files(files, args.out)  # no job was recorded: no folder is left behind
         raise
     bar = ProgressBar()
     final: dict[str, Any] = {}
