@@ -104,7 +104,7 @@ class ServeState:
         """Run an admitted request's work and count it (as an error if it raises)."""
         try:
             result, inference_ms = await work()
-        except ApiError:
+        except Exception:  # a 4xx, a 503, or a bug's 500: every admitted request is counted
             self.usage.add(info.id, caller.key_id, error=True)
             raise
         self.usage.add(info.id, caller.key_id, inference_ms=inference_ms)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
+import math
 import time
 from typing import Any
 
@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from core.deployments import iso_or_none
 from core.serve.app import ServeState, json_error
 from core.serve.images import decode_image, decoded
+from core.serve.json_body import load_json
 from core.serve.problems import ApiError
 
 
@@ -98,8 +99,14 @@ def router(state: ServeState) -> APIRouter:
     async def health(deployment_id: str) -> dict[str, Any]:
         """Whether the deployment answers: no key needed, nothing about its data is revealed."""
         info = state.catalog.require(deployment_id)
+        reason = None if info.status == "active" else f"the deployment is {info.status}"
+        if reason is None and not state.models.loaded(info.id):
+            try:  # healthy means it can answer: load the model now (a failure is remembered a while)
+                await state.off_loop(lambda: state.models.get(info.id, info.package_dir))
+            except ApiError as exc:
+                reason = exc.message
         batcher = state.batchers.get(info.id)
-        return {"deployment_id": info.id, "status": info.status, "healthy": info.status == "active",
+        return {"deployment_id": info.id, "status": info.status, "healthy": reason is None, "reason": reason,
                 "model_loaded": state.models.loaded(info.id), "model_version": info.model_version,
                 "batching": {"enabled": batcher is not None, "batches": batcher.batches if batcher else 0,
                              "requests": batcher.items if batcher else 0}}
@@ -151,11 +158,7 @@ async def _read_request(request: Request) -> tuple[bytes, InferBody]:
         return data, _options({"image": "-", **fields})
     if content_type not in ("application/json", ""):
         raise ApiError(415, f"send application/json or multipart/form-data, not {content_type!r}")
-    raw = await request.body()
-    try:
-        payload = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ApiError(422, f"the body is not valid JSON: {exc}") from None
+    payload = load_json(await request.body(), 422)
     options = _options(payload)
     try:
         data = base64.b64decode(options.image, validate=True)
@@ -179,5 +182,8 @@ def _seed_prediction(found: dict[str, Any]) -> dict[str, Any]:
     out = {"class": found["class_name"], "class_id": found["class_id"], "confidence": found["confidence"]}
     if "bbox" in found:
         out["bbox"] = found["bbox"]
+    if not all(math.isfinite(v) for v in [out["confidence"], *out.get("bbox", [])]):
+        raise ApiError(422, "the model's output for this image holds NaN or infinity, which JSON cannot "
+                            "carry; the package may be broken")
     return out
 
