@@ -197,6 +197,11 @@ class DeploymentService:
                    name: str | None = None) -> NewKey:
         with self.db.session() as s:
             target = _find_deployment(s, deployment_id)
+            if target.status == DeploymentStatus.DELETED:
+                raise BadInput(f"deployment {target.id} was deleted; its keys stay revoked")
+            if target.deployment_type != DeploymentType.PLATFORM_ENDPOINT:
+                raise BadInput(f"deployment {target.id} is a {target.deployment_type} package; "
+                               "only platform_endpoint deployments have API keys")
             tier = tier or target.tier or "free"
             if tier not in TIERS:
                 raise BadInput(f"unknown tier {tier!r}; choose one of {', '.join(TIERS)}")
@@ -220,6 +225,28 @@ class DeploymentService:
                 s.add(DeploymentHistory(deployment_target_id=key.deployment_target_id,
                                         event_type="key_revoked",
                                         event_data={"key_id": key.id, "prefix": key.prefix}))
+
+    def find_key(self, deployment_id: str, ref: str) -> ApiKey:
+        """One of the deployment's keys by its id, an id prefix, or the prefix `keys list` shows."""
+        ref = ref.strip()
+        keys = self.keys(deployment_id)
+        matches = [k for k in keys if k.id == ref or k.prefix == ref] or [
+            k for k in keys if len(ref) >= 4 and k.id.startswith(ref)]
+        if len(matches) != 1:
+            listing = f"`slipway keys list {deployment_id}`"
+            raise BadInput(f"no key {ref!r} on deployment {deployment_id} (see {listing})" if not matches
+                           else f"key {ref!r} is ambiguous; give its id from {listing}")
+        return matches[0]
+
+    def rotate_key(self, deployment_id: str, ref: str) -> tuple[NewKey, ApiKey]:
+        """A new key with the old one's tier and name; the old one is revoked once the new one exists."""
+        old = self.find_key(deployment_id, ref)
+        if old.revoked_at is not None:
+            raise BadInput(f"key {old.prefix} ({old.id[:8]}) is already revoked; "
+                           f"make a new one with `slipway keys create {deployment_id}`")
+        new = self.create_key(old.deployment_target_id, tier=old.tier, name=old.name)
+        self.revoke_key(old.id)
+        return new, old
 
     def keys(self, deployment_id: str) -> list[ApiKey]:
         with self.db.session() as s:
