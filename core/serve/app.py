@@ -26,6 +26,7 @@ from core.deployments import DeploymentService
 from core.serve.auth import Caller, KeyChecker, Limiter
 from core.serve.batching import Batcher, can_batch
 from core.serve.catalog import Catalog, DeploymentInfo
+from core.serve.host_guard import LOOPBACK_NAMES, HostGuard
 from core.serve.images import DECODE_BUDGET_BYTES, MAX_PIXELS, DecodeBudget
 from core.serve.model_cache import ModelCache
 from core.serve.problems import ApiError
@@ -48,6 +49,7 @@ class ServeSettings:
     enforce_limits: bool = True  # tiers' rate limits and quotas (off: counted, never refused)
     max_batch: int = 1  # dynamic batching of /v1 requests when above 1 (models with a dynamic batch axis)
     batch_window_ms: float = 2.0  # how long a request waits for others to batch with
+    allowed_hosts: tuple[str, ...] = LOOPBACK_NAMES  # Host header names answered ("*": any)
 
 
 class ServeState:
@@ -174,6 +176,7 @@ def create_app(db: Database, settings: ServeSettings | None = None) -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _internal_error)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(HostGuard, allowed=settings.allowed_hosts)  # outermost: checked first
     return app
 
 

@@ -19,6 +19,8 @@ from core.db import Database
 from core.errors import BadInput
 from core.paths import database_path
 from core.serve.app import ServeSettings, create_app
+from core.serve.host_guard import LOOPBACK_NAMES
+from core.serve.http_limits import HttpLimits, limited_protocol
 from core.serve.images import limit_decoder
 
 
@@ -48,7 +50,18 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def run_server(host: str, port: int, settings: ServeSettings) -> None:
+def allowed_hosts(host: str, extra: list[str]) -> tuple[str, ...]:
+    """The Host names served: loopback, the bound address when it is a specific one, and ``extra``."""
+    names = [*LOOPBACK_NAMES, *extra]
+    if not is_loopback(host) and host not in ("0.0.0.0", "::", ""):
+        names.append(host)
+    elif not is_loopback(host) and not extra:
+        print(f"warning: serving on {host}, but only loopback Host names are answered; add "
+              "--allow-host NAME for each name clients use (or '*')", file=sys.stderr)
+    return tuple(dict.fromkeys(names))
+
+
+def run_server(host: str, port: int, settings: ServeSettings, limits: HttpLimits | None = None) -> None:
     if not is_loopback(host):
         print(f"warning: serving on {host}: API keys and images travel in clear text without TLS; "
               "put the server behind a TLS reverse proxy (see README, Local endpoint)", file=sys.stderr)
@@ -60,5 +73,6 @@ def run_server(host: str, port: int, settings: ServeSettings) -> None:
     limit_decoder(settings.max_pixels)
     app = create_app(Database(database_path()), settings)
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
-                            timeout_graceful_shutdown=10)
-    AnnouncingServer(config).run(sockets=[sock])  # uvloop and httptools when installed
+                            timeout_graceful_shutdown=10, timeout_keep_alive=5,
+                            http=limited_protocol(limits or HttpLimits()))
+    AnnouncingServer(config).run(sockets=[sock])  # uvloop when installed; httptools with limits
