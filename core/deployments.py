@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from core.db import (
     ApiKey,
@@ -275,27 +276,9 @@ class DeploymentService:
                      errors: int = 0, inference_ms: float = 0.0,
                      at: datetime | None = None) -> None:
         """Add requests to the deployment's counters and its per-key monthly row."""
-        at = at or utcnow()
         with self.db.session() as s:
-            target = _find_deployment(s, deployment_id)
-            target.request_count += requests
-            target.error_count += errors
-            target.total_inference_time_ms += inference_ms
-            target.last_request_at = at
-            row = s.scalar(select(Usage).where(Usage.deployment_target_id == target.id,
-                                               Usage.api_key_id == key_id, Usage.month == month_of(at)))
-            if row is None:
-                row = Usage(deployment_target_id=target.id, api_key_id=key_id, month=month_of(at),
-                            request_count=0, error_count=0, total_inference_time_ms=0.0)
-                s.add(row)
-            row.request_count += requests
-            row.error_count += errors
-            row.total_inference_time_ms += inference_ms
-            row.last_request_at = at
-            if key_id is not None:
-                key = s.get(ApiKey, key_id)
-                if key is not None:
-                    key.last_used_at = at
+            add_usage(s, _find_deployment(s, deployment_id), key_id, requests=requests, errors=errors,
+                      inference_ms=inference_ms, at=at or utcnow())
 
     def monthly_requests(self, deployment_id: str, key_id: str, month: str) -> int:
         with self.db.session() as s:
@@ -308,6 +291,29 @@ class DeploymentService:
             target = _find_deployment(s, deployment_id)
             return list(s.scalars(select(Usage).where(Usage.deployment_target_id == target.id)
                                   .order_by(Usage.month)))
+
+
+def add_usage(s: Session, target: DeploymentTarget, key_id: str | None, *, requests: int, errors: int,
+              inference_ms: float, at: datetime) -> None:
+    """Add to a deployment's counters, its (key, month) usage row and the key's last use, in ``s``."""
+    target.request_count += requests
+    target.error_count += errors
+    target.total_inference_time_ms += inference_ms
+    target.last_request_at = max(at, target.last_request_at or at)
+    row = s.scalar(select(Usage).where(Usage.deployment_target_id == target.id,
+                                       Usage.api_key_id == key_id, Usage.month == month_of(at)))
+    if row is None:
+        row = Usage(deployment_target_id=target.id, api_key_id=key_id, month=month_of(at),
+                    request_count=0, error_count=0, total_inference_time_ms=0.0)
+        s.add(row)
+    row.request_count += requests
+    row.error_count += errors
+    row.total_inference_time_ms += inference_ms
+    row.last_request_at = max(at, row.last_request_at or at)
+    if key_id is not None:
+        key = s.get(ApiKey, key_id)
+        if key is not None:
+            key.last_used_at = max(at, key.last_used_at or at)
 
 
 def _check_id(value: str, what: str, listing: str) -> None:

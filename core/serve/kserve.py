@@ -64,7 +64,7 @@ def router(state: ServeState) -> APIRouter:
 
     @api.get("/models/{name}", responses=_ERRORS)
     async def model_metadata(name: str, authorization: str | None = Header(None)) -> dict[str, Any]:
-        info, _ = state.authorize(name, authorization)
+        info, _ = state.admit_side(name, authorization)
         meta = _metadata(info.package_dir)
         return {"name": info.id, "versions": ["1"], "platform": _platform(meta),
                 "inputs": [_tensor_meta(meta["input_spec"])],
@@ -72,7 +72,7 @@ def router(state: ServeState) -> APIRouter:
 
     @api.get("/models/{name}/ready", responses=_ERRORS)
     async def model_ready(name: str, authorization: str | None = Header(None)) -> dict[str, Any]:
-        info, _ = state.authorize(name, authorization)
+        info, _ = state.admit_side(name, authorization)
         state.catalog.require_active(info)
         await state.off_loop(lambda: state.models.get(info.id, info.package_dir))  # 503 when it cannot load
         return {"name": info.id, "ready": True}
@@ -80,7 +80,7 @@ def router(state: ServeState) -> APIRouter:
     @api.get("/models/{name}/config", responses=_ERRORS)
     async def model_config(name: str, authorization: str | None = Header(None)) -> dict[str, Any]:
         """Triton's model configuration, as JSON."""
-        info, _ = state.authorize(name, authorization)
+        info, _ = state.admit_side(name, authorization)
         meta = _metadata(info.package_dir)
         return {"name": info.id, "platform": _platform(meta), "max_batch_size": 0,
                 "input": [_tensor_config(meta["input_spec"])],

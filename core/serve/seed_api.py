@@ -16,6 +16,7 @@ from core.serve.app import ServeState, json_error
 from core.serve.images import decode_image, decoded
 from core.serve.json_body import load_json
 from core.serve.problems import ApiError
+from core.serve.usage import Counts
 
 
 class InferBody(BaseModel):
@@ -113,28 +114,17 @@ def router(state: ServeState) -> APIRouter:
 
     @api.get("/deployments/{deployment_id}/usage", responses=_ERRORS)
     async def usage(deployment_id: str, authorization: str | None = Header(None)) -> dict[str, Any]:
-        """Totals and per-key monthly rows, pending counts flushed first."""
-        info, _caller = state.authorize(deployment_id, authorization)
-        await state.off_loop(state.usage.flush)
-
-        def read() -> dict[str, Any]:
-            target = state.service.get(info.id)
-            rows = state.service.usage(info.id)
-            return {"deployment_id": info.id, "request_count": target.request_count,
-                    "error_count": target.error_count,
-                    "total_inference_time_ms": round(target.total_inference_time_ms, 3),
-                    "last_request_at": iso_or_none(target.last_request_at),
-                    "keys": [{"key_id": r.api_key_id, "month": r.month, "request_count": r.request_count,
-                              "error_count": r.error_count,
-                              "total_inference_time_ms": round(r.total_inference_time_ms, 3),
-                              "last_request_at": iso_or_none(r.last_request_at)} for r in rows]}
-
-        return await state.off_loop(read)
+        """Totals and per-key monthly rows, from the server's memory (the database is written behind)."""
+        info, _caller = state.admit_side(deployment_id, authorization)
+        report = state.ledger.report(info.id)
+        return {"deployment_id": info.id, **_usage_fields(report.totals),
+                "keys": [{"key_id": key, "month": month, **_usage_fields(counts)}
+                         for key, month, counts in report.rows]}
 
     @api.post("/deployments/{deployment_id}/cache/clear", responses=_ERRORS)
     async def clear_cache(deployment_id: str, authorization: str | None = Header(None)) -> dict[str, Any]:
         """Drop the loaded model; the next request loads the package again."""
-        info, _caller = state.authorize(deployment_id, authorization)
+        info, _caller = state.admit_side(deployment_id, authorization)
         return {"deployment_id": info.id, "cleared": state.unload(info.id)}
 
     return api
@@ -165,6 +155,12 @@ async def _read_request(request: Request) -> tuple[bytes, InferBody]:
     except (binascii.Error, ValueError):
         raise ApiError(422, "`image` is not valid base64") from None
     return data, options
+
+
+def _usage_fields(counts: Counts) -> dict[str, Any]:
+    return {"request_count": counts.requests, "error_count": counts.errors,
+            "total_inference_time_ms": round(counts.inference_ms, 3),
+            "last_request_at": iso_or_none(counts.last_at)}
 
 
 def _options(payload: Any) -> InferBody:
