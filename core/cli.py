@@ -6,6 +6,7 @@
     slipway capabilities [--framework F] [--json]
     slipway jobs list|show ID|delete ID|set-default ID|tag ID TAG
     slipway predict PACKAGE_DIR IMAGE... [--conf X] [--iou X] [--json]
+    slipway keys list|create|revoke|rotate DEPLOYMENT [KEY] [--tier T] [--name N] [--json]
     slipway benchmark CKPT [--formats F...] [--precisions P...] [--calib DIR] [--validate DATA] --out DIR
 
 Exit codes: 0 done, 1 internal error, 2 bad input, 3 unsupported,
@@ -21,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from core import cli_deployments, cli_inspect, cli_serve, flags, offers
+from core import cli_deployments, cli_inspect, cli_keys, cli_serve, flags, offers
 from core.errors import BadInput, SlipwayError
 from core.spec import FORMATS, FRAMEWORKS, TASKS, ExportSpec, load_spec, parse_spec
 
@@ -216,6 +217,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         service.mark_started(job.id, process.pid)
     except BaseException:
         launch.stop_process(process)
+        launch.discard_files(files, args.out)  # no job was recorded: no folder is left behind
         raise
     bar = ProgressBar()
     final: dict[str, Any] = {}
@@ -404,7 +406,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 
 
 # Command groups kept in modules of their own; each registers its subparsers and handlers.
-EXTENSIONS = (cli_deployments.register, cli_serve.register, cli_inspect.register)
+EXTENSIONS = (cli_deployments.register, cli_keys.register, cli_serve.register, cli_inspect.register)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -39,6 +39,15 @@ def register(sub: Any) -> dict[str, Handler]:
                        help="dynamic batching: up to N concurrent /v1 requests in one model run (1: off)")
     serve.add_argument("--batch-window-ms", type=float, default=2.0,
                        help="how long a request waits for others to batch with (default 2)")
+    serve.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                       help="also answer requests whose Host is NAME (repeatable; '*' any). Default: "
+                            "loopback names, and the --host address when it is a specific one")
+    serve.add_argument("--max-header-kb", type=float, default=64.0,
+                       help="largest request line plus headers (default 64 KB; over it: 431)")
+    serve.add_argument("--header-timeout", type=float, default=10.0,
+                       help="seconds a client has to send its request head (default 10; then 408)")
+    serve.add_argument("--body-timeout", type=float, default=30.0,
+                       help="seconds a request body may stall before the connection is closed (default 30)")
     return {"deploy": cmd_deploy, "serve": cmd_serve}
 
 
@@ -70,7 +79,8 @@ def cmd_deploy(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from core.errors import BadInput
     from core.serve.app import ServeSettings
-    from core.serve.runner import run_server
+    from core.serve.http_limits import HttpLimits
+    from core.serve.runner import allowed_hosts, run_server
 
     if not 0 <= args.port <= 65535:
         raise BadInput(f"--port {args.port} is not a port number (0-65535)")
@@ -79,6 +89,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = ServeSettings(threads=args.threads, workers=args.workers,
                              max_body_bytes=int(args.max_body_mb * 1024 * 1024),
                              enforce_limits=not args.no_limits, max_batch=max(1, args.max_batch),
-                             batch_window_ms=max(0.0, args.batch_window_ms))
-    run_server(args.host, args.port, settings)
+                             batch_window_ms=max(0.0, args.batch_window_ms),
+                             allowed_hosts=allowed_hosts(args.host, args.allow_host))
+    if min(args.max_header_kb, args.header_timeout, args.body_timeout) <= 0:
+        raise BadInput("--max-header-kb, --header-timeout and --body-timeout must be above 0")
+    limits = HttpLimits(max_header_bytes=int(args.max_header_kb * 1024), header_timeout_s=args.header_timeout,
+                        body_timeout_s=args.body_timeout)
+    run_server(args.host, args.port, settings, limits)
     return 0

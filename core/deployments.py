@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from core.db import (
     ApiKey,
@@ -197,6 +198,11 @@ class DeploymentService:
                    name: str | None = None) -> NewKey:
         with self.db.session() as s:
             target = _find_deployment(s, deployment_id)
+            if target.status == DeploymentStatus.DELETED:
+                raise BadInput(f"deployment {target.id} was deleted; its keys stay revoked")
+            if target.deployment_type != DeploymentType.PLATFORM_ENDPOINT:
+                raise BadInput(f"deployment {target.id} is a {target.deployment_type} package; "
+                               "only platform_endpoint deployments have API keys")
             tier = tier or target.tier or "free"
             if tier not in TIERS:
                 raise BadInput(f"unknown tier {tier!r}; choose one of {', '.join(TIERS)}")
@@ -220,6 +226,28 @@ class DeploymentService:
                 s.add(DeploymentHistory(deployment_target_id=key.deployment_target_id,
                                         event_type="key_revoked",
                                         event_data={"key_id": key.id, "prefix": key.prefix}))
+
+    def find_key(self, deployment_id: str, ref: str) -> ApiKey:
+        """One of the deployment's keys by its id, an id prefix, or the prefix `keys list` shows."""
+        ref = ref.strip()
+        keys = self.keys(deployment_id)
+        matches = [k for k in keys if k.id == ref or k.prefix == ref] or [
+            k for k in keys if len(ref) >= 4 and k.id.startswith(ref)]
+        if len(matches) != 1:
+            listing = f"`slipway keys list {deployment_id}`"
+            raise BadInput(f"no key {ref!r} on deployment {deployment_id} (see {listing})" if not matches
+                           else f"key {ref!r} is ambiguous; give its id from {listing}")
+        return matches[0]
+
+    def rotate_key(self, deployment_id: str, ref: str) -> tuple[NewKey, ApiKey]:
+        """A new key with the old one's tier and name; the old one is revoked once the new one exists."""
+        old = self.find_key(deployment_id, ref)
+        if old.revoked_at is not None:
+            raise BadInput(f"key {old.prefix} ({old.id[:8]}) is already revoked; "
+                           f"make a new one with `slipway keys create {deployment_id}`")
+        new = self.create_key(old.deployment_target_id, tier=old.tier, name=old.name)
+        self.revoke_key(old.id)
+        return new, old
 
     def keys(self, deployment_id: str) -> list[ApiKey]:
         with self.db.session() as s:
@@ -248,27 +276,9 @@ class DeploymentService:
                      errors: int = 0, inference_ms: float = 0.0,
                      at: datetime | None = None) -> None:
         """Add requests to the deployment's counters and its per-key monthly row."""
-        at = at or utcnow()
         with self.db.session() as s:
-            target = _find_deployment(s, deployment_id)
-            target.request_count += requests
-            target.error_count += errors
-            target.total_inference_time_ms += inference_ms
-            target.last_request_at = at
-            row = s.scalar(select(Usage).where(Usage.deployment_target_id == target.id,
-                                               Usage.api_key_id == key_id, Usage.month == month_of(at)))
-            if row is None:
-                row = Usage(deployment_target_id=target.id, api_key_id=key_id, month=month_of(at),
-                            request_count=0, error_count=0, total_inference_time_ms=0.0)
-                s.add(row)
-            row.request_count += requests
-            row.error_count += errors
-            row.total_inference_time_ms += inference_ms
-            row.last_request_at = at
-            if key_id is not None:
-                key = s.get(ApiKey, key_id)
-                if key is not None:
-                    key.last_used_at = at
+            add_usage(s, _find_deployment(s, deployment_id), key_id, requests=requests, errors=errors,
+                      inference_ms=inference_ms, at=at or utcnow())
 
     def monthly_requests(self, deployment_id: str, key_id: str, month: str) -> int:
         with self.db.session() as s:
@@ -281,6 +291,29 @@ class DeploymentService:
             target = _find_deployment(s, deployment_id)
             return list(s.scalars(select(Usage).where(Usage.deployment_target_id == target.id)
                                   .order_by(Usage.month)))
+
+
+def add_usage(s: Session, target: DeploymentTarget, key_id: str | None, *, requests: int, errors: int,
+              inference_ms: float, at: datetime) -> None:
+    """Add to a deployment's counters, its (key, month) usage row and the key's last use, in ``s``."""
+    target.request_count += requests
+    target.error_count += errors
+    target.total_inference_time_ms += inference_ms
+    target.last_request_at = max(at, target.last_request_at or at)
+    row = s.scalar(select(Usage).where(Usage.deployment_target_id == target.id,
+                                       Usage.api_key_id == key_id, Usage.month == month_of(at)))
+    if row is None:
+        row = Usage(deployment_target_id=target.id, api_key_id=key_id, month=month_of(at),
+                    request_count=0, error_count=0, total_inference_time_ms=0.0)
+        s.add(row)
+    row.request_count += requests
+    row.error_count += errors
+    row.total_inference_time_ms += inference_ms
+    row.last_request_at = max(at, row.last_request_at or at)
+    if key_id is not None:
+        key = s.get(ApiKey, key_id)
+        if key is not None:
+            key.last_used_at = max(at, key.last_used_at or at)
 
 
 def _check_id(value: str, what: str, listing: str) -> None:

@@ -19,13 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from core import launch, offers, protocol
 from core.checkpoint import inspect_checkpoint
 from core.db import Checkpoint, Database, ExportJob, JobStatus
 from core.db.models import utcnow
 from core.deployments import DeploymentService
-from core.errors import EXIT_CODES, BadInput, SlipwayError
+from core.errors import EXIT_CODES, BadInput, InternalError, SlipwayError
 from core.launch import JobFiles, package_dir, process_alive, stop_pid, stop_process, write_spec
 from core.paths import database_path, size_of
 from core.spec import ExportSpec
@@ -56,7 +57,7 @@ class JobService:
                         name: str | None = None, model_name: str | None = None,
                         sample: str | None = None) -> Checkpoint:
         size = size_of(path)
-        with self.db.session() as s:
+        with self.db.write_session() as s:  # two processes importing one file at once add one row
             existing = s.scalar(select(Checkpoint).where(Checkpoint.path == str(path)))
             if existing is not None:
                 if model_name and existing.model_name != model_name:
@@ -124,7 +125,21 @@ class JobService:
         else:  # an option that cannot be honoured is refused here, before any job exists
             offers.check(spec, checkpoint.framework if spec.framework == "auto" else spec.framework,
                          checkpoint.task if spec.task == "auto" else spec.task)
-        with self.db.session() as s:
+        try:
+            job = self._insert_job(spec, files, checkpoint, out_dir)
+        except SQLAlchemyError as err:
+            if job_id is None:  # nothing was started for it: leave no folder behind
+                shutil.rmtree(files.folder, ignore_errors=True)
+            reason = str(getattr(err, "orig", None) or err).splitlines()[0]
+            raise InternalError(f"the export could not be recorded in the database {self.db.path}: "
+                                f"{reason}") from None
+        if not files.spec.exists():
+            write_spec(files, spec)
+        return job
+
+    def _insert_job(self, spec: ExportSpec, files: JobFiles, checkpoint: Checkpoint,
+                    out_dir: Path | None) -> ExportJob:
+        with self.db.write_session() as s:  # the next version is read and taken under one write lock
             version = (s.scalar(select(func.max(ExportJob.version))
                                 .where(ExportJob.checkpoint_id == checkpoint.id)) or 0) + 1
             job = ExportJob(
@@ -141,8 +156,6 @@ class JobService:
                 log_path=str(files.log),
             )
             s.add(job)
-        if not files.spec.exists():
-            write_spec(files, spec)
         return job
 
     def command(self, job: ExportJob) -> list[str]:

@@ -67,6 +67,19 @@ def write_spec(files: JobFiles, spec: ExportSpec) -> Path:
     return files.spec
 
 
+def discard_files(files: JobFiles, out_dir: Path | None) -> None:
+    """Remove what a job that was never recorded left: its folder, and its package folder when
+    Slipway chose it (a folder the user named is removed only if the worker left it empty)."""
+    import shutil
+
+    shutil.rmtree(files.folder, ignore_errors=True)
+    package = package_dir(files, out_dir)
+    if out_dir is None:
+        shutil.rmtree(package, ignore_errors=True)
+    elif package.is_dir() and not any(package.iterdir()):
+        package.rmdir()
+
+
 def worker_command(spec_path: Path, out_dir: Path) -> list[str]:
     """The command line of the export worker (pure: tests assert on it)."""
     if getattr(sys, "frozen", False):  # the packaged app doubles as its own worker
@@ -114,6 +127,8 @@ def spawn(command: list[str], log_path: Path) -> subprocess.Popen[str]:
 
 
 def process_alive(pid: int | None) -> bool:
+    """Whether the process runs; a zombie (a worker whose parent died and whose new parent does
+    not reap it) has ended."""
     if not pid:
         return False
     try:
@@ -122,7 +137,15 @@ def process_alive(pid: int | None) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    return not _is_zombie(pid)
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:  # not Linux, or gone meanwhile
+        return False
+    return stat.rpartition(")")[2].split()[:1] == ["Z"]
 
 
 def stop_process(process: subprocess.Popen[str]) -> None:

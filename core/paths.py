@@ -8,16 +8,24 @@ from pathlib import Path
 
 from platformdirs import user_data_dir
 
+from core.errors import BadInput
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RESOURCES = REPO_ROOT / "resources"
 SAMPLES = RESOURCES / "samples"
 
 
 def data_dir() -> Path:
-    """The data directory (database, exports, logs); created on first use."""
+    """The data directory (database, exports, logs); created on first use, refused when unwritable."""
     override = os.environ.get("SLIPWAY_HOME")
     root = Path(override).expanduser() if override else Path(user_data_dir("slipway", "slipway"))
-    root.mkdir(parents=True, exist_ok=True)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        if not os.access(root, os.W_OK | os.X_OK):
+            raise PermissionError(13, "Permission denied")
+    except OSError as err:
+        raise BadInput(f"cannot use the data directory {root}: {err.strerror or err}. Make it writable, "
+                       "or set SLIPWAY_HOME to a folder you can write", details={"path": str(root)}) from None
     return root
 
 

@@ -9,10 +9,34 @@ from typing import IO, Any
 from core import protocol
 
 
+class HostStream:
+    """The protocol's stdout, which outlives its reader: once the host is gone (a closed pipe,
+    EPIPE) writes are dropped, so the export goes on to its log and result.json."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+        self.closed_by_host = False
+
+    def write(self, text: str) -> int:
+        if not self.closed_by_host:
+            try:
+                self.stream.write(text)
+            except (BrokenPipeError, ConnectionResetError, ValueError, OSError):
+                self.closed_by_host = True
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.closed_by_host:
+            try:
+                self.stream.flush()
+            except (BrokenPipeError, ConnectionResetError, ValueError, OSError):
+                self.closed_by_host = True
+
+
 class Emitter:
     """Writes protocol events to a stream and times each stage."""
 
-    def __init__(self, stream: IO[str], log_path: Path | None = None) -> None:
+    def __init__(self, stream: IO[str] | HostStream, log_path: Path | None = None) -> None:
         self.stream = stream
         self.log_path = log_path
         self.timings: dict[str, float] = {}

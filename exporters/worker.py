@@ -13,22 +13,30 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import sys
 import traceback
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from core import protocol
 from core.errors import BadInput, InternalError, SlipwayError
+from exporters.emitter import HostStream
 
 
-def _protocol_stream() -> IO[str]:
-    """Keep the real stdout for events; send everything else printed to stderr."""
+def _protocol_stream() -> HostStream:
+    """Keep the real stdout for events; send everything else printed to stderr.
+
+    The host may die (or its terminal close) mid-export: the stream then drops
+    events instead of raising, and SIGPIPE is ignored so a write cannot kill us.
+    """
     sys.stdout.flush()
+    if hasattr(signal, "SIGPIPE"):
+        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     stream = os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1)
     os.dup2(2, 1)
     sys.stdout = sys.stderr
-    return stream
+    return HostStream(stream)
 
 
 def prepare_out_dir(out: Path) -> Path:
@@ -48,7 +56,7 @@ def prepare_out_dir(out: Path) -> Path:
     return out
 
 
-def _finish(stream: IO[str], out: Path | None, event: dict[str, Any]) -> None:
+def _finish(stream: HostStream, out: Path | None, event: dict[str, Any]) -> None:
     if out is not None and out.is_dir():
         protocol.write_json_atomic(out / protocol.RESULT_FILE, event)
     stream.write(protocol.encode(event) + "\n")
@@ -94,7 +102,7 @@ def _crash(err: Exception, emitter: Any) -> InternalError:
                          + " (the traceback is in the job's log)")
 
 
-def _fail(stream: IO[str], out: Path | None, emitter: Any, err: SlipwayError) -> int:
+def _fail(stream: HostStream, out: Path | None, emitter: Any, err: SlipwayError) -> int:
     emitter.log(err.message, level="error")
     if out is not None and out.is_dir():
         shutil.rmtree(out / protocol.STAGING_DIR, ignore_errors=True)

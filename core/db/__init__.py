@@ -10,9 +10,10 @@ from core.db.models import (
     DeploymentType,
     ExportJob,
     JobStatus,
+    RateWindow,
     Usage,
 )
 from core.db.session import Database
 
 __all__ = ["ApiKey", "Base", "Checkpoint", "Database", "DeploymentHistory", "DeploymentStatus",
-           "DeploymentTarget", "DeploymentType", "ExportJob", "JobStatus", "Usage"]
+           "DeploymentTarget", "DeploymentType", "ExportJob", "JobStatus", "RateWindow", "Usage"]

@@ -1,6 +1,6 @@
 """Tables, following the product spec: checkpoints (the desktop's stand-in for a
 training job), export_jobs (with a per-checkpoint version, tag and default),
-deployment_targets with their history, and the endpoint's api_keys and usage."""
+deployment_targets with their history, and the endpoint's api_keys, usage and rate windows."""
 
 from __future__ import annotations
 
@@ -214,3 +214,15 @@ class Usage(Base):
     error_count: Mapped[int] = mapped_column(Integer, default=0)
     total_inference_time_ms: Mapped[float] = mapped_column(Float, default=0.0)
     last_request_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class RateWindow(Base):
+    """A key's recent requests (epoch seconds, the last minute's), so a restarted server keeps
+    enforcing the per-minute limit. Written by the endpoint's background writer; no foreign key,
+    so deleting a key never waits on this table (stale rows age out)."""
+
+    __tablename__ = "rate_windows"
+
+    api_key_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    hits: Mapped[list[float]] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

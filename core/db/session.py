@@ -1,4 +1,9 @@
-"""Open the database: SQLite in WAL mode, migrated to the newest schema on open."""
+"""Open the database: SQLite in WAL mode, migrated to the newest schema on open.
+
+A database that cannot be created or written (a read-only or missing folder, a
+file where the folder should be) is refused with :class:`BadInput` naming the
+path, never a driver traceback.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +17,10 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.errors import BadInput
+
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-HEAD_REVISION = "0002"  # the newest file in migrations/versions (a test keeps them in step)
+HEAD_REVISION = "0003"  # the newest file in migrations/versions (a test keeps them in step)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -75,10 +82,18 @@ class Database:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("ab"):  # created, or opened for writing: SQLite would say less
+                pass
+        except OSError as err:
+            raise unwritable(self.path, err) from None
         self.engine = create_engine(f"sqlite:///{self.path}")
         event.listen(self.engine, "connect", _sqlite_pragmas)
-        migrate(self.engine, self.path.with_name(self.path.name + ".migrate-lock"))
+        try:
+            migrate(self.engine, self.path.with_name(self.path.name + ".migrate-lock"))
+        except (OperationalError, OSError) as err:
+            raise unwritable(self.path, err) from None
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @contextmanager
@@ -86,5 +101,23 @@ class Database:
         with self._sessions() as session, session.begin():
             yield session
 
+    @contextmanager
+    def write_session(self) -> Iterator[Session]:
+        """A session that holds SQLite's write lock from its first statement (BEGIN IMMEDIATE).
+
+        For read-then-write work such as allocating the next version number: another
+        process cannot write between the read and the insert, so there is no race to
+        lose (other writers wait up to the busy timeout).
+        """
+        with self._sessions() as session, session.begin():
+            session.connection().exec_driver_sql("BEGIN IMMEDIATE")
+            yield session
+
     def close(self) -> None:
         self.engine.dispose()
+
+
+def unwritable(path: Path, err: BaseException) -> BadInput:
+    why = getattr(err, "strerror", None) or str(getattr(err, "orig", None) or err)
+    return BadInput(f"cannot write the Slipway database {path}: {why}. Make the folder writable, or set "
+                    "SLIPWAY_HOME to a folder you can write", details={"path": str(path)})

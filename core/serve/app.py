@@ -1,4 +1,4 @@
-"""The endpoint's FastAPI app: shared state, error rendering, body limit, usage flusher.
+"""The endpoint's FastAPI app: shared state, error rendering, body limit, the usage writer's life.
 
 ``create_app(db)`` builds the app; ``slipway serve`` (core/cli_serve.py) runs it
 on uvicorn. Every error leaves as ``{"error": message}`` with a 4xx status; the
@@ -26,10 +26,13 @@ from core.deployments import DeploymentService
 from core.serve.auth import Caller, KeyChecker, Limiter
 from core.serve.batching import Batcher, can_batch
 from core.serve.catalog import Catalog, DeploymentInfo
-from core.serve.images import MAX_PIXELS
+from core.serve.host_guard import LOOPBACK_NAMES, HostGuard
+from core.serve.images import DECODE_BUDGET_BYTES, MAX_PIXELS, DecodeBudget
 from core.serve.model_cache import ModelCache
 from core.serve.problems import ApiError
-from core.serve.usage import FLUSH_INTERVAL_S, UsageBuffer
+from core.serve.store import load_usage, load_windows
+from core.serve.usage import UsageLedger
+from core.serve.writer import INTERVAL_S, BackgroundWriter
 
 log = logging.getLogger("slipway.serve")
 T = TypeVar("T")
@@ -41,25 +44,35 @@ class ServeSettings:
     threads: int = 2  # ONNX Runtime intra-op threads per model
     workers: int = 2  # inference calls in flight at once (a thread pool off the event loop)
     ttl_s: float = 1.0  # how stale deployment status and key checks may be
-    flush_interval_s: float = FLUSH_INTERVAL_S
+    flush_interval_s: float = INTERVAL_S  # how often the background writer stores usage and windows
     max_body_bytes: int = MAX_BODY_BYTES
     max_pixels: int = MAX_PIXELS
+    decode_budget_bytes: int = DECODE_BUDGET_BYTES  # decoders in flight, all requests together
     enforce_limits: bool = True  # tiers' rate limits and quotas (off: counted, never refused)
     max_batch: int = 1  # dynamic batching of /v1 requests when above 1 (models with a dynamic batch axis)
     batch_window_ms: float = 2.0  # how long a request waits for others to batch with
+    allowed_hosts: tuple[str, ...] = LOOPBACK_NAMES  # Host header names answered ("*": any)
 
 
 class ServeState:
-    """Everything the routes share."""
+    """Everything the routes share.
+
+    The database is read here, once, before the server listens (usage so far, the
+    last server's rate windows); after that only the background writer touches it,
+    besides the catalog's and key checker's TTL-cached lookups.
+    """
 
     def __init__(self, db: Database, settings: ServeSettings) -> None:
         self.settings = settings
         self.service = DeploymentService(db)
         self.catalog = Catalog(db, ttl=settings.ttl_s)
         self.keys = KeyChecker(self.service, ttl=settings.ttl_s)
-        self.limiter = Limiter(self.service, enforce=settings.enforce_limits)
-        self.usage = UsageBuffer(self.service)
+        self.ledger = UsageLedger()
+        self.ledger.load(*load_usage(db))
+        self.limiter = Limiter(self.ledger, enforce=settings.enforce_limits, windows=load_windows(db))
+        self.writer = BackgroundWriter(db, self.ledger, self.limiter, settings.flush_interval_s)
         self.models = ModelCache(settings.threads)
+        self.decode_budget = DecodeBudget(settings.decode_budget_bytes)
         self.executor = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="infer")
         self.batchers: dict[str, Batcher | None] = {}
 
@@ -93,6 +106,17 @@ class ServeState:
         self.limiter.admit(info.id, caller)
         return info, caller
 
+    def admit_side(self, deployment_id: str, authorization: str | None) -> tuple[DeploymentInfo, Caller]:
+        """Known deployment (404), valid key (401), within the key's per-minute limit (429).
+
+        For the keyed routes that run no inference (usage, cache/clear, v2 model metadata,
+        readiness, config): they take a place in the key's window like inference does,
+        but are not counted in usage or the monthly quota.
+        """
+        info, caller = self.authorize(deployment_id, authorization)
+        self.limiter.admit(info.id, caller, inference=False)
+        return info, caller
+
     def authorize(self, deployment_id: str, authorization: str | None) -> tuple[DeploymentInfo, Caller]:
         info = self.catalog.require(deployment_id)
         return info, self.keys.check(info.id, authorization)
@@ -102,10 +126,10 @@ class ServeState:
         """Run an admitted request's work and count it (as an error if it raises)."""
         try:
             result, inference_ms = await work()
-        except ApiError:
-            self.usage.add(info.id, caller.key_id, error=True)
+        except Exception:  # a 4xx, a 503, or a bug's 500: every admitted request is counted
+            self.ledger.add(info.id, caller.key_id, error=True)
             raise
-        self.usage.add(info.id, caller.key_id, inference_ms=inference_ms)
+        self.ledger.add(info.id, caller.key_id, inference_ms=inference_ms)
         return result
 
 
@@ -150,15 +174,12 @@ def create_app(db: Database, settings: ServeSettings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        flusher = asyncio.create_task(_flush_every(state))
+        state.writer.start()
         try:
             yield
         finally:
-            flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await flusher
-            written = state.usage.flush()
-            log.info("usage flushed on shutdown: %d requests", written)
+            written = await asyncio.to_thread(state.writer.stop)
+            log.info("usage written on shutdown: %d requests", written)
             state.executor.shutdown(wait=True, cancel_futures=True)
 
     app = FastAPI(title="Slipway local endpoint", version="1", lifespan=lifespan,
@@ -172,16 +193,8 @@ def create_app(db: Database, settings: ServeSettings | None = None) -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _internal_error)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(HostGuard, allowed=settings.allowed_hosts)  # outermost: checked first
     return app
-
-
-async def _flush_every(state: ServeState) -> None:
-    while True:
-        await asyncio.sleep(state.settings.flush_interval_s)
-        try:
-            await asyncio.to_thread(state.usage.flush)
-        except Exception:  # keep flushing later; the counts stay pending
-            log.exception("usage flush failed")
 
 
 async def _api_error(_request: Request, exc: Exception) -> JSONResponse:

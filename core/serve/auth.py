@@ -3,8 +3,9 @@
 Keys are checked through :meth:`DeploymentService.authenticate` (hash lookup,
 constant-time compare) and the answer is kept for ``ttl`` seconds, so a key
 revoked from the CLI stops working within that time. Rate limits are exact and
-in memory (a sliding 60-second window per key); monthly quotas start from the
-database's count for the month when a key is first seen and count on in memory.
+in memory (a sliding 60-second window per key, kept across restarts by the
+background writer); monthly quotas start from the usage ledger's count for the
+month when a key is first seen and count on in memory. Neither reads the database.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from datetime import UTC, datetime
 
 from core.deployments import TIERS, DeploymentService, hash_key, month_of
 from core.serve.problems import ApiError
+from core.serve.usage import UsageLedger
 
 WINDOW_S = 60.0
 
@@ -67,25 +69,34 @@ class KeyChecker:
 
 
 class Limiter:
-    """Per-key sliding-window rate limit and monthly quota, by the key's tier."""
+    """Per-key sliding-window rate limit and monthly quota, by the key's tier.
 
-    def __init__(self, service: DeploymentService, enforce: bool = True) -> None:
-        self.service = service
+    Every keyed call takes a place in its key's 60-second window (inference and the
+    side endpoints alike); inference calls also count toward the monthly quota, which
+    starts from the ledger's count (the database's at start, plus this process's).
+    ``windows`` are the last server's windows (epoch seconds), so a restart does not
+    hand a key a fresh minute; :meth:`windows` gives them back to the writer.
+    """
+
+    def __init__(self, ledger: UsageLedger, enforce: bool = True,
+                 windows: dict[str, list[float]] | None = None) -> None:
+        self.ledger = ledger
         self.enforce = enforce  # off only for load tests on one's own machine (serve --no-limits)
         self._hits: dict[str, deque[float]] = {}
         self._monthly: dict[tuple[str, str], int] = {}
         self._lock = threading.Lock()
+        self._changed = False
+        wall, mono = time.time(), time.monotonic()
+        for key_id, stamps in (windows or {}).items():
+            ages = sorted((wall - min(t, wall) for t in stamps), reverse=True)
+            self._hits[key_id] = deque(mono - age for age in ages if age < WINDOW_S)
 
-    def admit(self, deployment_id: str, caller: Caller) -> None:
-        """Count one request for the key, or raise 429 with Retry-After."""
+    def admit(self, deployment_id: str, caller: Caller, *, inference: bool = True) -> None:
+        """Count one call for the key, or raise 429 with Retry-After."""
         limits = TIERS.get(caller.tier, TIERS["free"])
         per_minute, per_month = limits["rate_limit_per_minute"], limits["requests_per_month"]
         now = time.monotonic()
         month = month_of(datetime.now(UTC))
-        if per_month is not None and (caller.key_id, month) not in self._monthly:
-            used = self.service.monthly_requests(deployment_id, caller.key_id, month)
-            with self._lock:
-                self._monthly.setdefault((caller.key_id, month), used)
         with self._lock:
             hits = self._hits.setdefault(caller.key_id, deque())
             while hits and now - hits[0] >= WINDOW_S:
@@ -95,13 +106,40 @@ class Limiter:
                 raise ApiError(429, f"rate limit of the {caller.tier} tier reached "
                                     f"({per_minute} requests per minute); retry in {retry} s",
                                {"Retry-After": str(retry)})
-            used = self._monthly.get((caller.key_id, month), 0)
-            if self.enforce and per_month is not None and used >= per_month:
-                retry = _seconds_to_next_month()
-                raise ApiError(429, f"monthly quota of the {caller.tier} tier used up "
-                                    f"({per_month} requests)", {"Retry-After": str(retry)})
+            if inference:
+                month_key = (caller.key_id, month)
+                if month_key not in self._monthly:
+                    self._monthly[month_key] = self.ledger.monthly(deployment_id, caller.key_id, month)
+                used = self._monthly[month_key]
+                if self.enforce and per_month is not None and used >= per_month:
+                    raise ApiError(429, f"monthly quota of the {caller.tier} tier used up "
+                                        f"({per_month} requests)",
+                                   {"Retry-After": str(_seconds_to_next_month())})
+                self._monthly[month_key] = used + 1
             hits.append(now)
-            self._monthly[(caller.key_id, month)] = used + 1
+            self._changed = True
+
+    def windows(self) -> dict[str, list[float]] | None:
+        """The keys' current windows in epoch seconds, or None when nothing changed since the last call."""
+        with self._lock:
+            if not self._changed:
+                return None
+            self._changed = False
+            wall, now = time.time(), time.monotonic()
+            out: dict[str, list[float]] = {}
+            for key_id, hits in list(self._hits.items()):
+                while hits and now - hits[0] >= WINDOW_S:
+                    hits.popleft()
+                if hits:
+                    out[key_id] = [round(wall - (now - t), 3) for t in hits]
+                else:
+                    del self._hits[key_id]  # a key gone quiet costs nothing
+            return out
+
+    def unsaved(self) -> None:
+        """The windows returned last were not stored: offer them again."""
+        with self._lock:
+            self._changed = True
 
 
 def _seconds_to_next_month() -> int:

@@ -21,7 +21,7 @@ from core.errors import BadInput
 from core.metadata import read_metadata
 from core.serve.app import ServeState, json_error
 from core.serve.catalog import DeploymentInfo
-from core.serve.problems import ApiError
+from core.serve.problems import ApiError, without_paths
 from core.serve.tensor_codec import HEADER_LENGTH, InferRequest, encode_response, parse_request
 from core.triton import DATATYPES, datatype_of, dims, platform
 
@@ -64,7 +64,7 @@ def router(state: ServeState) -> APIRouter:
 
     @api.get("/models/{name}", responses=_ERRORS)
     async def model_metadata(name: str, authorization: str | None = Header(None)) -> dict[str, Any]:
-        info, _ = state.authorize(name, authorization)
+        info, _ = state.admit_side(name, authorization)
         meta = _metadata(info.package_dir)
         return {"name": info.id, "versions": ["1"], "platform": _platform(meta),
                 "inputs": [_tensor_meta(meta["input_spec"])],
@@ -72,14 +72,15 @@ def router(state: ServeState) -> APIRouter:
 
     @api.get("/models/{name}/ready", responses=_ERRORS)
     async def model_ready(name: str, authorization: str | None = Header(None)) -> dict[str, Any]:
-        info, _ = state.authorize(name, authorization)
+        info, _ = state.admit_side(name, authorization)
         state.catalog.require_active(info)
+        await state.off_loop(lambda: state.models.get(info.id, info.package_dir))  # 503 when it cannot load
         return {"name": info.id, "ready": True}
 
     @api.get("/models/{name}/config", responses=_ERRORS)
     async def model_config(name: str, authorization: str | None = Header(None)) -> dict[str, Any]:
         """Triton's model configuration, as JSON."""
-        info, _ = state.authorize(name, authorization)
+        info, _ = state.admit_side(name, authorization)
         meta = _metadata(info.package_dir)
         return {"name": info.id, "platform": _platform(meta), "max_batch_size": 0,
                 "input": [_tensor_config(meta["input_spec"])],
@@ -141,9 +142,17 @@ def _checked_input(request: InferRequest, spec: dict[str, Any]) -> np.ndarray:
 
 def _metadata(package_dir: Path) -> dict[str, Any]:
     try:
-        return read_metadata(package_dir / "metadata.json").to_json()
+        meta = read_metadata(package_dir / "metadata.json").to_json()
+        if not [meta["input_spec"]["name"], *(o["name"] for o in meta["output_spec"]["outputs"])][1:]:
+            raise KeyError("output_spec.outputs")
     except BadInput as exc:
-        raise ApiError(503, f"the deployment's package cannot be served: {exc.message}") from None
+        reason = exc.message
+    except (KeyError, IndexError, TypeError) as exc:
+        reason = f"metadata.json lacks {exc}"
+    else:
+        return meta
+    raise ApiError(503, "the deployment's package cannot be served: "
+                        + without_paths(reason, {package_dir: "the package"})) from None
 
 
 def _platform(meta: dict[str, Any]) -> str:

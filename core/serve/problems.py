@@ -1,6 +1,13 @@
-"""The one error type the endpoint's routes raise; the app renders it as ``{"error": message}``."""
+"""The one error type the endpoint's routes raise (rendered as ``{"error": message}``), and
+the scrubbing that keeps server paths out of what callers read."""
 
 from __future__ import annotations
+
+import re
+from pathlib import Path
+
+# an absolute POSIX or Windows path of two parts or more (not "1/2" or "and/or"); the last part is kept
+_PATH = re.compile(r"(?<![\w.])(?:[A-Za-z]:)?(?:[\\/][^\s\\/'\"`:,;()\[\]{}]+){2,}[\\/]?")
 
 
 class ApiError(Exception):
@@ -11,3 +18,10 @@ class ApiError(Exception):
         self.status = status
         self.message = message
         self.headers = headers or {}
+
+
+def without_paths(message: str, names: dict[Path, str] | None = None) -> str:
+    """The message with absolute paths replaced: known folders by a name, others by their last part."""
+    for path, name in (names or {}).items():
+        message = message.replace(str(path), name)
+    return _PATH.sub(lambda m: re.split(r"[\\/]", m.group(0).rstrip("\\/"))[-1], message)

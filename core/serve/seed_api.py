@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
+import math
 import time
 from typing import Any
 
@@ -13,8 +13,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from core.deployments import iso_or_none
 from core.serve.app import ServeState, json_error
-from core.serve.images import decode_image
+from core.serve.images import decode_image, decoded
+from core.serve.json_body import load_json
 from core.serve.problems import ApiError
+from core.serve.usage import Counts
 
 
 class InferBody(BaseModel):
@@ -70,15 +72,18 @@ def router(state: ServeState) -> APIRouter:
 
             conf, iou = options.confidence_threshold, options.iou_threshold
 
+            def decode() -> Any:
+                return decode_image(image, state.settings.max_pixels, state.decode_budget)
+
             def run() -> tuple[list[dict[str, Any]], float]:
-                rgb = decode_image(image, state.settings.max_pixels)
                 model = state.models.get(info.id, info.package_dir)
-                start = time.perf_counter()
-                return model.predict(rgb, conf=conf, iou=iou), (time.perf_counter() - start) * 1000
+                with decoded(image, state.settings.max_pixels, state.decode_budget) as rgb:
+                    start = time.perf_counter()  # the image's memory stays reserved while the model runs
+                    return model.predict(rgb, conf=conf, iou=iou), (time.perf_counter() - start) * 1000
 
             if state.settings.max_batch > 1:
-                rgb, model = await state.off_loop(lambda: (decode_image(image, state.settings.max_pixels),
-                                                           state.models.get(info.id, info.package_dir)))
+                rgb, model = await state.off_loop(
+                    lambda: (decode(), state.models.get(info.id, info.package_dir)))
                 batcher = state.batcher(info.id, model)
                 found, ms = await batcher.predict(rgb, conf, iou) if batcher else await state.off_loop(run)
             else:
@@ -95,36 +100,31 @@ def router(state: ServeState) -> APIRouter:
     async def health(deployment_id: str) -> dict[str, Any]:
         """Whether the deployment answers: no key needed, nothing about its data is revealed."""
         info = state.catalog.require(deployment_id)
+        reason = None if info.status == "active" else f"the deployment is {info.status}"
+        if reason is None and not state.models.loaded(info.id):
+            try:  # healthy means it can answer: load the model now (a failure is remembered a while)
+                await state.off_loop(lambda: state.models.get(info.id, info.package_dir))
+            except ApiError as exc:
+                reason = exc.message
         batcher = state.batchers.get(info.id)
-        return {"deployment_id": info.id, "status": info.status, "healthy": info.status == "active",
+        return {"deployment_id": info.id, "status": info.status, "healthy": reason is None, "reason": reason,
                 "model_loaded": state.models.loaded(info.id), "model_version": info.model_version,
                 "batching": {"enabled": batcher is not None, "batches": batcher.batches if batcher else 0,
                              "requests": batcher.items if batcher else 0}}
 
     @api.get("/deployments/{deployment_id}/usage", responses=_ERRORS)
     async def usage(deployment_id: str, authorization: str | None = Header(None)) -> dict[str, Any]:
-        """Totals and per-key monthly rows, pending counts flushed first."""
-        info, _caller = state.authorize(deployment_id, authorization)
-        await state.off_loop(state.usage.flush)
-
-        def read() -> dict[str, Any]:
-            target = state.service.get(info.id)
-            rows = state.service.usage(info.id)
-            return {"deployment_id": info.id, "request_count": target.request_count,
-                    "error_count": target.error_count,
-                    "total_inference_time_ms": round(target.total_inference_time_ms, 3),
-                    "last_request_at": iso_or_none(target.last_request_at),
-                    "keys": [{"key_id": r.api_key_id, "month": r.month, "request_count": r.request_count,
-                              "error_count": r.error_count,
-                              "total_inference_time_ms": round(r.total_inference_time_ms, 3),
-                              "last_request_at": iso_or_none(r.last_request_at)} for r in rows]}
-
-        return await state.off_loop(read)
+        """Totals and per-key monthly rows, from the server's memory (the database is written behind)."""
+        info, _caller = state.admit_side(deployment_id, authorization)
+        report = state.ledger.report(info.id)
+        return {"deployment_id": info.id, **_usage_fields(report.totals),
+                "keys": [{"key_id": key, "month": month, **_usage_fields(counts)}
+                         for key, month, counts in report.rows]}
 
     @api.post("/deployments/{deployment_id}/cache/clear", responses=_ERRORS)
     async def clear_cache(deployment_id: str, authorization: str | None = Header(None)) -> dict[str, Any]:
         """Drop the loaded model; the next request loads the package again."""
-        info, _caller = state.authorize(deployment_id, authorization)
+        info, _caller = state.admit_side(deployment_id, authorization)
         return {"deployment_id": info.id, "cleared": state.unload(info.id)}
 
     return api
@@ -148,17 +148,19 @@ async def _read_request(request: Request) -> tuple[bytes, InferBody]:
         return data, _options({"image": "-", **fields})
     if content_type not in ("application/json", ""):
         raise ApiError(415, f"send application/json or multipart/form-data, not {content_type!r}")
-    raw = await request.body()
-    try:
-        payload = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ApiError(422, f"the body is not valid JSON: {exc}") from None
+    payload = load_json(await request.body(), 422)
     options = _options(payload)
     try:
         data = base64.b64decode(options.image, validate=True)
     except (binascii.Error, ValueError):
         raise ApiError(422, "`image` is not valid base64") from None
     return data, options
+
+
+def _usage_fields(counts: Counts) -> dict[str, Any]:
+    return {"request_count": counts.requests, "error_count": counts.errors,
+            "total_inference_time_ms": round(counts.inference_ms, 3),
+            "last_request_at": iso_or_none(counts.last_at)}
 
 
 def _options(payload: Any) -> InferBody:
@@ -176,5 +178,8 @@ def _seed_prediction(found: dict[str, Any]) -> dict[str, Any]:
     out = {"class": found["class_name"], "class_id": found["class_id"], "confidence": found["confidence"]}
     if "bbox" in found:
         out["bbox"] = found["bbox"]
+    if not all(math.isfinite(v) for v in [out["confidence"], *out.get("bbox", [])]):
+        raise ApiError(422, "the model's output for this image holds NaN or infinity, which JSON cannot "
+                            "carry; the package may be broken")
     return out
 

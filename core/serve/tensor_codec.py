@@ -9,15 +9,19 @@ when the request asks (``binary_data_output`` or an output's ``binary_data``).
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from core.serve.json_body import load_json
 from core.serve.problems import ApiError
 from core.triton import DATATYPES, datatype_of
 
 HEADER_LENGTH = "inference-header-content-length"
+MAX_DIM = 2**31 - 1
+MAX_TENSOR_BYTES = 2**31  # more than any body the server accepts
 
 
 @dataclass
@@ -41,10 +45,7 @@ def parse_request(body: bytes, header_length: str | None) -> InferRequest:
         header_bytes, binary = body[:size], memoryview(body)[size:]
     else:
         header_bytes, binary = body, memoryview(b"")
-    try:
-        header = json.loads(header_bytes)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ApiError(400, f"the request is not valid JSON: {exc}") from None
+    header = load_json(bytes(header_bytes), 400)
     if not isinstance(header, dict) or not isinstance(header.get("inputs"), list) or not header["inputs"]:
         raise ApiError(400, "the request needs an `inputs` list with at least one tensor")
     offset = 0
@@ -82,11 +83,15 @@ def _read_input(item: Any, binary: memoryview, offset: int) -> tuple[np.ndarray,
     if not isinstance(datatype, str) or datatype not in DATATYPES:
         raise ApiError(400, f"input {name!r}: unsupported datatype {datatype!r}; "
                             f"use one of {', '.join(DATATYPES)}")
-    if (not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0
-                                               for d in shape) or len(shape) > 8):
-        raise ApiError(400, f"input {name!r}: `shape` must be a list of non-negative integers")
+    if (not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool)
+                                               and 0 <= d <= MAX_DIM for d in shape) or len(shape) > 8):
+        raise ApiError(400, f"input {name!r}: `shape` must be a list of at most 8 integers "
+                            f"from 0 to {MAX_DIM}")
     dtype = DATATYPES[datatype]
-    count = int(np.prod(shape, dtype=np.int64)) if shape else 1
+    count = math.prod(shape)  # Python integers: no 64-bit wrap-around
+    if count * dtype.itemsize > MAX_TENSOR_BYTES:
+        raise ApiError(400, f"input {name!r}: shape {shape} of {datatype} would hold "
+                            f"{count * dtype.itemsize:,} bytes; the limit is {MAX_TENSOR_BYTES:,}")
     params: dict[str, Any] = item["parameters"] if isinstance(item.get("parameters"), dict) else {}
     size = params.get("binary_data_size")
     if size is not None:
@@ -120,12 +125,15 @@ def encode_response(model_name: str, version: str, request: InferRequest,
             entry["parameters"] = {"binary_data_size": len(raw)}
             chunks.append(raw)
         else:
+            if array.dtype.kind in "fc" and not np.isfinite(array).all():
+                raise ApiError(422, f"output {name!r} holds NaN or infinity, which JSON cannot carry; "
+                                    "ask for it in binary (parameters.binary_data_output: true)")
             entry["data"] = array.reshape(-1).tolist()
         described.append(entry)
     body: dict[str, Any] = {"model_name": model_name, "model_version": version, "outputs": described}
     if request.id is not None:
         body["id"] = request.id
-    header = json.dumps(body, separators=(",", ":")).encode()
+    header = json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
     if not chunks:
         return header, {"content-type": "application/json"}
     return b"".join([header, *chunks]), {"content-type": "application/octet-stream",

@@ -30,7 +30,8 @@ def test_serve_refuses_a_port_in_use_and_warns_off_loopback(slipway_home: Path) 
     server = start_server(slipway_home)
     try:
         port = server.url.rsplit(":", 1)[1]
-        busy = slipway("serve", "--port", port, home=slipway_home, timeout=60)
+        # another data directory: on the same one the server lock would refuse it first
+        busy = slipway("serve", "--port", port, home=slipway_home.parent / "other-home", timeout=60)
         assert busy.code == 2 and f"cannot listen on 127.0.0.1:{port}" in busy.stderr
     finally:
         server.stop()

@@ -1,4 +1,4 @@
-"""Keys, tiers and quotas without a server: the limiter and key checker on a real database."""
+"""Keys, tiers and quotas without a server: the limiter, usage ledger and key checker on a real database."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from core.db import Database
 from core.deployments import DeploymentService
 from core.serve.auth import Caller, KeyChecker, Limiter
 from core.serve.problems import ApiError
+from core.serve.store import load_usage, load_windows, write_batch
+from core.serve.usage import UsageLedger
 
 
 @pytest.fixture()
@@ -25,7 +27,7 @@ def test_free_tier_admits_ten_per_minute_then_429_with_retry_after(
 ) -> None:
     service, deployment = endpoint
     key = service.create_key(deployment, tier="free")
-    limiter = Limiter(service)
+    limiter = Limiter(UsageLedger())
     caller = Caller(key.id, key.tier)
     for _ in range(10):
         limiter.admit(deployment, caller)
@@ -34,7 +36,7 @@ def test_free_tier_admits_ten_per_minute_then_429_with_retry_after(
     assert caught.value.status == 429 and 1 <= int(caught.value.headers["Retry-After"]) <= 60
     other = service.create_key(deployment, tier="free")  # limits are per key
     limiter.admit(deployment, Caller(other.id, other.tier))
-    unlimited = Limiter(service, enforce=False)
+    unlimited = Limiter(UsageLedger(), enforce=False)
     for _ in range(20):
         unlimited.admit(deployment, caller)
 
@@ -43,7 +45,9 @@ def test_monthly_quota_counts_from_the_database(endpoint: tuple[DeploymentServic
     service, deployment = endpoint
     key = service.create_key(deployment, tier="free")
     service.record_usage(deployment, key.id, requests=999)
-    limiter = Limiter(service)  # a server started after those requests
+    ledger = UsageLedger()
+    ledger.load(*load_usage(service.db))  # a server started after those requests
+    limiter = Limiter(ledger)
     limiter.admit(deployment, Caller(key.id, "free"))
     with pytest.raises(ApiError) as caught:
         limiter.admit(deployment, Caller(key.id, "free"))
@@ -66,3 +70,46 @@ def test_key_checker_refuses_bad_keys_and_sees_revocation_within_its_ttl(
     time.sleep(0.25)
     with pytest.raises(ApiError):
         checker.check(deployment, f"Bearer {key.secret}")
+
+
+def test_side_calls_share_the_window_but_not_the_quota(endpoint: tuple[DeploymentService, str]) -> None:
+    service, deployment = endpoint
+    key = service.create_key(deployment, tier="free")
+    service.record_usage(deployment, key.id, requests=999)
+    ledger = UsageLedger()
+    ledger.load(*load_usage(service.db))
+    limiter, caller = Limiter(ledger), Caller(key.id, "free")
+    for _ in range(5):
+        limiter.admit(deployment, caller, inference=False)  # the quota has 1 left: side calls spare it
+    limiter.admit(deployment, caller)
+    for _ in range(4):
+        with pytest.raises(ApiError, match="monthly quota"):
+            limiter.admit(deployment, caller)
+    for _ in range(4):
+        limiter.admit(deployment, caller, inference=False)
+    with pytest.raises(ApiError, match="10 requests per minute"):
+        limiter.admit(deployment, caller, inference=False)
+
+
+def test_windows_and_usage_survive_a_write_and_a_reload(endpoint: tuple[DeploymentService, str]) -> None:
+    service, deployment = endpoint
+    key = service.create_key(deployment, tier="free")
+    ledger = UsageLedger()
+    ledger.load(*load_usage(service.db))
+    limiter, caller = Limiter(ledger), Caller(key.id, "free")
+    for error in (False,) * 7 + (True,):
+        limiter.admit(deployment, caller)
+        ledger.add(deployment, key.id, error=error, inference_ms=2.0)
+    assert write_batch(service.db, ledger.take_pending(), limiter.windows()) == 8
+    assert limiter.windows() is None  # nothing changed since
+    stored = service.get(deployment)
+    assert (stored.request_count, stored.error_count, stored.total_inference_time_ms) == (8, 1, 16.0)
+    again = UsageLedger()
+    again.load(*load_usage(service.db))
+    restarted = Limiter(again, windows=load_windows(service.db))
+    restarted.admit(deployment, caller)
+    restarted.admit(deployment, caller)
+    with pytest.raises(ApiError) as caught:
+        restarted.admit(deployment, caller)  # 8 before the restart + 2 after
+    assert caught.value.status == 429 and 55 <= int(caught.value.headers["Retry-After"]) <= 60
+    assert again.report(deployment).totals.requests == 8
