@@ -81,7 +81,7 @@ def exportable_adaptive_pooling(module: Any) -> Iterator[None]:
     input size it is two averaging matrices, which is what the export then records."""
     import torch
 
-    pools = [m for m in module.modules() if isinstance(m, torch.nn.AdaptiveAvgPool2d)]
+    pools = [m for m in module.modules() if type(m) is torch.nn.AdaptiveAvgPool2d]  # not subclasses
 
     def pooled(pool: Any) -> Any:
         def forward(x: Any) -> Any:
@@ -153,7 +153,8 @@ def whole_map_average_pools(module: Any) -> Iterator[None]:
     clips the window, OpenVINO refuses a kernel larger than its input."""
     import torch
 
-    pools = [m for m in module.modules() if isinstance(m, torch.nn.AvgPool2d)]
+    # exactly AvgPool2d: a subclass (timm's AvgPool2dSame pads in its own forward) keeps its forward
+    pools = [m for m in module.modules() if type(m) is torch.nn.AvgPool2d]
 
     def averaged(pool: Any) -> Any:
         def forward(x: Any) -> Any:

@@ -108,3 +108,21 @@ def test_a_pool_wider_than_its_map_exports_as_a_mean_openvino_reads(tmp_path: Pa
     assert np.allclose(exported, expected.numpy(), atol=1e-6)
     compiled = ov.Core().compile_model(ov.convert_model(str(tmp_path / "pool.onnx")), "CPU")
     assert np.allclose(compiled(x.numpy())[0], expected.numpy(), atol=1e-5)
+
+
+def test_pool_subclasses_keep_their_own_forward() -> None:
+    """timm's AvgPool2dSame (NASNet) pads in its own forward: the rewrites leave subclasses of
+    AvgPool2d and AdaptiveAvgPool2d alone (calling AvgPool2d.forward dropped the padding)."""
+    from timm.layers import create_pool2d
+
+    from exporters.steps.tracing import traceable
+
+    module = torch.nn.Sequential(create_pool2d("avg", 3, stride=2, padding="same"),
+                                 torch.nn.AdaptiveAvgPool2d((5, 5)))
+    assert type(module[0]) is not torch.nn.AvgPool2d  # a subclass, as in NASNet
+    x = torch.randn(1, 4, 13, 11)
+    with torch.no_grad():
+        expected = module(x)
+        with traceable(module, fixed_size=True):
+            traced = module(x)
+    assert torch.allclose(traced, expected)
