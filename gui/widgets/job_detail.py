@@ -1,4 +1,5 @@
-"""The history's detail pane: metadata, parity, validation, the report chart and the log."""
+"""The history's detail pane: metadata, the parity report (rendered, and its JSON), validation,
+the report chart and the log."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from PySide6.QtGui import QFontDatabase, QPixmap
 from PySide6.QtWidgets import QLabel, QPlainTextEdit, QScrollArea, QTabWidget, QTextBrowser, QWidget
 
 from gui.models.formatting import display_path, duration_label, parity_label, size_label, validation_label
+from gui.widgets.parity_report import parity_html
 
 LOG_TAIL_BYTES = 200_000
 
@@ -51,7 +53,7 @@ def summary_html(job: dict[str, Any]) -> str:
                     for k, v in rows)
     metadata = Path(job["package_dir"]) / "metadata.json"
     sections = [f"<table cellpadding='3'>{table}</table>"]
-    for title, payload in (("Parity report", job["parity"]), ("Validation", job["validation_metrics"]),
+    for title, payload in (("Validation", job["validation_metrics"]),
                            ("Timings (s)", job["timings"]), ("Optimization", job["optimization_stats"])):
         if payload:
             sections.append(f"<h4>{title}</h4><pre>{html.escape(json.dumps(payload, indent=2))}</pre>")
@@ -64,6 +66,17 @@ def summary_html(job: dict[str, Any]) -> str:
         brief = {k: info.get(k) for k in keys if k in info}
         sections.append(f"<h4>metadata.json</h4><pre>{html.escape(json.dumps(brief, indent=2))}</pre>")
     return "".join(sections)
+
+
+def parity_report(job: dict[str, Any]) -> dict[str, Any] | None:
+    """The job's parity report, or the package's parity_report.json (a failed gate's)."""
+    if job.get("parity"):
+        return dict(job["parity"])
+    path = Path(job["package_dir"]) / "parity_report.json"
+    try:
+        return dict(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError):
+        return None
 
 
 class JobDetailPane(QTabWidget):
@@ -80,7 +93,13 @@ class JobDetailPane(QTabWidget):
         self.log.setReadOnly(True)
         self.log.setPlaceholderText("(no log yet)")
         self.log.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.parity = QTextBrowser()
+        self.parity_raw = QPlainTextEdit()
+        self.parity_raw.setReadOnly(True)
+        self.parity_raw.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.addTab(self.summary, "Details")
+        self.addTab(self.parity, "Parity")
+        self.addTab(self.parity_raw, "Parity JSON")
         self.addTab(chart_scroll, "Report chart")
         self.addTab(self.log, "Log")
         self.job: dict[str, Any] | None = None
@@ -90,10 +109,15 @@ class JobDetailPane(QTabWidget):
         self.job = job
         if job is None:
             self.summary.setHtml("<p>Select an export to see its details.</p>")
+            self.parity.setHtml("")
+            self.parity_raw.setPlainText("")
             self.log.setPlainText("")
             self.chart.setPixmap(QPixmap())
             return
         self.summary.setHtml(summary_html(job))
+        parity = parity_report(job)
+        self.parity.setHtml(parity_html(parity))
+        self.parity_raw.setPlainText(json.dumps(parity, indent=2) if parity else "")
         self.refresh_log()
         report = Path(job["package_dir"]) / "report.png"
         pixmap = QPixmap(str(report)) if report.exists() else QPixmap()
