@@ -113,11 +113,18 @@ def _describe_step(step: dict[str, Any]) -> str:
             "fit": f"resize to fit in {w}x{h}, aspect ratio kept",
         }[step["mode"]]
         sampler = "as PIL resamples" if step.get("antialias", True) else "as OpenCV's cv2.resize does"
+        multiple = f", then each side rounded up to a multiple of {step['multiple_of']}" \
+            if step.get("multiple_of") else ""
         return f"{how} ({step.get('interpolation', 'bilinear')} {sampler}; sizes rounded the " \
-               f"'{step.get('rule', 'floor')}' way)"
+               f"'{step.get('rule', 'floor')}' way{multiple})"
     if step["op"] == "center_crop":
+        fill = step.get("fill", [0, 0, 0])
+        if step.get("fraction"):
+            fh, fw = step["fraction"]
+            return (f"center-crop floor({fw:.6g} x s) by floor({fh:.6g} x s), s the shorter side "
+                    f"(smaller images padded with {fill} first)")
         h, w = step["size"]
-        return f"center-crop {w}x{h} (smaller images padded with {step.get('fill', [0, 0, 0])} first)"
+        return f"center-crop {w}x{h} (smaller images padded with {fill} first)"
     target = f"{step['size'][1]}x{step['size'][0]}" if step.get("size") else \
         f"a multiple of {step.get('multiple_of')}"
     return f"pad to {target} ({step.get('position', 'center')}) with {step.get('fill', [114, 114, 114])}"

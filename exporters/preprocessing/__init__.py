@@ -121,6 +121,7 @@ def describe(pre: Preprocessing) -> str:
         if isinstance(step, Resize):
             target = f"{step.size[1]}x{step.size[0]}" if step.size else str(step.edge)
             cap = f" max {step.max_edge}" if step.max_edge else ""
+            cap += f" rounded up to a multiple of {step.multiple_of}" if step.multiple_of else ""
             parts.append(f"resize {step.mode} {target}{cap} ({step.interpolation}, {step.rule})")
         elif isinstance(step, CenterCrop) and step.size:
             parts.append(f"center_crop {step.size[1]}x{step.size[0]}")

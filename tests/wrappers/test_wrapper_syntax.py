@@ -143,7 +143,8 @@ VARIANTS = {
     "classifier-crop": metadata("classify", "crop", "logits"),
     "classifier-resize-bgr": metadata("classify", "exact", "probabilities", color="BGR"),
     **{f"classifier-{name}": metadata("classify", name, "logits")
-       for name in ("detr", "yolos", "border", "longest", "hf-fast")},
+       for name in ("detr", "yolos", "border", "longest", "hf-fast", "shortest-multiple",
+                    "shorter-side-crop")},
     **{name: metadata(task, steps, post) for name, (task, steps, post) in POSTPROCESSING.items()},
 }
 
@@ -212,6 +213,17 @@ def test_each_wrapper_decodes_every_postprocessing_type_and_option(runtime: str)
     assert "unknown postprocessing type in metadata.json" in code
 
 
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_the_readme_describes_every_step_of_every_variant(variant: str) -> None:
+    """The README says each step in words a reimplementation needs (a shorter-side crop and a
+    rounded-up resize broke the package stage once: their steps have no 'size')."""
+    text = render_readme(VARIANTS[variant], {"expected": False, "reason": "not here"})
+    if variant == "classifier-shorter-side-crop":
+        assert "center-crop floor(0.875 x s) by floor(0.875 x s), s the shorter side" in text
+    if variant == "classifier-shortest-multiple":
+        assert "each side rounded up to a multiple of 32" in text
+
+
 def test_broken_source_is_reported_with_its_line() -> None:
     tree = Parser(Language(tree_sitter_kotlin.language())).parse(b"fun f() {\n  val x = (1 +\n}\n")
     assert errors(tree.root_node) and "line" in errors(tree.root_node)[0]
@@ -238,9 +250,10 @@ def test_the_variants_cover_every_step_mode_and_rule_of_the_vocabulary() -> None
         for step in Preprocessing.model_validate(meta["preprocessing"]).steps:
             if isinstance(step, Resize):
                 seen |= {("resize mode", step.mode), ("resize rule", step.rule),
-                         ("interpolation", step.interpolation), ("antialias", str(step.antialias))}
+                         ("interpolation", step.interpolation), ("antialias", str(step.antialias)),
+                         ("resize", "multiple_of" if step.multiple_of else "as computed")}
             elif isinstance(step, CenterCrop):
-                seen.add(("crop rule", step.rule))
+                seen |= {("crop rule", step.rule), ("crop", "size" if step.size else "fraction")}
             else:
                 seen |= {("pad", "size" if step.size else "multiple_of"), ("pad position", step.position)}
     wanted = {("resize mode", m) for m in get_args(Resize.model_fields["mode"].annotation)}
@@ -248,4 +261,5 @@ def test_the_variants_cover_every_step_mode_and_rule_of_the_vocabulary() -> None
     wanted |= {("crop rule", r) for r in get_args(CenterCrop.model_fields["rule"].annotation)}
     wanted |= {("pad position", p) for p in get_args(Pad.model_fields["position"].annotation)}
     wanted |= {("pad", "size"), ("pad", "multiple_of"), ("antialias", "True"), ("antialias", "False")}
+    wanted |= {("resize", "multiple_of"), ("resize", "as computed"), ("crop", "size"), ("crop", "fraction")}
     assert wanted - seen == set()
