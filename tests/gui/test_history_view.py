@@ -76,7 +76,7 @@ def test_rows_follow_the_runner_and_the_detail_pane_shows_the_job(qtbot: QtBot, 
     assert [r["id"] for r in view.model.rows] == [second, first]  # newest first
     view.select(first)
     assert "v1 onnx" in view.detail.summary.toPlainText()
-    assert "box_agreement" in view.detail.summary.toPlainText()  # the parity report
+    assert "box_agreement" in view.detail.parity.toPlainText()  # the parity report, rendered
     assert "metadata.json" in view.detail.summary.toPlainText()
     actions = view.actions_by_name
     assert actions["test"].isEnabled() and actions["deploy"].isEnabled()
