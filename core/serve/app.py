@@ -43,7 +43,7 @@ MAX_BODY_BYTES = 32 * 1024 * 1024
 class ServeSettings:
     threads: int = 2  # ONNX Runtime intra-op threads per model
     workers: int = 2  # inference calls in flight at once (a thread pool off the event loop)
-    ttl_s: float = 1.0  # how stale deployment status and key checks may be
+    ttl_s: float = 0.5  # how stale deployment status and key checks may be (a revocation lands within 1 s)
     flush_interval_s: float = INTERVAL_S  # how often the background writer stores usage and windows
     max_body_bytes: int = MAX_BODY_BYTES
     max_pixels: int = MAX_PIXELS

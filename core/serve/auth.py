@@ -41,7 +41,7 @@ def bearer_secret(authorization: str | None) -> str:
 
 
 class KeyChecker:
-    def __init__(self, service: DeploymentService, ttl: float = 1.0) -> None:
+    def __init__(self, service: DeploymentService, ttl: float = 0.5) -> None:  # revoked within a second
         self.service = service
         self.ttl = ttl
         self._cache: dict[tuple[str, str], tuple[float, Caller | None]] = {}
