@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QPushBut
 from core import packaging
 from core.db import DeploymentStatus, DeploymentType
 from core.errors import BadInput
+from core.tiers import DEFAULT_TIER
 
 ENDPOINT_TITLE = "Local endpoint"
 STATUS_COLOURS: dict[str, str] = {DeploymentStatus.ACTIVE: "#2e7d32", DeploymentStatus.INACTIVE: "#757575",
@@ -41,6 +42,8 @@ class DeploymentCard(QFrame):
     """Activate or deactivate this deployment (its id)."""
     sig_selected = Signal(str)
     """Show this deployment's history (its id)."""
+    sig_copy = Signal(str, str)
+    """Copy something about this endpoint: its id and what ("url", "curl" or "python")."""
 
     def __init__(self, summary: dict[str, Any], package_location: str, server_url: str | None,
                  parent: QWidget | None = None) -> None:
@@ -68,7 +71,7 @@ class DeploymentCard(QFrame):
             requests, errors = summary["request_count"], summary["error_count"]
             mean = summary["total_inference_time_ms"] / requests if requests else 0.0
             rows += [("URL", endpoint_url(server_url, self.deployment_id)),
-                     ("Tier", summary.get("tier") or "free"),
+                     ("Tier", summary.get("tier") or DEFAULT_TIER),
                      ("Usage", f"{requests} requests · {errors} errors · {mean:.1f} ms mean")]
         self.values: dict[str, QLabel] = {}
         for row, (name, value) in enumerate(rows):
@@ -85,6 +88,14 @@ class DeploymentCard(QFrame):
         history = QPushButton("History")
         history.clicked.connect(lambda: self.sig_selected.emit(self.deployment_id))
         buttons = QHBoxLayout()
+        self.copy_buttons: dict[str, QPushButton] = {}
+        if summary["type"] == DeploymentType.PLATFORM_ENDPOINT:
+            for what, text in (("url", "Copy URL"), ("curl", "Copy curl"), ("python", "Copy Python")):
+                button = QPushButton(text)
+                button.clicked.connect(
+                    lambda _checked=False, w=what: self.sig_copy.emit(self.deployment_id, w))
+                buttons.addWidget(button)
+                self.copy_buttons[what] = button
         buttons.addStretch(1)
         buttons.addWidget(history)
         buttons.addWidget(self.toggle)

@@ -147,7 +147,7 @@ def test_new_user_exports_tests_deploys_and_serves_the_sample_detector(
 
     # 4 · start the endpoint server from the view, infer over HTTP with the key, stop it
     server = deployments.server
-    assert deployments.port.value() == 0  # any free port
+    deployments.port.setValue(0)  # any free port: tests run side by side
     click(qtbot, deployments.server_button)
     qtbot.waitUntil(lambda: server.state in (ServerState.RUNNING, ServerState.FAILED), timeout=120_000)
     assert server.state == ServerState.RUNNING, "\n".join(server.log[-20:])
