@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QGuiApplication
+from PySide6.QtGui import QGuiApplication, QHideEvent, QShowEvent
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -39,6 +39,7 @@ from gui.models.formatting import display_path
 from gui.preferences import Preferences
 from gui.server_process import ServerProcess, ServerState
 from gui.thread_task import ThreadTask, errors, run_in_thread
+from gui.usage_monitor import UsageMonitor
 from gui.widgets.deployment_card import DeploymentCard
 from gui.widgets.endpoint_keys import KeysPanel
 from gui.widgets.history_timeline import HistoryTimeline
@@ -70,6 +71,8 @@ class DeploymentsView(QWidget):
         self.server.sig_state_changed.connect(self._server_state)
         self.server.sig_listening.connect(lambda _url: self.refresh())
         self.packaging: ThreadTask | None = None
+        self.usage = UsageMonitor(deployments, self)  # live while this page is on screen
+        self.usage.sig_updated.connect(self.show_usage)
 
         new = QPushButton("New deployment…")
         new.clicked.connect(self.open_wizard)
@@ -178,6 +181,7 @@ class DeploymentsView(QWidget):
             card.sig_toggle.connect(self.toggle)
             card.sig_selected.connect(self.show_history)
             card.sig_copy.connect(self.copy)
+            card.show_usage(self.usage.series.of(target.id), None)
             self.card_list.insertWidget(self.card_list.count() - 1, card)
             self.cards[target.id] = card
         self.empty.setVisible(not self.cards)
@@ -188,6 +192,19 @@ class DeploymentsView(QWidget):
         else:
             self.timeline.show_history("—", [])
             self.keys.set_deployment(None)
+
+    def show_usage(self) -> None:
+        """New live usage readings: every endpoint card's chart and totals."""
+        for deployment_id, card in self.cards.items():
+            card.show_usage(self.usage.series.of(deployment_id), self.usage.series.totals(deployment_id))
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        self.usage.start()
+
+    def hideEvent(self, event: QHideEvent) -> None:
+        self.usage.stop()
+        super().hideEvent(event)
 
     def show_history(self, deployment_id: str) -> None:
         self.selected = deployment_id

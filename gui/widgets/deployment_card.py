@@ -11,6 +11,8 @@ from core import packaging
 from core.db import DeploymentStatus, DeploymentType
 from core.errors import BadInput
 from core.tiers import DEFAULT_TIER
+from gui.usage_monitor import Counters, UsageSample
+from gui.widgets.usage_chart import UsageChart
 
 ENDPOINT_TITLE = "Local endpoint"
 STATUS_COLOURS: dict[str, str] = {DeploymentStatus.ACTIVE: "#2e7d32", DeploymentStatus.INACTIVE: "#757575",
@@ -30,6 +32,12 @@ def type_title(summary: dict[str, Any]) -> str:
         return packaging.get(name).title
     except BadInput:  # a record from before the registry named its package type
         return str(summary["type"]).replace("_", " ").capitalize()
+
+
+def usage_line(requests: int, errors: int, total_ms: float) -> str:
+    served = requests - errors
+    mean = total_ms / served if served > 0 else 0.0
+    return f"{requests} requests · {errors} errors · {mean:.1f} ms mean"
 
 
 def endpoint_url(server_url: str | None, deployment_id: str) -> str:
@@ -69,10 +77,9 @@ class DeploymentCard(QFrame):
             rows.append(("Platform", str(config["target_platform"])))
         if summary["type"] == DeploymentType.PLATFORM_ENDPOINT:
             requests, errors = summary["request_count"], summary["error_count"]
-            mean = summary["total_inference_time_ms"] / requests if requests else 0.0
             rows += [("URL", endpoint_url(server_url, self.deployment_id)),
                      ("Tier", summary.get("tier") or DEFAULT_TIER),
-                     ("Usage", f"{requests} requests · {errors} errors · {mean:.1f} ms mean")]
+                     ("Usage", usage_line(requests, errors, summary["total_inference_time_ms"]))]
         self.values: dict[str, QLabel] = {}
         for row, (name, value) in enumerate(rows):
             label = QLabel(value)
@@ -102,4 +109,16 @@ class DeploymentCard(QFrame):
         layout = QGridLayout(self)
         layout.addLayout(header, 0, 0)
         layout.addLayout(grid, 1, 0)
-        layout.addLayout(buttons, 2, 0)
+        self.chart: UsageChart | None = None
+        if summary["type"] == DeploymentType.PLATFORM_ENDPOINT:
+            self.chart = UsageChart()
+            layout.addWidget(self.chart, 2, 0)
+        layout.addLayout(buttons, 3, 0)
+
+    def show_usage(self, samples: list[UsageSample], totals: Counters | None) -> None:
+        """Live usage: the chart's samples, and the totals line when a newer reading has them."""
+        if self.chart is None:
+            return
+        self.chart.set_samples(samples)
+        if totals is not None:
+            self.values["Usage"].setText(usage_line(*totals))

@@ -206,3 +206,10 @@ def test_the_copied_snippets_run_against_a_real_export(
     ran = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env)
     assert ran.returncode == 0, ran.stderr
     assert ran.stdout.strip(), "the tritonclient script printed no output"
+    # both calls were real inferences: the card's live chart shows them with their latency
+    chart = view.cards[deployment_id].chart
+    assert chart is not None
+    view.usage.timer.setInterval(300)
+    qtbot.waitUntil(lambda: sum(s.requests for s in chart.samples) >= 2
+                    and any(s.mean_ms for s in chart.samples), timeout=15_000)
+    assert "2 requests · 0 errors" in view.cards[deployment_id].values["Usage"].text()
