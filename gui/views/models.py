@@ -163,6 +163,11 @@ class ModelsView(QWidget):
             haystack = " ".join(str(v or "") for v in (checkpoint.name, checkpoint.framework, checkpoint.task,
                                                       checkpoint.path)).lower()
             self.list.setRowHidden(row, bool(needle) and needle not in haystack)
+        current = self.list.currentIndex()
+        if current.isValid() and self.list.isRowHidden(current.row()):  # never show a hidden model
+            visible = [r for r in range(self.model.rowCount()) if not self.list.isRowHidden(r)]
+            if visible:
+                self.list.setCurrentIndex(self.model.index(visible[0]))
 
     def select(self, checkpoint_id: str) -> None:
         row = self.model.row_of(checkpoint_id)

@@ -94,15 +94,17 @@ class DeploymentCard(QFrame):
         self.toggle.clicked.connect(lambda: self.sig_toggle.emit(self.deployment_id))
         history = QPushButton("History")
         history.clicked.connect(lambda: self.sig_selected.emit(self.deployment_id))
-        buttons = QHBoxLayout()
+        copies = QHBoxLayout()
         self.copy_buttons: dict[str, QPushButton] = {}
         if summary["type"] == DeploymentType.PLATFORM_ENDPOINT:
             for what, text in (("url", "Copy URL"), ("curl", "Copy curl"), ("python", "Copy Python")):
                 button = QPushButton(text)
                 button.clicked.connect(
                     lambda _checked=False, w=what: self.sig_copy.emit(self.deployment_id, w))
-                buttons.addWidget(button)
+                copies.addWidget(button)
                 self.copy_buttons[what] = button
+            copies.addStretch(1)
+        buttons = QHBoxLayout()
         buttons.addStretch(1)
         buttons.addWidget(history)
         buttons.addWidget(self.toggle)
@@ -113,7 +115,8 @@ class DeploymentCard(QFrame):
         if summary["type"] == DeploymentType.PLATFORM_ENDPOINT:
             self.chart = UsageChart()
             layout.addWidget(self.chart, 2, 0)
-        layout.addLayout(buttons, 3, 0)
+        layout.addLayout(copies, 3, 0)
+        layout.addLayout(buttons, 4, 0)
 
     def show_usage(self, samples: list[UsageSample], totals: Counters | None) -> None:
         """Live usage: the chart's samples, and the totals line when a newer reading has them."""

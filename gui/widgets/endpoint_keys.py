@@ -62,6 +62,8 @@ class KeysPanel(QWidget):
         for name in TIERS:
             self.tier.addItem(tier_label(name), name)
         self.tier.setCurrentIndex(self.tier.findData(LOCAL_TIER))
+        self.tier.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.tier.setMinimumContentsLength(16)
         self.issue_button = QPushButton("Issue key")
         self.issue_button.clicked.connect(self.issue)
         self.revoke_button = QPushButton("Revoke…")
@@ -133,7 +135,7 @@ class KeysPanel(QWidget):
         self.name.clear()
         self.refresh()
         self.sig_key_issued.emit(self.deployments.get(self.deployment_id).name, new.secret)
-        self.sig_message.emit(f"Issued a {new.tier} key.")
+        self.sig_message.emit(f"Issued a key on the {new.tier} tier.")
         return new.id
 
     def confirm(self, question: str) -> bool:

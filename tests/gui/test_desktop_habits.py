@@ -75,6 +75,12 @@ def test_shortcuts_run_the_existing_actions(qtbot: QtBot, tmp_path: Path,
     qtbot.keyClicks(window.models.find_field, "no such model")
     assert all(window.models.list.isRowHidden(r) for r in range(window.models.model.rowCount()))
     window.models.find_field.clear()
+    window.models.select(window.models.model.items[0].id)
+    wanted = window.models.model.items[-1]
+    window.models.find_field.setText(wanted.name)  # the selected model is filtered out: the match is shown
+    current = window.models.current()
+    assert current is not None and current.id == wanted.id
+    window.models.find_field.clear()
     assert not any(window.models.list.isRowHidden(r) for r in range(window.models.model.rowCount()))
     # export: Ctrl+E opens the wizard for the selected model
     window.models.select(window.models.model.items[0].id)
