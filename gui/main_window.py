@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import Qt
@@ -133,8 +134,9 @@ class MainWindow(QMainWindow):
 
     def delete_selected(self) -> None:
         """Delete what is selected on the current page, through that page's own Delete."""
-        delete = getattr(self.pages[self.current_page()], "delete", None)
-        if callable(delete):
+        deletes: dict[str, Callable[[], None]] = {"Exports": self.history.delete}
+        delete = deletes.get(self.current_page())
+        if delete is not None:
             delete()
         else:
             self.statusBar().showMessage(f"Nothing to delete on the {self.current_page()} page")

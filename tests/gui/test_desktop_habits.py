@@ -98,6 +98,9 @@ def test_shortcuts_run_the_existing_actions(qtbot: QtBot, tmp_path: Path,
     qtbot.keyClick(window.history.table, Qt.Key.Key_Delete)
     assert len(questions) == 1 and "cannot be undone" in questions[0]
     assert service.get(job_id) is not None  # answered no: nothing deleted
+    window.show_page("Capabilities")
+    window.menu_actions["delete"].trigger()
+    assert len(questions) == 1 and "Nothing to delete" in window.statusBar().currentMessage()
     # open: Ctrl+O is the Models page's "Add checkpoint…"
     opened: list[str] = []
     monkeypatch.setattr(QFileDialog, "getOpenFileNames",
