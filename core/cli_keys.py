@@ -12,6 +12,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from core.tiers import TIERS
+
 Handler = Callable[[argparse.Namespace], int]
 
 
@@ -21,7 +23,7 @@ def register(sub: Any) -> dict[str, Handler]:
     keys.add_argument("deployment", metavar="DEPLOYMENT", help="a platform_endpoint deployment id")
     keys.add_argument("key", nargs="?", metavar="KEY",
                       help="revoke, rotate: the key's id (or its prefix, as `keys list` shows)")
-    keys.add_argument("--tier", choices=("free", "pro", "enterprise"),
+    keys.add_argument("--tier", choices=tuple(TIERS),
                       help="create: the key's tier (default: the deployment's)")
     keys.add_argument("--name", help="create: a name to tell the key apart")
     keys.add_argument("--all", action="store_true", help="list: include revoked keys")

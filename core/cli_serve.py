@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from core.cli_deployments import package_type_help, package_type_names, run_package
+from core.tiers import TIERS
 
 Handler = Callable[[argparse.Namespace], int]
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8000
@@ -21,7 +22,7 @@ def register(sub: Any) -> dict[str, Handler]:
     deploy.add_argument("--type", dest="deployment_type", default=ENDPOINT,
                         choices=(ENDPOINT, *package_type_names()),
                         help=f"{ENDPOINT} (default), or a package type: {package_type_help()}")
-    deploy.add_argument("--tier", choices=("free", "pro", "enterprise"),
+    deploy.add_argument("--tier", choices=tuple(TIERS),
                         help=f"{ENDPOINT}: the API key's tier, its rate limit and monthly quota "
                              "(default free)")
     deploy.add_argument("--name")

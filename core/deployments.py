@@ -33,13 +33,9 @@ from core.db import (
 from core.db.models import utcnow
 from core.errors import BadInput
 from core.paths import database_path
+from core.tiers import DEFAULT_TIER, TIERS
 
 KEY_PREFIX = "sk_slipway_"
-TIERS: dict[str, dict[str, int | None]] = {  # the seed's PRICING_TIERS; None = unlimited
-    "free": {"rate_limit_per_minute": 10, "requests_per_month": 1_000},
-    "pro": {"rate_limit_per_minute": 100, "requests_per_month": 100_000},
-    "enterprise": {"rate_limit_per_minute": 1_000, "requests_per_month": None},
-}
 
 
 def hash_key(key: str) -> str:
@@ -203,7 +199,7 @@ class DeploymentService:
             if target.deployment_type != DeploymentType.PLATFORM_ENDPOINT:
                 raise BadInput(f"deployment {target.id} is a {target.deployment_type} package; "
                                "only platform_endpoint deployments have API keys")
-            tier = tier or target.tier or "free"
+            tier = tier or target.tier or DEFAULT_TIER
             if tier not in TIERS:
                 raise BadInput(f"unknown tier {tier!r}; choose one of {', '.join(TIERS)}")
             secret = KEY_PREFIX + secrets.token_urlsafe(32)

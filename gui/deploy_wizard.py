@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 
 from core import formats, packaging
 from core.db import DeploymentType
-from core.deployments import TIERS
+from core.tiers import LOCAL_TIER, TIERS, tier_label
 
 ENDPOINT = DeploymentType.PLATFORM_ENDPOINT.value
 ENDPOINT_TITLE = "Local endpoint"
@@ -154,10 +154,9 @@ class _ConfigPage(QWizardPage):
         self.type_page = type_page
         self.setTitle("Configuration")
         self.tier = QComboBox()
-        for name, limits in TIERS.items():
-            month = limits["requests_per_month"]
-            self.tier.addItem(f"{name} — {limits['rate_limit_per_minute']}/min, "
-                              f"{'unlimited' if month is None else f'{month:,}/month'}", name)
+        for name in TIERS:
+            self.tier.addItem(tier_label(name), name)
+        self.tier.setCurrentIndex(self.tier.findData(LOCAL_TIER))  # a local endpoint is not throttled
         self.form = QFormLayout(self)
         self.form.addRow("Tier", self.tier)
         self.note = QLabel("")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import Qt
@@ -9,6 +10,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QListWidget,
     QMainWindow,
+    QMessageBox,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
@@ -19,6 +21,7 @@ from core.db import Checkpoint, ExportJob
 from core.deployments import DeploymentService
 from core.jobs import JobService
 from gui.export_runner import ExportRunner
+from gui.menus import about_box, build_menus
 from gui.models.formatting import display_path
 from gui.preferences import Preferences
 from gui.thread_task import errors
@@ -29,6 +32,7 @@ from gui.views.inference import InferenceView
 from gui.views.models import ModelsView
 from gui.views.settings import SettingsView
 from gui.widgets.notification_bar import NotificationBar
+from gui.window_state import StateKeeper, restore_window
 from gui.wizard.export_wizard import ExportWizard
 
 PAGES = ("Models", "Exports", "Inference test", "Deployments", "Capabilities", "Settings")
@@ -74,8 +78,13 @@ class MainWindow(QMainWindow):
         row.addWidget(body, 1)
         self.setCentralWidget(central)
         self._wire()
+        self.menu_actions = build_menus(self, PAGES)
         self.models.refresh()
         self.nav.setCurrentRow(0)
+        last_page = restore_window(self, self.pages)  # where the user left things last time
+        if last_page is not None:
+            self.show_page(last_page)
+        self.state_keeper = StateKeeper(self, self.pages, self.current_page)
         self.statusBar().showMessage(f"{self.models.model.rowCount()} models in the library")
 
     def _wire(self) -> None:
@@ -100,6 +109,40 @@ class MainWindow(QMainWindow):
 
     def show_page(self, name: str) -> None:
         self.nav.setCurrentRow(PAGES.index(name))
+
+    def current_page(self) -> str:
+        return PAGES[max(0, self.nav.currentRow())]
+
+    # --- menu and shortcut actions (each is what a view's own button does) ----------------
+
+    def add_checkpoint(self) -> None:
+        self.show_page("Models")
+        self.models.choose_file()
+
+    def export_current(self) -> None:
+        checkpoint = self.models.current()
+        if checkpoint is None:
+            self.show_page("Models")
+            self.statusBar().showMessage("Select a model to export first")
+            return
+        self.open_wizard(checkpoint)
+
+    def find_model(self) -> None:
+        self.show_page("Models")
+        self.models.find_field.setFocus()
+        self.models.find_field.selectAll()
+
+    def delete_selected(self) -> None:
+        """Delete what is selected on the current page, through that page's own Delete."""
+        deletes: dict[str, Callable[[], None]] = {"Exports": self.history.delete}
+        delete = deletes.get(self.current_page())
+        if delete is not None:
+            delete()
+        else:
+            self.statusBar().showMessage(f"Nothing to delete on the {self.current_page()} page")
+
+    def show_about(self) -> QMessageBox:
+        return about_box(self)
 
     def _checkpoint_selected(self, checkpoint_id: str | None) -> None:
         self.history.set_checkpoint(checkpoint_id)

@@ -6,10 +6,11 @@ Storage settings are core's (``core.settings``); these only shape the desktop ap
 from __future__ import annotations
 
 import json
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from core.cli_serve import DEFAULT_PORT
 from core.paths import data_dir
 from core.spec import ExportFormat
 
@@ -22,6 +23,7 @@ class Preferences(BaseModel):
     theme: Literal["light", "dark"] = "light"
     default_format: ExportFormat = "onnx"
     default_opset: int = 17
+    endpoint_port: Annotated[int, Field(ge=0, le=65535)] = DEFAULT_PORT  # the endpoint server; 0: any
 
     @classmethod
     def load(cls) -> Preferences:

@@ -167,7 +167,7 @@ async def _too_large(limit: int, scope: Scope, receive: Receive, send: Send) -> 
 
 
 def create_app(db: Database, settings: ServeSettings | None = None) -> FastAPI:
-    from core.serve import kserve, seed_api
+    from core.serve import docs_page, kserve, seed_api
 
     settings = settings or ServeSettings()
     state = ServeState(db, settings)
@@ -183,11 +183,13 @@ def create_app(db: Database, settings: ServeSettings | None = None) -> FastAPI:
             state.executor.shutdown(wait=True, cancel_futures=True)
 
     app = FastAPI(title="Slipway local endpoint", version="1", lifespan=lifespan,
+                  docs_url=None, redoc_url=None,  # both load from a CDN; docs_page serves /docs
                   description="The seed's /v1 inference API and KServe v2 (Open Inference Protocol) "
                               "for every active platform_endpoint deployment.")
     app.state.serve = state
     app.include_router(seed_api.router(state))
     app.include_router(kserve.router(state))
+    docs_page.install(app)
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -17,9 +17,10 @@ from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from core.deployments import TIERS, DeploymentService, hash_key, month_of
+from core.deployments import DeploymentService, hash_key, month_of
 from core.serve.problems import ApiError
 from core.serve.usage import UsageLedger
+from core.tiers import tier_limits
 
 WINDOW_S = 60.0
 
@@ -93,8 +94,7 @@ class Limiter:
 
     def admit(self, deployment_id: str, caller: Caller, *, inference: bool = True) -> None:
         """Count one call for the key, or raise 429 with Retry-After."""
-        limits = TIERS.get(caller.tier, TIERS["free"])
-        per_minute, per_month = limits["rate_limit_per_minute"], limits["requests_per_month"]
+        per_minute, per_month = tier_limits(caller.tier)
         now = time.monotonic()
         month = month_of(datetime.now(UTC))
         with self._lock:

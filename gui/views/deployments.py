@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QGuiApplication
+from PySide6.QtGui import QGuiApplication, QHideEvent, QShowEvent
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QScrollArea,
     QSpinBox,
     QSplitter,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -30,13 +31,17 @@ from PySide6.QtWidgets import (
 from core import packaging
 from core.db import DeploymentType, JobStatus
 from core.deployments import DeploymentService, deployment_summary
+from core.endpoint_snippets import curl_snippet, infer_url, python_snippet
 from core.errors import SlipwayError
 from core.jobs import JobService
 from gui.deploy_wizard import ENDPOINT, DeployChoice, DeployWizard, ExportOption
 from gui.models.formatting import display_path
+from gui.preferences import Preferences
 from gui.server_process import ServerProcess, ServerState
 from gui.thread_task import ThreadTask, errors, run_in_thread
+from gui.usage_monitor import UsageMonitor
 from gui.widgets.deployment_card import DeploymentCard
+from gui.widgets.endpoint_keys import KeysPanel
 from gui.widgets.history_timeline import HistoryTimeline
 
 SERVER_STATE_TEXT = {ServerState.STOPPED: "Endpoint server: stopped",
@@ -66,6 +71,8 @@ class DeploymentsView(QWidget):
         self.server.sig_state_changed.connect(self._server_state)
         self.server.sig_listening.connect(lambda _url: self.refresh())
         self.packaging: ThreadTask | None = None
+        self.usage = UsageMonitor(deployments, self)  # live while this page is on screen
+        self.usage.sig_updated.connect(self.show_usage)
 
         new = QPushButton("New deployment…")
         new.clicked.connect(self.open_wizard)
@@ -75,7 +82,10 @@ class DeploymentsView(QWidget):
         self.port = QSpinBox()
         self.port.setRange(0, 65535)
         self.port.setSpecialValueText("any port")
-        self.port.setToolTip("Port for the endpoint server (0: any free port)")
+        self.port.setToolTip("Port for the endpoint server (0: any free port); remembered")
+        self.port.setValue(Preferences.load().endpoint_port)
+        self.port.editingFinished.connect(self.save_port)
+        self.fresh_key: tuple[str, str] | None = None  # (deployment id, secret) until "I saved it"
         self.server_button = QPushButton("Start server")
         self.server_button.clicked.connect(self.toggle_server)
         top = QHBoxLayout()
@@ -111,17 +121,24 @@ class DeploymentsView(QWidget):
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(holder)
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
         self.empty = QLabel("No deployments yet. Use “New deployment…” to serve or package an export.")
         self.empty.setWordWrap(True)
         self.card_list.insertWidget(0, self.empty)
         self.timeline = HistoryTimeline()
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(scroll)
-        split.addWidget(self.timeline)
+        self.keys = KeysPanel(deployments)
+        self.keys.sig_key_issued.connect(
+            lambda name, secret: self.show_key(name, secret, self.keys.deployment_id))
+        self.keys.sig_message.connect(self.status.setText)
+        self.side_tabs = QTabWidget()
+        self.side_tabs.addTab(self.timeline, "History")
+        self.side_tabs.addTab(self.keys, "API keys")
+        split.addWidget(self.side_tabs)
         split.setStretchFactor(0, 3)
         split.setStretchFactor(1, 2)
-        self.status = QLabel("")
-        self.status.setWordWrap(True)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.key_banner)
@@ -163,6 +180,8 @@ class DeploymentsView(QWidget):
             card = DeploymentCard(summary, display_path(location), self.server.url)
             card.sig_toggle.connect(self.toggle)
             card.sig_selected.connect(self.show_history)
+            card.sig_copy.connect(self.copy)
+            card.show_usage(self.usage.series.of(target.id), None)
             self.card_list.insertWidget(self.card_list.count() - 1, card)
             self.cards[target.id] = card
         self.empty.setVisible(not self.cards)
@@ -172,11 +191,26 @@ class DeploymentsView(QWidget):
             self.show_history(next(iter(self.cards)))
         else:
             self.timeline.show_history("—", [])
+            self.keys.set_deployment(None)
+
+    def show_usage(self) -> None:
+        """New live usage readings: every endpoint card's chart and totals."""
+        for deployment_id, card in self.cards.items():
+            card.show_usage(self.usage.series.of(deployment_id), self.usage.series.totals(deployment_id))
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        self.usage.start()
+
+    def hideEvent(self, event: QHideEvent) -> None:
+        self.usage.stop()
+        super().hideEvent(event)
 
     def show_history(self, deployment_id: str) -> None:
         self.selected = deployment_id
         target = self.deployments.get(deployment_id)
         self.timeline.show_history(target.name, self.deployments.history(deployment_id))
+        self.keys.set_deployment(deployment_id)
 
     # --- actions -------------------------------------------------------------------------------
 
@@ -193,7 +227,7 @@ class DeploymentsView(QWidget):
                 key = self.deployments.create_key(target.id, tier=choice.tier)
                 self.selected = target.id
                 self.refresh()
-                self.show_key(target.name, key.secret)
+                self.show_key(target.name, key.secret, target.id)
                 return target.id
             self.build_package(choice)
         except SlipwayError as err:
@@ -232,13 +266,15 @@ class DeploymentsView(QWidget):
         self.status.setText(f"Packaging failed: {message}")
         self.refresh()
 
-    def show_key(self, name: str, secret: str) -> None:
+    def show_key(self, name: str, secret: str, deployment_id: str | None = None) -> None:
         """The key exists in plain text only here, until dismissed: it is stored hashed."""
+        self.fresh_key = (deployment_id, secret) if deployment_id else None
         self.key_title.setText(f"API key for “{name}” — shown once, copy it now:")
         self.key_field.setText(secret)
         self.key_banner.show()
 
     def dismiss_key(self) -> None:
+        self.fresh_key = None
         self.key_field.clear()
         self.key_banner.hide()
 
@@ -260,7 +296,33 @@ class DeploymentsView(QWidget):
         if self.server.running:
             self.server.stop()
         else:
+            self.save_port()
             self.server.start(port=self.port.value())
+
+    def save_port(self) -> None:
+        """The port persists: the next start (and the next run of the app) uses it."""
+        preferences = Preferences.load()
+        if preferences.endpoint_port != self.port.value():
+            preferences.endpoint_port = self.port.value()
+            preferences.save()
+
+    def base_url(self) -> str | None:
+        """The running server's address, else the one it will have on its fixed port (None: any port)."""
+        return self.server.url or (f"http://127.0.0.1:{self.port.value()}" if self.port.value() else None)
+
+    def copy(self, deployment_id: str, what: str) -> str:
+        """Put the endpoint's URL, or a ready curl / Python call of it, on the clipboard."""
+        secret = self.fresh_key[1] if self.fresh_key and self.fresh_key[0] == deployment_id else None
+        base = self.base_url()
+        text = {"url": lambda: infer_url(base, deployment_id),
+                "curl": lambda: curl_snippet(base, deployment_id, secret),
+                "python": lambda: python_snippet(base, deployment_id, secret)}[what]()
+        QGuiApplication.clipboard().setText(text)
+        key_note = "with the new key" if secret else "reading the key from $SLIPWAY_API_KEY"
+        self.status.setText("Copied the URL" if what == "url" else
+                            f"Copied a {'curl line' if what == 'curl' else 'Python (tritonclient) script'} "
+                            f"{key_note}")
+        return text
 
     def _server_state(self, state: str) -> None:
         self.server_status.setText(SERVER_STATE_TEXT.get(state, state))

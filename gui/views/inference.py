@@ -15,7 +15,6 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication, QImage
 from PySide6.QtWidgets import (
     QComboBox,
-    QFileDialog,
     QFormLayout,
     QHBoxLayout,
     QLabel,
@@ -35,6 +34,7 @@ from core.jobs import JobService
 from gui.inference_worker import InferenceResult, InferenceRunner
 from gui.widgets.detection_canvas import DetectionCanvas
 from gui.widgets.topk_bars import TopKBars
+from gui.window_state import open_file_name
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 SLIDER_STEPS = 100
@@ -180,8 +180,8 @@ class InferenceView(QWidget):
         self.run()
 
     def _pick_image(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open an image", "",
-                                              "Images (" + " ".join(f"*{s}" for s in IMAGE_SUFFIXES) + ")")
+        path = open_file_name(self, "images", "Open an image",
+                              "Images (" + " ".join(f"*{s}" for s in IMAGE_SUFFIXES) + ")")
         if path:
             self.load_image(Path(path))
 

@@ -9,7 +9,6 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
-    QFileDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
@@ -37,6 +36,7 @@ from gui.models.checkpoint_model import CHECKPOINT_ID_ROLE, CheckpointListModel
 from gui.models.formatting import display_path, size_label
 from gui.models.history_model import COLUMNS, HistoryModel
 from gui.widgets.deployment_card import type_title
+from gui.window_state import existing_directory, open_file_names
 
 EXPORT_COLUMNS = ("Version", "Format", "Status", "Size", "Parity")
 
@@ -72,6 +72,11 @@ class ModelsView(QWidget):
         hint = QLabel("Drop .pt, .pth, .safetensors files or Hugging Face folders here")
         hint.setWordWrap(True)
         hint.setStyleSheet("color: palette(mid);")
+        self.find_field = QLineEdit()
+        self.find_field.setPlaceholderText("Find a model")
+        self.find_field.setClearButtonEnabled(True)
+        self.find_field.textChanged.connect(self.filter_models)
+        left_layout.addWidget(self.find_field)
         left_layout.addWidget(self.list, 1)
         left_layout.addWidget(hint)
         buttons = QHBoxLayout()
@@ -145,10 +150,24 @@ class ModelsView(QWidget):
     def refresh(self) -> None:
         current = self.current()
         self.model.refresh()
+        self.filter_models()
         if current is not None:
             self.select(current.id)
         elif self.model.rowCount():
             self.list.setCurrentIndex(self.model.index(0))
+
+    def filter_models(self, text: str = "") -> None:
+        """Show only the models whose name, framework, task or file holds the text."""
+        needle = (text or self.find_field.text()).strip().lower()
+        for row, checkpoint in enumerate(self.model.items):
+            haystack = " ".join(str(v or "") for v in (checkpoint.name, checkpoint.framework, checkpoint.task,
+                                                      checkpoint.path)).lower()
+            self.list.setRowHidden(row, bool(needle) and needle not in haystack)
+        current = self.list.currentIndex()
+        if current.isValid() and self.list.isRowHidden(current.row()):  # never show a hidden model
+            visible = [r for r in range(self.model.rowCount()) if not self.list.isRowHidden(r)]
+            if visible:
+                self.list.setCurrentIndex(self.model.index(visible[0]))
 
     def select(self, checkpoint_id: str) -> None:
         row = self.model.row_of(checkpoint_id)
@@ -191,12 +210,12 @@ class ModelsView(QWidget):
         QMessageBox.warning(self, "Slipway", text)
 
     def choose_file(self) -> None:
-        files, _ = QFileDialog.getOpenFileNames(self, "Add checkpoints", "",
-                                                "Checkpoints (*.pt *.pth *.safetensors)")
+        files = open_file_names(self, "checkpoints", "Add checkpoints",
+                                "Checkpoints (*.pt *.pth *.safetensors)")
         self.import_paths([Path(f) for f in files])
 
     def choose_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Add a Hugging Face model folder")
+        folder = existing_directory(self, "hf-folders", "Add a Hugging Face model folder")
         if folder:
             self.import_paths([Path(folder)])
 

@@ -147,9 +147,9 @@ class SettingsView(QWidget):
         except (SlipwayError, ValueError) as err:
             self.status.setText(f"Not saved: {err}")
             return False
-        prefs = Preferences(theme=self.theme.currentText(),  # type: ignore[arg-type]
-                            default_format=self.default_format.currentText(),
-                            default_opset=self.default_opset.value())
+        prefs = Preferences.model_validate({  # what this page does not show (the endpoint's port) stays
+            **Preferences.load().model_dump(), "theme": self.theme.currentText(),
+            "default_format": self.default_format.currentText(), "default_opset": self.default_opset.value()})
         prefs.save()
         self.sig_theme_changed.emit(prefs.theme)
         self.sig_saved.emit()

@@ -10,6 +10,9 @@ from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QPushBut
 from core import packaging
 from core.db import DeploymentStatus, DeploymentType
 from core.errors import BadInput
+from core.tiers import DEFAULT_TIER
+from gui.usage_monitor import Counters, UsageSample
+from gui.widgets.usage_chart import UsageChart
 
 ENDPOINT_TITLE = "Local endpoint"
 STATUS_COLOURS: dict[str, str] = {DeploymentStatus.ACTIVE: "#2e7d32", DeploymentStatus.INACTIVE: "#757575",
@@ -31,6 +34,12 @@ def type_title(summary: dict[str, Any]) -> str:
         return str(summary["type"]).replace("_", " ").capitalize()
 
 
+def usage_line(requests: int, errors: int, total_ms: float) -> str:
+    served = requests - errors
+    mean = total_ms / served if served > 0 else 0.0
+    return f"{requests} requests · {errors} errors · {mean:.1f} ms mean"
+
+
 def endpoint_url(server_url: str | None, deployment_id: str) -> str:
     base = server_url or "http://127.0.0.1:8000 (server stopped)"
     return f"{base}/v1/infer/{deployment_id}"
@@ -41,6 +50,8 @@ class DeploymentCard(QFrame):
     """Activate or deactivate this deployment (its id)."""
     sig_selected = Signal(str)
     """Show this deployment's history (its id)."""
+    sig_copy = Signal(str, str)
+    """Copy something about this endpoint: its id and what ("url", "curl" or "python")."""
 
     def __init__(self, summary: dict[str, Any], package_location: str, server_url: str | None,
                  parent: QWidget | None = None) -> None:
@@ -66,10 +77,9 @@ class DeploymentCard(QFrame):
             rows.append(("Platform", str(config["target_platform"])))
         if summary["type"] == DeploymentType.PLATFORM_ENDPOINT:
             requests, errors = summary["request_count"], summary["error_count"]
-            mean = summary["total_inference_time_ms"] / requests if requests else 0.0
             rows += [("URL", endpoint_url(server_url, self.deployment_id)),
-                     ("Tier", summary.get("tier") or "free"),
-                     ("Usage", f"{requests} requests · {errors} errors · {mean:.1f} ms mean")]
+                     ("Tier", summary.get("tier") or DEFAULT_TIER),
+                     ("Usage", usage_line(requests, errors, summary["total_inference_time_ms"]))]
         self.values: dict[str, QLabel] = {}
         for row, (name, value) in enumerate(rows):
             label = QLabel(value)
@@ -84,6 +94,16 @@ class DeploymentCard(QFrame):
         self.toggle.clicked.connect(lambda: self.sig_toggle.emit(self.deployment_id))
         history = QPushButton("History")
         history.clicked.connect(lambda: self.sig_selected.emit(self.deployment_id))
+        copies = QHBoxLayout()
+        self.copy_buttons: dict[str, QPushButton] = {}
+        if summary["type"] == DeploymentType.PLATFORM_ENDPOINT:
+            for what, text in (("url", "Copy URL"), ("curl", "Copy curl"), ("python", "Copy Python")):
+                button = QPushButton(text)
+                button.clicked.connect(
+                    lambda _checked=False, w=what: self.sig_copy.emit(self.deployment_id, w))
+                copies.addWidget(button)
+                self.copy_buttons[what] = button
+            copies.addStretch(1)
         buttons = QHBoxLayout()
         buttons.addStretch(1)
         buttons.addWidget(history)
@@ -91,4 +111,17 @@ class DeploymentCard(QFrame):
         layout = QGridLayout(self)
         layout.addLayout(header, 0, 0)
         layout.addLayout(grid, 1, 0)
-        layout.addLayout(buttons, 2, 0)
+        self.chart: UsageChart | None = None
+        if summary["type"] == DeploymentType.PLATFORM_ENDPOINT:
+            self.chart = UsageChart()
+            layout.addWidget(self.chart, 2, 0)
+        layout.addLayout(copies, 3, 0)
+        layout.addLayout(buttons, 4, 0)
+
+    def show_usage(self, samples: list[UsageSample], totals: Counters | None) -> None:
+        """Live usage: the chart's samples, and the totals line when a newer reading has them."""
+        if self.chart is None:
+            return
+        self.chart.set_samples(samples)
+        if totals is not None:
+            self.values["Usage"].setText(usage_line(*totals))

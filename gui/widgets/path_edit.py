@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLineEdit, QPushButton, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLineEdit, QPushButton, QWidget
+
+from gui.window_state import existing_directory, open_file_name
 
 
 class PathEdit(QWidget):
@@ -30,7 +32,7 @@ class PathEdit(QWidget):
         return Path(text).expanduser() if text else None
 
     def _browse(self) -> None:
-        chosen = (QFileDialog.getExistingDirectory(self, "Choose a folder") if self.folder
-                  else QFileDialog.getOpenFileName(self, "Choose a file")[0])
+        chosen = (existing_directory(self, "data-folders", "Choose a folder") if self.folder
+                  else open_file_name(self, "data-files", "Choose a file"))
         if chosen:
             self.line.setText(chosen)

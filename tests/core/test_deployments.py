@@ -79,7 +79,7 @@ def test_bad_input_names_the_problem(completed_export: tuple[Database, str], tmp
         service.create("../etc", "download")
     with pytest.raises(BadInput, match="no deployment"):
         service.get("abcdef")
-    assert set(TIERS) == {"free", "pro", "enterprise"}
+    assert set(TIERS) == {"free", "pro", "enterprise", "unlimited"}
 
 
 def test_an_export_with_a_live_deployment_cannot_be_deleted(completed_export: tuple[Database, str]) -> None:

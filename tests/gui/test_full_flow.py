@@ -24,11 +24,11 @@ from core.db import DeploymentType
 from core.deployments import KEY_PREFIX
 from core.inference import open_package
 from core.samples import sample
+from gui import window_state  # the file dialogs (they start in the last folder used)
 from gui.app import MainWindow
 from gui.deploy_wizard import DeployWizard
 from gui.models.history_model import COLUMNS, PERCENT_ROLE
 from gui.server_process import ServerState
-from gui.views import inference as inference_module
 from gui.wizard.export_wizard import ExportWizard
 
 EXPORT_TIMEOUT_MS = 300_000
@@ -105,7 +105,7 @@ def test_new_user_exports_tests_deploys_and_serves_the_sample_detector(
     inference = window.inference
     assert window.stack.currentWidget() is inference and inference.export_id == job_id
     image = sample("shapes-yolo11n").image_files()[0]
-    monkeypatch.setattr(inference_module.QFileDialog, "getOpenFileName",
+    monkeypatch.setattr(window_state.QFileDialog, "getOpenFileName",
                         staticmethod(lambda *_args, **_kw: (str(image), "")))
     click(qtbot, button(inference, "Open image…"))
     qtbot.waitUntil(lambda: inference.result is not None, timeout=120_000)
@@ -147,7 +147,7 @@ def test_new_user_exports_tests_deploys_and_serves_the_sample_detector(
 
     # 4 · start the endpoint server from the view, infer over HTTP with the key, stop it
     server = deployments.server
-    assert deployments.port.value() == 0  # any free port
+    deployments.port.setValue(0)  # any free port: tests run side by side
     click(qtbot, deployments.server_button)
     qtbot.waitUntil(lambda: server.state in (ServerState.RUNNING, ServerState.FAILED), timeout=120_000)
     assert server.state == ServerState.RUNNING, "\n".join(server.log[-20:])
