@@ -1,7 +1,9 @@
 """Running one image through the original model and every export of it, off the UI thread.
 
 The exports run one after another through ``InferenceRunner`` (the packages' own
-wrappers: ONNX in this process, the other runtimes in the prediction child). The
+wrappers: ONNX in this process, the other runtimes in the prediction child); a package
+seen for the first time runs twice and only the second run is shown, so its latency is
+not its warm-up (a TorchScript module's first calls profile and optimize it). The
 original runs in a long-lived child of its own (``python -m exporters.original_process``,
 torch stays out of the GUI process), once per export: on the tensor that export's
 metadata.json describes, so the raw outputs can be compared value by value. Results
@@ -67,8 +69,9 @@ class CompareRunner(QObject):
         self._child: ChildProcess | None = None
         self._scratch = tempfile.TemporaryDirectory(prefix="slipway-compare-")
         self._generation = 0
-        self._queue: list[CompareTarget] = []
-        self._current: CompareTarget | None = None
+        self._queue: list[tuple[CompareTarget, bool]] = []  # (export, whether this run is the measured one)
+        self._current: tuple[CompareTarget, bool] | None = None
+        self._warm: set[Path] = set()  # packages run once already (TorchScript's first run profiles)
         self._image: np.ndarray | None = None
         self._original_pending: dict[str, CompareTarget] = {}
         self._metadata: dict[str, dict[str, Any]] = {}
@@ -82,7 +85,8 @@ class CompareRunner(QObject):
 
         self._generation += 1
         self._image = rgb
-        self._queue = list(targets)
+        self._queue = [(t, measured) for t in targets
+                       for measured in ((True,) if t.package_dir in self._warm else (False, True))]
         self._original_pending = {}
         image = Path(self._scratch.name) / f"image-{self._generation}.npy"
         np.save(image, rgb)
@@ -108,20 +112,25 @@ class CompareRunner(QObject):
         if self._current is None or self._image is None:
             return
         try:
-            self.exports.run(self._current.package_dir, self._image)
+            self.exports.run(self._current[0].package_dir, self._image)
         except Exception as err:  # metadata.json unreadable: shown in the view, not raised into Qt
             self._export_failed(f"cannot open the package: {err}")
 
     def _export_done(self, result: InferenceResult) -> None:
         if self._current is None:
             return
-        self.sig_exported.emit(self._current.export_id, result)
+        target, measured = self._current
+        self._warm.add(target.package_dir)
+        if measured:  # a package's first run only warms it up: its latency would mislead
+            self.sig_exported.emit(target.export_id, result)
         self._next_export()
 
     def _export_failed(self, message: str) -> None:
         if self._current is None:
             return
-        self.sig_failed.emit(self._current.export_id, "export", message)
+        target = self._current[0]
+        self._queue = [(t, m) for t, m in self._queue if t.export_id != target.export_id]
+        self.sig_failed.emit(target.export_id, "export", message)
         self._next_export()
 
     # --- the original, in its own child -------------------------------------------------------

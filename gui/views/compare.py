@@ -222,7 +222,7 @@ class CompareView(QWidget):
         for target in targets:
             self.panels[target.export_id] = ComparePanel(target.label)
         for panel in self.panels.values():
-            self.panels_row.addWidget(panel)
+            self.panels_row.addWidget(panel, 1)
             assert self.image is not None
             panel.show_image(self.image)
 

@@ -59,7 +59,7 @@ def image_bars(report: dict[str, Any]) -> tuple[str, list[tuple[str, float]]]:
 class _Chart(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setMinimumHeight(200)
+        self.setMinimumHeight(180)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.setMouseTracking(True)
         self.title = ""
@@ -186,7 +186,7 @@ class AgreementChart(_Chart):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setMinimumHeight(160)
+        self.setMinimumHeight(130)
         self.measure = ""
         self.bars: list[tuple[str, float]] = []
 

@@ -68,3 +68,15 @@ def test_semantic_class_maps_from_masks() -> None:
                            outputs_comparable=False)
     assert result.pixel_agreement == pytest.approx(0.75)
     assert result.differences == ["25.0% of pixels change class"]
+
+
+def test_the_gates_agreement_lists_each_image_for_the_parity_tabs_chart() -> None:
+    from core.parity import Agreement
+
+    agreement = Agreement("box_agreement")
+    agreement.add("a.jpg", 3, 3)
+    agreement.add("b.jpg", 1, 2)
+    report = agreement.report(required=1.0)
+    assert report["per_image"] == [{"image": "a.jpg", "agreed": 3, "total": 3},
+                                   {"image": "b.jpg", "agreed": 1, "total": 2}]
+    assert report["images_disagreeing"] == ["b.jpg"]

@@ -108,6 +108,7 @@ def test_detector_original_and_exports_side_by_side_with_a_seeded_difference_mar
                                                                      strict=True))
     assert row.comparison.max_abs_diff == pytest.approx(recomputed)
     assert 0 < recomputed < run.result["parity"]["outputs"]["output0"]["tolerance"]
+    assert len(run.result["parity"]["task_agreement"]["per_image"]) == run.result["parity"]["images"]
     assert row.comparison.agreement == 1.0 and not row.comparison.differs
     assert panel.state == "agrees" and panel.canvas.marks == []
     assert row.original.latency_ms > 0 and row.exported.latency_ms > 0
