@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QCoreApplication, Qt
 from PySide6.QtGui import QBrush, QColor, QDragEnterEvent, QDropEvent, QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
@@ -83,6 +83,8 @@ class CompareView(QWidget):
         self.runner.sig_original.connect(self._original_done)
         self.runner.sig_exported.connect(self._export_done)
         self.runner.sig_failed.connect(self._failed)
+        if (app := QCoreApplication.instance()) is not None:  # the children end with the app
+            app.aboutToQuit.connect(self.runner.shutdown)
 
         self.checkpoints = QComboBox()
         self.checkpoints.setMinimumWidth(260)

@@ -135,6 +135,19 @@ def test_detector_original_and_exports_side_by_side_with_a_seeded_difference_mar
     assert "none" in differences and any("box" in d for d in differences)
     assert "differing:" in view.status.text()
     assert view.grab().save(str(tmp_path / "compare.png"))
+
+    # two images dropped back to back: the answers still running for the first are dropped
+    first, second = sample("shapes-yolo11n").image_files()[1:3]
+    drop(view, first)
+    drop(view, second)
+    qtbot.waitUntil(lambda: view.done, timeout=120_000)
+    assert view.image is not None
+    for row in view.rows.values():
+        assert row.original is not None and row.exported is not None
+        assert row.original.shape == row.exported.shape == view.image.shape[:2]
+    latest = [(p["class_id"], round(p["confidence"], 4)) for p in wrapper.predict(str(second))]
+    assert latest != [(p["class_id"], round(p["confidence"], 4)) for p in wrapper.predict(str(first))]
+    assert [(p["class_id"], round(p["confidence"], 4)) for p in view.panels[good].shown] == latest
     stop(qtbot, view)
 
 
