@@ -165,6 +165,10 @@ def run_frozen(argv: list[str]) -> int:
         from exporters.inspect import main as inspect_main
 
         return inspect_main(argv[1:])
+    if argv[:1] == ["--original"]:  # the Compare view's original-model child (core.launch.original_command)
+        from exporters.original_process import main as original_main
+
+        return original_main()
     if argv[:1] == ["--predict"]:  # the GUI's prediction child (core.launch.predict_command)
         from core.predict_process import main as predict_main
 

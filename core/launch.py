@@ -102,6 +102,14 @@ def predict_command() -> list[str]:
     return [sys.executable, "-m", "core.predict_process"]
 
 
+def original_command() -> list[str]:
+    """The long-lived child that runs the original model for the Compare view
+    (exporters.original_process); the packaged app runs it with ``--original``."""
+    if getattr(sys, "frozen", False):
+        return [sys.executable, "--original"]
+    return [sys.executable, "-m", "exporters.original_process"]
+
+
 def inspect_command(spec_path: Path, package: Path, images: int) -> list[str]:
     """The per-layer comparison child (exporters.inspect); the packaged app runs it with ``--inspect``."""
     args = ["--spec", str(spec_path), "--package", str(package), "--images", str(images)]

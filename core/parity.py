@@ -222,6 +222,9 @@ def pixel_agreement(reference: np.ndarray, candidate: np.ndarray) -> float:
     return float((reference == candidate).mean()) if reference.size else 1.0
 
 
+PER_IMAGE_MAX = 200  # images listed one by one in a report (the gate checks 16 by default)
+
+
 @dataclass
 class Agreement:
     """Task-level agreement, accumulated image by image."""
@@ -231,10 +234,12 @@ class Agreement:
     total: int = 0
     images_disagreeing: list[str] = field(default_factory=list)
     worst_iou: float = 1.0  # the lowest matched IoU (boxes) or pixel agreement (class maps)
+    per_image: list[dict[str, Any]] = field(default_factory=list)  # the app's per-image chart
 
     def add(self, image: str, agreed: int, total: int, worst_iou: float = 1.0) -> None:
         self.agreed += agreed
         self.total += total
+        self.per_image.append({"image": image, "agreed": agreed, "total": total})
         self.worst_iou = min(self.worst_iou, worst_iou)
         if agreed < total:
             self.images_disagreeing.append(image)
@@ -261,6 +266,7 @@ class Agreement:
             out["lowest_pixel_agreement"] = self.worst_iou
         if self.images_disagreeing:
             out["images_disagreeing"] = self.images_disagreeing[:10]
+        out["per_image"] = self.per_image[:PER_IMAGE_MAX]
         return out
 
 

@@ -26,6 +26,7 @@ from gui.models.formatting import display_path
 from gui.preferences import Preferences
 from gui.thread_task import errors
 from gui.views.capabilities import CapabilitiesView
+from gui.views.compare import CompareView
 from gui.views.deployments import DeploymentsView
 from gui.views.history import HistoryView
 from gui.views.inference import InferenceView
@@ -35,7 +36,7 @@ from gui.widgets.notification_bar import NotificationBar
 from gui.window_state import StateKeeper, restore_window
 from gui.wizard.export_wizard import ExportWizard
 
-PAGES = ("Models", "Exports", "Inference test", "Deployments", "Capabilities", "Settings")
+PAGES = ("Models", "Exports", "Inference test", "Compare", "Deployments", "Capabilities", "Settings")
 
 
 class MainWindow(QMainWindow):
@@ -49,11 +50,12 @@ class MainWindow(QMainWindow):
         self.models = ModelsView(service, self.deployment_service)
         self.history = HistoryView(service, self.runner)
         self.inference = InferenceView(service)
+        self.compare = CompareView(service)
         self.deployments = DeploymentsView(service, self.deployment_service)
         self.capabilities = CapabilitiesView()
         self.settings = SettingsView()
         self.pages: dict[str, QWidget] = dict(zip(PAGES, (
-            self.models, self.history, self.inference, self.deployments, self.capabilities,
+            self.models, self.history, self.inference, self.compare, self.deployments, self.capabilities,
             self.settings), strict=True))
         self.nav = QListWidget()
         self.nav.addItems(list(PAGES))
@@ -146,6 +148,7 @@ class MainWindow(QMainWindow):
 
     def _checkpoint_selected(self, checkpoint_id: str | None) -> None:
         self.history.set_checkpoint(checkpoint_id)
+        self.compare.set_checkpoint(checkpoint_id)
         self.deployments.set_checkpoint(checkpoint_id)
 
     def test_export(self, export_id: str) -> None:

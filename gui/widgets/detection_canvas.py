@@ -52,6 +52,11 @@ class DetectionCanvas(QGraphicsView):
     def box_count(self) -> int:
         return sum(1 for item in self._overlay if item.data(0) == "box")
 
+    @property
+    def marks(self) -> list[str]:
+        """The labels of the differences marked on the image (``mark``)."""
+        return [str(item.data(1)) for item in self._overlay if item.data(0) == "mark"]
+
     def set_image(self, rgb: np.ndarray) -> None:
         self.scene().clear()
         self._overlay = []
@@ -123,6 +128,26 @@ class DetectionCanvas(QGraphicsView):
             text.setPos(x1 + 2, top)
             self.scene().addItem(text)
             self._overlay += [box, background, text]
+
+    def mark(self, marks: list[tuple[list[float], str, str]]) -> None:
+        """Outline places where a comparison found a difference: (xyxy box, label, colour),
+        dashed, over what ``show_detections`` drew (call it after that)."""
+        if self._image_item is None:
+            return
+        scale = max(self.scene().sceneRect().width(), self.scene().sceneRect().height()) / 640.0
+        font = QFont()
+        font.setPixelSize(max(10, round(13 * scale)))
+        for (x1, y1, x2, y2), label, colour in marks:
+            pen = QPen(QColor(colour), max(1.5, 3.0 * scale), Qt.PenStyle.DashLine)
+            outline = self.scene().addRect(QRectF(x1, y1, x2 - x1, y2 - y1), pen)
+            outline.setData(0, "mark")
+            outline.setData(1, label)
+            text = QGraphicsSimpleTextItem(label)
+            text.setFont(font)
+            text.setBrush(QBrush(QColor(colour)))
+            text.setPos(x1 + 2, min(y2 + 1, self.scene().sceneRect().height() - text.boundingRect().height()))
+            self.scene().addItem(text)
+            self._overlay += [outline, text]
 
     def wheelEvent(self, event: QWheelEvent) -> None:
         factor = 1.25 if event.angleDelta().y() > 0 else 0.8

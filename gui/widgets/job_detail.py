@@ -10,9 +10,18 @@ from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFontDatabase, QPixmap
-from PySide6.QtWidgets import QLabel, QPlainTextEdit, QScrollArea, QTabWidget, QTextBrowser, QWidget
+from PySide6.QtWidgets import (
+    QLabel,
+    QPlainTextEdit,
+    QScrollArea,
+    QTabWidget,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
 
 from gui.models.formatting import display_path, duration_label, parity_label, size_label, validation_label
+from gui.widgets.parity_charts import AgreementChart, LayerErrorChart
 from gui.widgets.parity_report import parity_html
 
 LOG_TAIL_BYTES = 200_000
@@ -79,6 +88,18 @@ def parity_report(job: dict[str, Any]) -> dict[str, Any] | None:
         return None
 
 
+def with_layers(report: dict[str, Any] | None, package_dir: str) -> dict[str, Any] | None:
+    """The report with the package's on-demand layer comparison (``slipway inspect`` writes
+    layer_report.json) as its ``layers`` when the gate itself compared none."""
+    if not report or report.get("layers"):
+        return report
+    try:
+        layers = json.loads((Path(package_dir) / "layer_report.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return report
+    return {**report, "layers": layers} if isinstance(layers, dict) else report
+
+
 class JobDetailPane(QTabWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -94,11 +115,19 @@ class JobDetailPane(QTabWidget):
         self.log.setPlaceholderText("(no log yet)")
         self.log.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.parity = QTextBrowser()
+        self.layer_chart = LayerErrorChart()
+        self.agreement_chart = AgreementChart()
+        parity_page = QWidget()
+        parity_layout = QVBoxLayout(parity_page)
+        parity_layout.setContentsMargins(0, 0, 0, 0)
+        parity_layout.addWidget(self.layer_chart)
+        parity_layout.addWidget(self.agreement_chart)
+        parity_layout.addWidget(self.parity, 1)
         self.parity_raw = QPlainTextEdit()
         self.parity_raw.setReadOnly(True)
         self.parity_raw.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.addTab(self.summary, "Details")
-        self.addTab(self.parity, "Parity")
+        self.addTab(parity_page, "Parity")
         self.addTab(self.parity_raw, "Parity JSON")
         self.addTab(chart_scroll, "Report chart")
         self.addTab(self.log, "Log")
@@ -110,13 +139,18 @@ class JobDetailPane(QTabWidget):
         if job is None:
             self.summary.setHtml("<p>Select an export to see its details.</p>")
             self.parity.setHtml("")
+            self.layer_chart.set_layers(None)
+            self.agreement_chart.set_report(None)
             self.parity_raw.setPlainText("")
             self.log.setPlainText("")
             self.chart.setPixmap(QPixmap())
             return
         self.summary.setHtml(summary_html(job))
         parity = parity_report(job)
-        self.parity.setHtml(parity_html(parity))
+        shown = with_layers(parity, job["package_dir"])
+        self.parity.setHtml(parity_html(shown))
+        self.layer_chart.set_layers((shown or {}).get("layers"))
+        self.agreement_chart.set_report(shown)
         self.parity_raw.setPlainText(json.dumps(parity, indent=2) if parity else "")
         self.refresh_log()
         report = Path(job["package_dir"]) / "report.png"
