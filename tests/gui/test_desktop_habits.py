@@ -20,7 +20,7 @@ from pytestqt.qtbot import QtBot
 
 from core.jobs import JobService
 from core.samples import samples
-from gui.main_window import MainWindow
+from gui.main_window import PAGES, MainWindow
 from gui.window_state import STATE_FILE
 from gui.wizard.export_wizard import ExportWizard
 from tests.gui.test_deployments_view import completed_export
@@ -107,9 +107,9 @@ def test_shortcuts_run_the_existing_actions(qtbot: QtBot, tmp_path: Path,
                         lambda *args: (opened.append(args[1]) or [], ""))
     qtbot.keyClick(window, Qt.Key.Key_O, Qt.KeyboardModifier.ControlModifier)
     assert opened == ["Add checkpoints"] and window.current_page() == "Models"
-    # pages: Ctrl+4 is the fourth page
+    # pages: Ctrl+N is the Nth page of the navigation
     qtbot.keyClick(window, Qt.Key.Key_4, Qt.KeyboardModifier.ControlModifier)
-    assert window.current_page() == "Deployments"
+    assert window.current_page() == PAGES[3]
 
 
 def test_window_page_and_splitters_come_back_after_a_restart(qtbot: QtBot, slipway_home: Path,
