@@ -14,7 +14,7 @@ import json
 import shutil
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
@@ -282,13 +282,19 @@ class JobService:
 
     # --- housekeeping --------------------------------------------------------
 
-    def reconcile(self) -> list[str]:
-        """Settle jobs a dead process left running: result.json decides their end."""
+    def reconcile(self, exclude: Collection[str] = ()) -> list[str]:
+        """Settle jobs a dead process left running: result.json decides their end.
+
+        A job whose worker is still alive (one that outlived the app that started it) stays
+        ``running``; calling this again after it ended settles it. ``exclude``: jobs whose
+        workers the caller follows itself."""
         with self.db.session() as s:
             stale = list(s.scalars(select(ExportJob).where(
                 ExportJob.status.in_([JobStatus.RUNNING, JobStatus.PENDING]))))
         settled = []
         for job in stale:
+            if job.id in exclude:
+                continue
             if job.status == JobStatus.PENDING and job.process_id is None:
                 continue  # created, never started: still a valid pending job
             if process_alive(job.process_id):

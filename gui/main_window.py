@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QListWidget,
@@ -18,6 +19,8 @@ from PySide6.QtWidgets import (
 from core.db import Checkpoint, ExportJob
 from core.deployments import DeploymentService
 from core.jobs import JobService
+from gui.closing import QuitGuard
+from gui.detached_jobs import DetachedJobs
 from gui.export_runner import ExportRunner
 from gui.models.formatting import display_path
 from gui.preferences import Preferences
@@ -40,6 +43,8 @@ class MainWindow(QMainWindow):
         self.service = service
         self.deployment_service = deployments or DeploymentService(service.db)
         self.runner = ExportRunner(service, self)
+        self.quit_guard = QuitGuard(self, self.runner)
+        self.detached = DetachedJobs(service, self.runner, self)
         self.setWindowTitle("Slipway — model export studio")
         self.resize(1280, 800)
         self.models = ModelsView(service, self.deployment_service)
@@ -77,6 +82,7 @@ class MainWindow(QMainWindow):
         self.models.refresh()
         self.nav.setCurrentRow(0)
         self.statusBar().showMessage(f"{self.models.model.rowCount()} models in the library")
+        self.detached.start()
 
     def _wire(self) -> None:
         self.models.sig_checkpoint_selected.connect(self._checkpoint_selected)
@@ -91,6 +97,15 @@ class MainWindow(QMainWindow):
         self.settings.sig_theme_changed.connect(self._apply_theme)
         self.settings.sig_saved.connect(self.history.update_actions)
         errors().sig_error.connect(self.show_error)
+        self.quit_guard.sig_message.connect(self.statusBar().showMessage)
+        self.detached.sig_settled.connect(self._detached_settled)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        """Running exports: ask first (gui.closing) — cancel and quit, keep running and quit, stay."""
+        if self.quit_guard.allows_close():
+            event.accept()
+        else:
+            event.ignore()
 
     def show_error(self, message: str) -> None:
         """Work done off the UI thread failed (gui.thread_task routes every such error here)."""
@@ -147,6 +162,13 @@ class MainWindow(QMainWindow):
             self.notification.notify(f"Export v{job.version} ({job.export_format}) failed: "
                                      f"{job.error_message}", "error")
         self.statusBar().showMessage(f"export {job_id[:8]} {job.status}")
+
+    def _detached_settled(self, jobs: list[ExportJob]) -> None:
+        """Exports that ran on while the app was closed have ended: show their results."""
+        self.history.refresh()
+        self.models.refresh_exports()
+        for job in jobs:
+            self._export_finished(job.id, job)
 
     def _apply_theme(self, theme: str) -> None:
         from PySide6.QtWidgets import QApplication
