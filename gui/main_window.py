@@ -48,7 +48,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("Slipway — model export studio")
         self.resize(1280, 800)
         self.models = ModelsView(service, self.deployment_service)
-        self.history = HistoryView(service, self.runner)
+        self.history = HistoryView(service, self.runner, deployments=self.deployment_service)
         self.inference = InferenceView(service)
         self.deployments = DeploymentsView(service, self.deployment_service)
         self.capabilities = CapabilitiesView()
@@ -91,6 +91,7 @@ class MainWindow(QMainWindow):
             view.sig_message.connect(self.statusBar().showMessage)
         self.history.sig_test.connect(self.test_export)
         self.history.sig_deploy.connect(self.deploy_export)
+        self.history.sig_deleted.connect(self._export_deleted)
         self.runner.sig_event.connect(self._worker_event)
         self.runner.sig_finished.connect(self._export_finished)
         self.runner.sig_started.connect(lambda _id: self.show_page("Exports"))
@@ -162,6 +163,10 @@ class MainWindow(QMainWindow):
             self.notification.notify(f"Export v{job.version} ({job.export_format}) failed: "
                                      f"{job.error_message}", "error")
         self.statusBar().showMessage(f"export {job_id[:8]} {job.status}")
+
+    def _export_deleted(self, _export_id: str) -> None:
+        self.deployments.refresh()  # its deployments went with it
+        self.models.refresh_exports()
 
     def _detached_settled(self, jobs: list[ExportJob]) -> None:
         """Exports that ran on while the app was closed have ended: show their results."""

@@ -36,6 +36,7 @@ from gui.deploy_wizard import ENDPOINT, DeployChoice, DeployWizard, ExportOption
 from gui.models.formatting import display_path
 from gui.server_process import ServerProcess, ServerState
 from gui.thread_task import ThreadTask, errors, run_in_thread
+from gui.widgets.confirm import confirm_destructive
 from gui.widgets.deployment_card import DeploymentCard
 from gui.widgets.history_timeline import HistoryTimeline
 
@@ -163,6 +164,7 @@ class DeploymentsView(QWidget):
             card = DeploymentCard(summary, display_path(location), self.server.url)
             card.sig_toggle.connect(self.toggle)
             card.sig_selected.connect(self.show_history)
+            card.sig_delete.connect(self.delete_deployment)
             self.card_list.insertWidget(self.card_list.count() - 1, card)
             self.cards[target.id] = card
         self.empty.setVisible(not self.cards)
@@ -253,6 +255,21 @@ class DeploymentsView(QWidget):
             self.status.setText(str(err))
         self.selected = deployment_id
         self.refresh()
+
+    def delete_deployment(self, deployment_id: str) -> bool:
+        """Delete a deployment after asking: its API keys are revoked, its timeline is kept."""
+        target = self.deployments.get(deployment_id)
+        if not confirm_destructive(self, f"Delete the deployment “{target.name}”? Its API keys stop "
+                                         "working at once. This cannot be undone."):
+            return False
+        try:
+            self.deployments.delete(deployment_id)
+        except SlipwayError as err:
+            self.status.setText(f"Could not delete the deployment: {err.message}")
+            return False
+        self.status.setText(f"Deleted the deployment “{target.name}”.")
+        self.refresh()
+        return True
 
     # --- the endpoint server ----------------------------------------------------------------
 

@@ -41,6 +41,8 @@ class DeploymentCard(QFrame):
     """Activate or deactivate this deployment (its id)."""
     sig_selected = Signal(str)
     """Show this deployment's history (its id)."""
+    sig_delete = Signal(str)
+    """Delete this deployment (its id), after asking."""
 
     def __init__(self, summary: dict[str, Any], package_location: str, server_url: str | None,
                  parent: QWidget | None = None) -> None:
@@ -84,10 +86,13 @@ class DeploymentCard(QFrame):
         self.toggle.clicked.connect(lambda: self.sig_toggle.emit(self.deployment_id))
         history = QPushButton("History")
         history.clicked.connect(lambda: self.sig_selected.emit(self.deployment_id))
+        self.delete = QPushButton("Delete…")
+        self.delete.clicked.connect(lambda: self.sig_delete.emit(self.deployment_id))
         buttons = QHBoxLayout()
         buttons.addStretch(1)
         buttons.addWidget(history)
         buttons.addWidget(self.toggle)
+        buttons.addWidget(self.delete)
         layout = QGridLayout(self)
         layout.addLayout(header, 0, 0)
         layout.addLayout(grid, 1, 0)

@@ -24,6 +24,7 @@ from gui.deploy_wizard import ENDPOINT, DeployChoice, DeployWizard, ExportOption
 from gui.main_window import MainWindow
 from gui.thread_task import errors
 from gui.views.deployments import DeploymentsView
+from tests.gui.modal import answer_next_question
 from tests.helpers import CliRun
 
 
@@ -236,3 +237,21 @@ def test_packages_are_built_off_the_ui_thread_and_recorded(
     if kind == "edge-android":
         assert card.values["Platform"].text() == "android"
     assert view.grab().save(str(tmp_path / f"deployments-{kind}.png"))
+
+
+def test_a_deployment_is_deleted_from_its_card_after_asking(qtbot: QtBot, tmp_path: Path) -> None:
+    view, deployments, export_id = make_view(qtbot, tmp_path)
+    target = deployments.create(export_id, ENDPOINT)
+    key = deployments.create_key(target.id)
+    view.refresh()
+    card = view.cards[target.id]
+    seen: list[str] = []
+    answer_next_question("Keep", seen)
+    card.delete.click()
+    assert target.name in seen[0] and "cannot be undone" in seen[0]
+    assert target.id in view.cards and deployments.get(target.id).status == "active"
+    answer_next_question("Delete", seen)
+    view.cards[target.id].delete.click()
+    assert deployments.get(target.id).status == "deleted" and view.cards == {}
+    assert deployments.authenticate(target.id, key.secret) is None  # its key stopped working
+    assert view.empty.isVisible()

@@ -2,7 +2,8 @@
 
 sample detector → export wizard → a real ONNX export (QProcess worker) → Test in the inference view
 → Deploy as a local endpoint (API key shown once) → start `slipway serve` from the Deployments view
-→ POST /v1/infer over real HTTP with that key → stop the server from the view.
+→ POST /v1/infer over real HTTP with that key → stop the server from the view → a Triton container
+→ delete the deployed export from the app (its deployments go with it, after one question).
 
 Nothing is mocked except the file-open dialog (a native modal that cannot be clicked offscreen): it
 is replaced by one returning a sample image, and the view's real "Open image…" button is clicked.
@@ -34,6 +35,7 @@ from gui.models.history_model import COLUMNS, PERCENT_ROLE
 from gui.server_process import ServerState
 from gui.views import inference as inference_module
 from gui.wizard.export_wizard import ExportWizard
+from tests.gui.modal import answer_next_question
 
 EXPORT_TIMEOUT_MS = 300_000
 
@@ -195,6 +197,18 @@ def test_new_user_exports_tests_deploys_and_serves_the_sample_detector(
     [container] = [c for c in deployments.cards.values() if c.values["Type"].text() == "Triton container"]
     assert container.values["Package"].text().endswith("container-package.zip")
     assert not window.notification.isVisible() or "failed" not in window.notification.text.text()
+
+    # 6 · delete the deployed export from the app: one question names its deployments, both go
+    window.show_page("Exports")
+    window.history.select(job_id)
+    questions: list[str] = []
+    answer_next_question("Delete export and deployments", questions)
+    click(qtbot, toolbar_button(window, "delete"))
+    [question] = questions
+    assert "2 deployments" in question and detector.name in question and "cannot be undone" in question
+    assert window.history.model.row_of(job_id) == -1 and not package.exists()
+    assert deployments.cards == {} and not deployments.empty.isHidden()
+    assert window.deployment_service.list_deployments(include_deleted=True) == []
 
 
 @pytest.mark.slow
