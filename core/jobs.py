@@ -35,6 +35,21 @@ from core.timm_names import check_timm_name
 EventCallback = Callable[[dict[str, Any]], None]
 PROGRESS_WRITE_INTERVAL_S = 0.25
 GENERIC_STEMS = {"model", "best", "last", "weights", "checkpoint", "pytorch_model"}
+TASK_NOUNS = {"detect": "detector", "classify": "classifier", "segment": "segmenter",
+              "pose": "pose model", "obb": "rotated-box detector", "semantic": "semantic segmenter"}
+
+
+def friendly_name(path: Path, task: str | None) -> str:
+    """A display name for an added checkpoint, as the samples have: "runs/ships/best.pt" (a
+    detector) → "Ships detector"; the file's own stem unless it is a generic one."""
+    stem = path.name if path.is_dir() else path.stem
+    if stem in GENERIC_STEMS:
+        stem = path.parent.name
+    words = " ".join(stem.replace("_", " ").replace("-", " ").split()) or "Model"
+    noun = TASK_NOUNS.get(task or "")
+    if noun and noun.split()[-1] not in words.lower():
+        words = f"{words} {noun}"
+    return words[:1].upper() + words[1:]
 
 
 class JobService:
@@ -66,7 +81,7 @@ class JobService:
                     existing.sample, existing.name = sample, name or existing.name
                 return existing
             checkpoint = Checkpoint(
-                name=name or (path.parent.name if path.stem in GENERIC_STEMS else path.stem),
+                name=name or friendly_name(path, task),
                 path=str(path), framework=framework, task=task, model_name=model_name, kind=kind,
                 size_bytes=size, sample=sample,
             )
@@ -99,6 +114,29 @@ class JobService:
                 if model_name.strip() and (framework or checkpoint.framework) == "timm":
                     check_timm_name(model_name.strip())  # caught when typed, closest names suggested
                 checkpoint.model_name = model_name.strip() or None
+        return checkpoint
+
+    def remove_checkpoint(self, checkpoint_id: str) -> Checkpoint:
+        """Take a model out of the library with its exports (and their deployments); the
+        checkpoint file itself stays where it is. A running export must be cancelled first."""
+        with self.db.session() as s:
+            checkpoint = s.get(Checkpoint, checkpoint_id)
+            if checkpoint is None:
+                raise BadInput(f"no model with id {checkpoint_id!r} in the library")
+        jobs = self.list_jobs(checkpoint_id)
+        running = [j for j in jobs if j.status == JobStatus.RUNNING and process_alive(j.process_id)]
+        if running:
+            raise BadInput(f"“{checkpoint.name}” has an export running (v{running[0].version}); "
+                           "cancel it first, then remove the model")
+        deployments = DeploymentService(self.db)
+        for job in jobs:
+            for target in deployments.list_deployments(export_id=job.id):
+                deployments.delete(target.id)
+            self.delete(job.id)
+        with self.db.session() as s:
+            row = s.get(Checkpoint, checkpoint_id)
+            if row is not None:
+                s.delete(row)
         return checkpoint
 
     def checkpoints(self) -> list[Checkpoint]:

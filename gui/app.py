@@ -26,9 +26,10 @@ __all__ = ["MainWindow", "ensure_samples", "main", "parity_label"]
 
 
 def ensure_samples(service: JobService) -> None:
-    """The library starts with the bundled sample models."""
+    """The library starts with the bundled sample models (not those the user removed)."""
+    removed = set(Preferences.load().removed_samples)
     for sample in samples():
-        if sample.checkpoint.exists():
+        if sample.checkpoint.exists() and sample.name not in removed:
             service.import_checkpoint(sample.checkpoint, name=sample.title,
                                       model_name=sample.model_name, sample=sample.name)
 

@@ -22,6 +22,7 @@ class Preferences(BaseModel):
     theme: Literal["light", "dark"] = "light"
     default_format: ExportFormat = "onnx"
     default_opset: int = 17
+    removed_samples: list[str] = []  # bundled samples the user took out of the library
 
     @classmethod
     def load(cls) -> Preferences:
