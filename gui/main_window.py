@@ -22,7 +22,7 @@ from core.jobs import JobService
 from gui.closing import QuitGuard
 from gui.detached_jobs import DetachedJobs
 from gui.export_runner import ExportRunner
-from gui.models.formatting import display_path
+from gui.models.formatting import display_path, export_label
 from gui.preferences import Preferences
 from gui.thread_task import errors
 from gui.views.capabilities import CapabilitiesView
@@ -43,6 +43,7 @@ class MainWindow(QMainWindow):
         self.service = service
         self.deployment_service = deployments or DeploymentService(service.db)
         self.runner = ExportRunner(service, self)
+        self._job_labels: dict[str, str] = {}
         self.quit_guard = QuitGuard(self, self.runner)
         self.detached = DetachedJobs(service, self.runner, self)
         self.setWindowTitle("Slipway — model export studio")
@@ -143,26 +144,35 @@ class MainWindow(QMainWindow):
     def _wizard_done(self, wizard: ExportWizard, result: int) -> None:
         if result == QWizard.DialogCode.Accepted and wizard.spec is not None:
             job = self.runner.start(wizard.spec)
-            self.statusBar().showMessage(f"export v{job.version} to {job.export_format} started")
+            self.statusBar().showMessage(f"Export {self.job_label(job)} started")
         wizard.deleteLater()
+
+    def job_label(self, job: ExportJob) -> str:
+        """An export for people, naming its model: “Shapes detector” v3 (onnx) (kept per job)."""
+        if job.id not in self._job_labels:
+            names = {c.id: c.name for c in self.service.checkpoints()}
+            self._job_labels[job.id] = export_label(names.get(job.checkpoint_id), job.version,
+                                                    job.export_format)
+        return self._job_labels[job.id]
 
     def _worker_event(self, job_id: str, event: dict[str, Any]) -> None:
         if event.get("type") == "progress":
+            label = self._job_labels.get(job_id) or self.job_label(self.service.get(job_id))
             self.statusBar().showMessage(
-                f"export {job_id[:8]}: {event.get('percent', 0):.0f}% {event.get('stage', '')} — "
+                f"Export {label}: {event.get('percent', 0):.0f}% {event.get('stage', '')} — "
                 f"{event.get('message', '')}")
 
     def _export_finished(self, job_id: str, job: ExportJob) -> None:
         self.models.refresh_exports()
+        label = self.job_label(job)
         if job.status == "completed":
-            self.notification.notify(f"Export v{job.version} ({job.export_format}) completed: "
+            self.notification.notify(f"Export {label} completed: "
                                      f"{display_path(job.package_dir)}", "success")
         elif job.status == "cancelled":
-            self.notification.notify(f"Export v{job.version} was cancelled.", "info")
+            self.notification.notify(f"Export {label} was cancelled.", "info")
         else:
-            self.notification.notify(f"Export v{job.version} ({job.export_format}) failed: "
-                                     f"{job.error_message}", "error")
-        self.statusBar().showMessage(f"export {job_id[:8]} {job.status}")
+            self.notification.notify(f"Export {label} failed: {job.error_message}", "error")
+        self.statusBar().showMessage(f"Export {label} {job.status}")
 
     def _export_deleted(self, _export_id: str) -> None:
         self.deployments.refresh()  # its deployments went with it

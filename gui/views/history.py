@@ -23,7 +23,8 @@ from core.deployments import DeploymentService
 from core.errors import SlipwayError
 from core.jobs import JobService
 from gui.export_runner import ExportRunner
-from gui.models.history_model import COLUMNS, PROGRESS_COLUMN, HistoryModel
+from gui.models.formatting import export_label
+from gui.models.history_model import COLUMNS, MODEL_COLUMN, PROGRESS_COLUMN, HistoryModel
 from gui.package_link import PackageLinker, s3_configured
 from gui.widgets.confirm import confirm_destructive
 from gui.widgets.job_detail import JobDetailPane
@@ -84,6 +85,7 @@ class HistoryView(QWidget):
         self.all_models.setToolTip("Show the exports of every model, not only the selected one")
         self.all_models.toggled.connect(self._scope_changed)
         self.checkpoint_id: str | None = None
+        self.table.setColumnHidden(MODEL_COLUMN, True)  # one model's exports: its name is known
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(self.table)
         split.addWidget(self.detail)
@@ -107,6 +109,7 @@ class HistoryView(QWidget):
         """The model whose exports are listed (unless 'All models' is on)."""
         self.checkpoint_id = checkpoint_id
         self.model.set_checkpoint(None if self.all_models.isChecked() else checkpoint_id)
+        self.table.setColumnHidden(MODEL_COLUMN, not self.all_models.isChecked())
         self.detail.show_job(None)
 
     def _scope_changed(self, _all: bool) -> None:
@@ -225,7 +228,7 @@ class HistoryView(QWidget):
         job = self.selected_job()
         if job is None:
             return
-        what = f"export v{job['version']} ({job['export_format']}) of “{self.model_name(job)}”"
+        what = f"export {export_label(self.model_name(job), job['version'], job['export_format'])}"
         live = self.deployment_service.list_deployments(export_id=job["id"])
         if live:
             names = "; ".join(f"{t.name} ({t.status})" for t in live)

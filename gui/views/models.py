@@ -40,7 +40,7 @@ from gui.preferences import Preferences
 from gui.widgets.confirm import confirm_destructive
 from gui.widgets.deployment_card import type_title
 
-EXPORT_COLUMNS = ("Version", "Format", "Status", "Size", "Parity")
+EXPORT_COLUMNS = ("Version", "Format", "Precision", "Status", "Size", "Parity")
 
 
 class ModelsView(QWidget):

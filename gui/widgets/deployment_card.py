@@ -63,6 +63,8 @@ class DeploymentCard(QFrame):
         grid = QGridLayout()
         grid.setColumnStretch(1, 1)
         rows: list[tuple[str, str]] = [("Type", type_title(summary)), ("Package", package_location)]
+        if summary.get("export_label"):
+            rows.insert(0, ("Export", str(summary["export_label"])))
         config = summary.get("config") or {}
         if config.get("target_platform"):
             rows.append(("Platform", str(config["target_platform"])))

@@ -92,16 +92,24 @@ def test_activate_deactivate_changes_status_and_timeline(qtbot: QtBot, tmp_path:
     assert len(view.timeline.lines()) == len(first) + 2
 
 
-def test_checkpoint_filter_hides_other_models_deployments(qtbot: QtBot, tmp_path: Path) -> None:
+def test_every_deployment_shows_until_the_visible_model_filter_narrows_it(
+        qtbot: QtBot, tmp_path: Path) -> None:
     view, _deployments, export_id = make_view(qtbot, tmp_path)
     view.create_deployment(DeployChoice(export_id, ENDPOINT))
     own = JobService().get(export_id).checkpoint_id
-    view.set_checkpoint(own)
-    assert len(view.cards) == 1
     other = JobService().import_checkpoint(sample("digits-timm").checkpoint,
                                            model_name="mobilenetv3_small_050")
-    view.set_checkpoint(other.id)
-    assert not view.cards
+    view.set_checkpoint(other.id)  # the Models page selected another model: nothing hidden
+    assert len(view.cards) == 1 and view.model_filter.isVisible()
+    assert view.model_filter.currentText() == "All models"
+    own_name = next(c.name for c in JobService().checkpoints() if c.id == own)
+    [card] = view.cards.values()
+    assert card.values["Export"].text() == f"“{own_name}” v1 (onnx)"
+    view.filter_model(other.id)
+    assert not view.cards and view.model_filter.currentText() == other.name
+    assert view.empty.text().startswith(f"No deployments of “{other.name}”")
+    view.model_filter.setCurrentIndex(view.model_filter.findData(own))
+    assert len(view.cards) == 1
 
 
 def test_wizard_preselects_the_export_and_returns_the_choice(qtbot: QtBot, tmp_path: Path) -> None:
@@ -248,7 +256,7 @@ def test_a_deployment_is_deleted_from_its_card_after_asking(qtbot: QtBot, tmp_pa
     seen: list[str] = []
     answer_next_question("Keep", seen)
     card.delete.click()
-    assert target.name in seen[0] and "cannot be undone" in seen[0]
+    assert target.name in seen[0] and "v1 (onnx)" in seen[0] and "cannot be undone" in seen[0]
     assert target.id in view.cards and deployments.get(target.id).status == "active"
     answer_next_question("Delete", seen)
     view.cards[target.id].delete.click()

@@ -8,6 +8,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 from pytestqt.qtbot import QtBot
 
@@ -184,3 +185,32 @@ def test_a_deployed_export_is_deleted_with_its_deployments_after_one_question(
     assert deleted == [job_id] and view.model.row_of(job_id) == -1
     assert deployments.list_deployments(include_deleted=True) == []
     assert not (tmp_path / "deployed").exists()
+
+
+def test_all_models_adds_a_model_column_and_precision_tells_fp16_from_int8(
+        qtbot: QtBot, tmp_path: Path) -> None:
+    view, service, _runner = make_view(qtbot)
+    detector = sample("shapes-yolo11n")
+    fp16 = service.create_job(ExportSpec(checkpoint=detector.checkpoint, export_format="openvino",
+                                         export_config={"precision": "FP16"}), tmp_path / "fp16")
+    calibration = str(detector.folder / "dataset" / "data.yaml")
+    int8 = service.create_job(ExportSpec(
+        checkpoint=detector.checkpoint, export_format="openvino",
+        optimization_config={"quantization": {"method": "static", "calibration_data": calibration}}),
+        tmp_path / "int8")
+    timm = service.import_checkpoint(sample("digits-timm").checkpoint, name="Digits",
+                                     model_name="mobilenetv3_small_050")
+    other = service.create_job(ExportSpec(checkpoint=sample("digits-timm").checkpoint, export_format="onnx",
+                                          model_name="mobilenetv3_small_050"), tmp_path / "other")
+    view.set_checkpoint(fp16.checkpoint_id)
+    model_column = COLUMNS.index("Model")
+    assert view.table.isColumnHidden(model_column) and view.model.rowCount() == 2
+    precision = COLUMNS.index("Precision")
+    shown = {row["id"]: view.model.display(row, precision) for row in view.model.rows}
+    assert shown == {fp16.id: "FP16", int8.id: "INT8 static"}
+    view.all_models.trigger()  # the toolbar's "All models"
+    assert not view.table.isColumnHidden(model_column) and view.model.rowCount() == 3
+    names = {row["id"]: view.model.display(row, model_column) for row in view.model.rows}
+    detector_name = next(c.name for c in service.checkpoints() if c.id == fp16.checkpoint_id)
+    assert names == {fp16.id: detector_name, int8.id: detector_name, other.id: timm.name}
+    assert view.model.headerData(model_column, Qt.Orientation.Horizontal) == "Model"
