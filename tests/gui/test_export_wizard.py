@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QWizard
 from pytestqt.qtbot import QtBot
@@ -71,7 +72,9 @@ def test_wizard_builds_the_spec_exportspec_validates(qtbot: QtBot, tmp_path: Pat
     review = wizard.review_page
     spec_json = review.json.toPlainText()
     assert ExportSpec.model_validate(json.loads(spec_json)) == expected
-    assert "onnx (int8)" in review.summary.text()
+    assert "to ONNX (INT8)" in review.summary.text()
+    assert "Precision INT8 (dynamic): weights (activations are quantized as it runs)" in review.summary.text()
+    assert "Remove overlapping boxes inside the model (NMS): yes" in review.summary.text()
     review.copy()
     from PySide6.QtGui import QGuiApplication
 
@@ -201,3 +204,42 @@ def test_openvino_quantization_asks_for_calibration_instead_of_failing_later(qtb
     assert wizard.spec.optimization_config.quantization.method == "static"
     wizard.next()
     assert "Quantization: static" in wizard.review_page.summary.text()
+
+
+def test_the_review_explains_stored_weights_and_compute_precision(qtbot: QtBot) -> None:
+    wizard = wizard_for(qtbot, "shapes-yolo11n")
+    if not wizard.format_page.cards["openvino"].available:
+        pytest.skip("OpenVINO is not installed here")
+    wizard.format_page.choose("openvino")
+    wizard.next()
+    wizard.options_page.format_form.set_value("precision", "FP16")  # type: ignore[union-attr]
+    wizard.next()
+    text = wizard.review_page.summary.text()
+    assert "to OpenVINO (FP16)" in text
+    assert ("Precision: weights stored as FP16 (half the size of FP32); the model computes in f32 when "
+            "it runs") in text
+    assert "Stored weights: FP16; Model takes BGR: no; Computes in: f32" in text
+
+
+def test_settings_are_labelled_in_words_from_the_settings_models(qtbot: QtBot) -> None:
+    from PySide6.QtWidgets import QFormLayout, QLabel
+
+    from core.spec import FORMAT_CONFIGS, FailThreshold, PruningConfig, QuantizationConfig, ValidationConfig
+
+    for model in (*FORMAT_CONFIGS.values(), QuantizationConfig, PruningConfig, FailThreshold):
+        for name, info in model.model_fields.items():
+            assert info.title, f"{model.__name__}.{name} has no title for the app"
+    for name in ("data", "metrics"):
+        assert ValidationConfig.model_fields[name].title
+    wizard = wizard_for(qtbot, "shapes-yolo11n")
+    wizard.format_page.choose("onnx")
+    wizard.next()
+    options = wizard.options_page
+    assert options.format_box.title() == "ONNX settings"
+    form = options.format_form
+    assert form is not None
+    layout = form.layout()
+    assert isinstance(layout, QFormLayout)
+    labels = [w.text() for w in form.findChildren(QLabel)]
+    assert "Remove overlapping boxes inside the model (NMS)" in labels and "ONNX opset" in labels
+    assert not any("_" in text or text in ("Embed nms", "Opset version") for text in labels)
