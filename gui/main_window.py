@@ -93,6 +93,7 @@ class MainWindow(QMainWindow):
         self.history.sig_test.connect(self.test_export)
         self.history.sig_deploy.connect(self.deploy_export)
         self.history.sig_deleted.connect(self._export_deleted)
+        self.deployments.sig_export_requested.connect(self.export_as)
         self.runner.sig_event.connect(self._worker_event)
         self.runner.sig_finished.connect(self._export_finished)
         self.runner.sig_started.connect(lambda _id: self.show_page("Exports"))
@@ -139,6 +140,17 @@ class MainWindow(QMainWindow):
             wizard.format_page.choose(preferences.default_format)
         wizard.finished.connect(lambda result: self._wizard_done(wizard, result))
         wizard.open()
+        return wizard
+
+    def export_as(self, export_id: str, export_format: str) -> ExportWizard | None:
+        """The export wizard for an export's model, with this format chosen (a package needs it)."""
+        checkpoint_id = self.service.get(export_id).checkpoint_id
+        checkpoint = next((c for c in self.service.checkpoints() if c.id == checkpoint_id), None)
+        if checkpoint is None:
+            return None
+        wizard = self.open_wizard(checkpoint)
+        if export_format in wizard.format_page.cards:
+            wizard.format_page.choose(export_format)
         return wizard
 
     def _wizard_done(self, wizard: ExportWizard, result: int) -> None:

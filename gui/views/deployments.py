@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QComboBox,
@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 from core import packaging
 from core.db import DeploymentType, JobStatus
 from core.deployments import DeploymentService, deployment_summary
-from core.errors import SlipwayError
+from core.errors import BadInput, SlipwayError
 from core.jobs import JobService
 from gui.deploy_wizard import ENDPOINT, DeployChoice, DeployWizard, ExportOption
 from gui.models.formatting import display_path, export_label
@@ -60,6 +60,9 @@ def progress_line(event: dict[str, Any]) -> str:
 
 
 class DeploymentsView(QWidget):
+    sig_export_requested = Signal(str, str)
+    """(export_id, format): make an export of that format from this export's model."""
+
     def __init__(self, jobs: JobService, deployments: DeploymentService,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -224,6 +227,7 @@ class DeploymentsView(QWidget):
     def open_wizard(self) -> None:
         wizard = DeployWizard(self.completed_exports(), self.preselected_export, self)
         wizard.accepted.connect(lambda: self.create_deployment(wizard.choice()))
+        wizard.sig_export_requested.connect(self.sig_export_requested)
         wizard.open()  # window-modal, not a nested event loop
 
     def create_deployment(self, choice: DeployChoice) -> str | None:
@@ -248,7 +252,8 @@ class DeploymentsView(QWidget):
             self.status.setText("A package is already being built; wait for it to finish.")
             return None
         entry = packaging.get(choice.kind)
-        entry.check(self.jobs.get(choice.export_id).export_format)  # before any work starts
+        if (why := entry.mismatch(self.jobs.get(choice.export_id).export_format)) is not None:
+            raise BadInput(why + ".")  # before any work starts, in the app's words
         jobs, deployments = self.jobs, self.deployments
 
         def work(report: Any) -> dict[str, Any]:
