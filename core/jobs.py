@@ -328,10 +328,16 @@ class JobService:
         workers the caller follows itself."""
         with self.db.session() as s:
             stale = list(s.scalars(select(ExportJob).where(
-                ExportJob.status.in_([JobStatus.RUNNING, JobStatus.PENDING]))))
+                ExportJob.status.in_([JobStatus.RUNNING, JobStatus.PENDING])
+                | ((ExportJob.status == JobStatus.CANCELLED) & ExportJob.completed_at.is_(None)))))
         settled = []
         for job in stale:
             if job.id in exclude:
+                continue
+            if job.status == JobStatus.CANCELLED:  # cancelled by a process that did not follow it
+                if not process_alive(job.process_id):
+                    self.finish(job.id, None, None)
+                    settled.append(job.id)
                 continue
             if job.status == JobStatus.PENDING and job.process_id is None:
                 continue  # created, never started: still a valid pending job

@@ -18,6 +18,11 @@ from gui.thread_task import run_in_thread
 CHECK_INTERVAL_MS = 1000
 
 
+def _unsettled(status: str, open_ended: bool) -> bool:
+    """Running, or cancelled while nobody followed its worker to the end."""
+    return status == JobStatus.RUNNING or (status == JobStatus.CANCELLED and open_ended)
+
+
 class DetachedJobs(QObject):
     """Follows the running jobs this app did not start until they end."""
 
@@ -52,7 +57,7 @@ class DetachedJobs(QObject):
     def _settle(self, ours: set[str]) -> tuple[list[ExportJob], list[str]]:
         settled = [self.service.get(job_id) for job_id in self.service.reconcile(exclude=ours)]
         waiting = [job.id for job in self.service.list_jobs()
-                   if job.status == JobStatus.RUNNING and job.id not in ours]
+                   if job.id not in ours and _unsettled(job.status, job.completed_at is None)]
         return settled, waiting
 
     def _checked(self, answer: tuple[list[ExportJob], list[str]]) -> None:
@@ -64,6 +69,16 @@ class DetachedJobs(QObject):
             self.timer.start()
         elif not self.waiting:
             self.timer.stop()
+
+    def cancel(self, job_id: str) -> bool:
+        """Stop a detached job's worker (terminate, then kill); it settles as cancelled when the
+        worker has ended. False when it is not one of the jobs watched here."""
+        if job_id not in self.waiting:
+            return False
+        self.service.cancel(job_id)
+        if not self.timer.isActive():
+            self.timer.start()
+        return True
 
     def _failed(self) -> None:
         self._busy = False

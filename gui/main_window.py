@@ -93,6 +93,7 @@ class MainWindow(QMainWindow):
         self.history.sig_test.connect(self.test_export)
         self.history.sig_deploy.connect(self.deploy_export)
         self.history.sig_deleted.connect(self._export_deleted)
+        self.history.detached = self.detached
         self.deployments.sig_export_requested.connect(self.export_as)
         self.runner.sig_event.connect(self._worker_event)
         self.runner.sig_finished.connect(self._export_finished)

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 from core.deployments import DeploymentService
 from core.errors import SlipwayError
 from core.jobs import JobService
+from gui.detached_jobs import DetachedJobs
 from gui.export_runner import ExportRunner
 from gui.models.formatting import export_label
 from gui.models.history_model import COLUMNS, MODEL_COLUMN, PROGRESS_COLUMN, HistoryModel
@@ -48,6 +49,8 @@ class HistoryView(QWidget):
         super().__init__(parent)
         self.service = service
         self.deployment_service = deployments or DeploymentService(service.db)
+        self.detached: DetachedJobs | None = None
+        """Jobs running without this app (kept running at a quit); the main window sets it."""
         self.runner = runner
         self.model = HistoryModel(service, self)
         self.table = QTableView()
@@ -161,7 +164,8 @@ class HistoryView(QWidget):
         job = self.selected_job()
         status = job["status"] if job else None
         on = self.actions_by_name
-        on["cancel"].setEnabled(job is not None and self.runner.is_running(job["id"]))
+        on["cancel"].setEnabled(job is not None and (self.runner.is_running(job["id"]) or (
+            status == "running" and self.detached is not None and job["id"] in self.detached.waiting)))
         on["open"].setEnabled(job is not None and Path(job["package_dir"]).is_dir())
         for name in ("test", "deploy", "default"):
             on[name].setEnabled(status == "completed")
@@ -175,8 +179,10 @@ class HistoryView(QWidget):
 
     def cancel(self) -> None:
         job = self.selected_job()
-        if job and self.runner.cancel(job["id"]):
+        if job and (self.runner.cancel(job["id"]) or (self.detached is not None
+                                                       and self.detached.cancel(job["id"]))):
             self.sig_message.emit(f"Cancelling export v{job['version']}…")
+            self.update_actions()
 
     def open_folder(self) -> None:
         job = self.selected_job()

@@ -8,6 +8,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
+from core.jobs import JobService
 from core.launch import process_alive
 from core.samples import sample
 from core.spec import ExportSpec
@@ -41,3 +42,31 @@ def test_closing_during_an_export_asks_and_cancel_quits_after_the_worker_ends(
 def test_closing_with_nothing_running_asks_nothing(qtbot: QtBot, window: MainWindow) -> None:
     assert window.close()
     assert window.quit_guard.question is None and not window.isVisible()
+
+
+def test_an_export_running_without_the_app_shows_running_and_can_be_cancelled(
+        qtbot: QtBot, tmp_path: Path) -> None:
+    service = JobService()
+    job = service.create_job(ExportSpec(checkpoint=sample("shapes-yolo11n").checkpoint,
+                                        export_format="onnx"), tmp_path / "out")
+    process = service.start(job.id)  # a worker this app did not start (an earlier run, the CLI)
+    try:
+        window = MainWindow(JobService())
+        qtbot.addWidget(window)
+        window.show()
+        history = window.history
+        history.all_models.setChecked(True)
+        qtbot.waitUntil(lambda: job.id in window.detached.waiting, timeout=10_000)
+        history.select(job.id)
+        assert history.model.rows[history.model.row_of(job.id)]["status"] == "running"
+        cancel = history.actions_by_name["cancel"]
+        assert cancel.isEnabled()
+        with qtbot.waitSignal(window.detached.sig_settled, timeout=30_000) as settled:
+            cancel.trigger()
+        [done] = settled.args[0]
+        assert done.id == job.id and done.status == "cancelled" and done.completed_at is not None
+        assert history.model.rows[history.model.row_of(job.id)]["status"] == "cancelled"
+        assert not (tmp_path / "out" / ".staging").exists()
+    finally:
+        process.kill()
+        process.wait()
