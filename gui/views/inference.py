@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 from core.db import JobStatus
 from core.inference import wrapper_module
 from core.jobs import JobService
+from gui import class_labels
 from gui.inference_worker import InferenceResult, InferenceRunner
 from gui.widgets.detection_canvas import DetectionCanvas
 from gui.widgets.topk_bars import TopKBars
@@ -227,6 +228,10 @@ class InferenceView(QWidget):
 
     def _export_changed(self, _index: int = -1) -> None:
         self.result = None
+        if self.export_id and self.export_id not in self.labels:
+            names = class_labels.load(self.export_id)
+            if names is not None:
+                self.labels[self.export_id] = names
         self.run()
 
     def run(self) -> None:
@@ -302,6 +307,7 @@ class InferenceView(QWidget):
                                 "Choose a file with one name per line, in class order.")
             return False
         self.labels[self.export_id] = names
+        class_labels.save(self.export_id, names)  # there again next time this export is tested
         self.status.setText(f"Class names from {path.name}.")
         self._show_controls_for(self.result)
         self.refilter()
@@ -328,7 +334,7 @@ class InferenceView(QWidget):
         predictions = self.result.predictions(self.confidence, self.iou_threshold)
         if self.result.task == "classify":
             names = self.labels.get(self.export_id or "")
-            if names is not None:
+            if names is not None and len(names) == len(self.result.class_names):
                 predictions = [{**p, "class_name": names[int(p["class_id"])]} for p in predictions]
             self.shown = predictions
             self.canvas.show_detections([])  # the image itself, with the top-k beside it

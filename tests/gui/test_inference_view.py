@@ -107,6 +107,9 @@ def test_classifier_shows_the_image_with_topk_beside_it_and_takes_a_labels_file(
     assert view.load_labels(labels)
     assert [name for name, _ in view.topk.rows] == [words[int(p["class_id"])] for p in expected]
     assert not view.labels_hint.isVisible()
+    again = shown_view(qtbot, jobs, export_id, image)  # the next time this export is tested
+    assert [name for name, _ in again.topk.rows] == [words[int(p["class_id"])] for p in expected]
+    assert not again.labels_hint.isVisible()
 
 
 @pytest.mark.parametrize(("name", "export_format"), [("det-torchscript", "torchscript"),
