@@ -14,14 +14,14 @@ import json
 import shutil
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from core import launch, offers, protocol
+from core import formats, launch, offers, protocol
 from core.checkpoint import inspect_checkpoint
 from core.db import Checkpoint, Database, ExportJob, JobStatus
 from core.db.models import utcnow
@@ -29,12 +29,27 @@ from core.deployments import DeploymentService
 from core.errors import EXIT_CODES, BadInput, InternalError, SlipwayError
 from core.launch import JobFiles, package_dir, process_alive, stop_pid, stop_process, write_spec
 from core.paths import database_path, size_of
-from core.spec import ExportSpec
+from core.spec import ExportSpec, QuantizationConfig
 from core.timm_names import check_timm_name
 
 EventCallback = Callable[[dict[str, Any]], None]
 PROGRESS_WRITE_INTERVAL_S = 0.25
 GENERIC_STEMS = {"model", "best", "last", "weights", "checkpoint", "pytorch_model"}
+TASK_NOUNS = {"detect": "detector", "classify": "classifier", "segment": "segmenter",
+              "pose": "pose model", "obb": "rotated-box detector", "semantic": "semantic segmenter"}
+
+
+def friendly_name(path: Path, task: str | None) -> str:
+    """A display name for an added checkpoint, as the samples have: "runs/ships/best.pt" (a
+    detector) → "Ships detector"; the file's own stem unless it is a generic one."""
+    stem = path.name if path.is_dir() else path.stem
+    if stem in GENERIC_STEMS:
+        stem = path.parent.name
+    words = " ".join(stem.replace("_", " ").replace("-", " ").split()) or "Model"
+    noun = TASK_NOUNS.get(task or "")
+    if noun and noun.split()[-1] not in words.lower():
+        words = f"{words} {noun}"
+    return words[:1].upper() + words[1:]
 
 
 class JobService:
@@ -66,7 +81,7 @@ class JobService:
                     existing.sample, existing.name = sample, name or existing.name
                 return existing
             checkpoint = Checkpoint(
-                name=name or (path.parent.name if path.stem in GENERIC_STEMS else path.stem),
+                name=name or friendly_name(path, task),
                 path=str(path), framework=framework, task=task, model_name=model_name, kind=kind,
                 size_bytes=size, sample=sample,
             )
@@ -99,6 +114,29 @@ class JobService:
                 if model_name.strip() and (framework or checkpoint.framework) == "timm":
                     check_timm_name(model_name.strip())  # caught when typed, closest names suggested
                 checkpoint.model_name = model_name.strip() or None
+        return checkpoint
+
+    def remove_checkpoint(self, checkpoint_id: str) -> Checkpoint:
+        """Take a model out of the library with its exports (and their deployments); the
+        checkpoint file itself stays where it is. A running export must be cancelled first."""
+        with self.db.session() as s:
+            checkpoint = s.get(Checkpoint, checkpoint_id)
+            if checkpoint is None:
+                raise BadInput(f"no model with id {checkpoint_id!r} in the library")
+        jobs = self.list_jobs(checkpoint_id)
+        running = [j for j in jobs if j.status == JobStatus.RUNNING and process_alive(j.process_id)]
+        if running:
+            raise BadInput(f"“{checkpoint.name}” has an export running (v{running[0].version}); "
+                           "cancel it first, then remove the model")
+        deployments = DeploymentService(self.db)
+        for job in jobs:
+            for target in deployments.list_deployments(export_id=job.id):
+                deployments.delete(target.id)
+            self.delete(job.id)
+        with self.db.session() as s:
+            row = s.get(Checkpoint, checkpoint_id)
+            if row is not None:
+                s.delete(row)
         return checkpoint
 
     def checkpoints(self) -> list[Checkpoint]:
@@ -282,13 +320,25 @@ class JobService:
 
     # --- housekeeping --------------------------------------------------------
 
-    def reconcile(self) -> list[str]:
-        """Settle jobs a dead process left running: result.json decides their end."""
+    def reconcile(self, exclude: Collection[str] = ()) -> list[str]:
+        """Settle jobs a dead process left running: result.json decides their end.
+
+        A job whose worker is still alive (one that outlived the app that started it) stays
+        ``running``; calling this again after it ended settles it. ``exclude``: jobs whose
+        workers the caller follows itself."""
         with self.db.session() as s:
             stale = list(s.scalars(select(ExportJob).where(
-                ExportJob.status.in_([JobStatus.RUNNING, JobStatus.PENDING]))))
+                ExportJob.status.in_([JobStatus.RUNNING, JobStatus.PENDING])
+                | ((ExportJob.status == JobStatus.CANCELLED) & ExportJob.completed_at.is_(None)))))
         settled = []
         for job in stale:
+            if job.id in exclude:
+                continue
+            if job.status == JobStatus.CANCELLED:  # cancelled by a process that did not follow it
+                if not process_alive(job.process_id):
+                    self.finish(job.id, None, None)
+                    settled.append(job.id)
+                continue
             if job.status == JobStatus.PENDING and job.process_id is None:
                 continue  # created, never started: still a valid pending job
             if process_alive(job.process_id):
@@ -347,12 +397,29 @@ def _is_slipway_package(folder: Path) -> bool:
     return all(p.name in ours or p.name.startswith("model") for p in folder.iterdir())
 
 
+def precision_label(job: ExportJob) -> str:
+    """What the export computes in, for tables: FP32, FP16, BF16, or INT8 with its method
+    (static, dynamic); read from the recorded settings through the format's descriptor."""
+    try:
+        described = formats.get(job.export_format)
+    except BadInput:
+        return ""
+    config = described.config.model_construct(**(job.export_config or {}))
+    settings = (job.optimization_config or {}).get("quantization")
+    quantization = QuantizationConfig.model_construct(**settings) if settings else None
+    precision = described.precision(config, quantization)
+    if precision == "int8" and quantization is not None:
+        return f"INT8 {quantization.method}"
+    return precision.upper()
+
+
 def job_summary(job: ExportJob) -> dict[str, Any]:
     """A job as plain JSON-able data (CLI --json, the GUI's detail pane)."""
     return json.loads(json.dumps({
         "id": job.id, "checkpoint_id": job.checkpoint_id, "version": job.version,
         "version_tag": job.version_tag, "is_default": job.is_default,
-        "export_format": job.export_format, "framework": job.framework, "task": job.task_type,
+        "export_format": job.export_format, "precision": precision_label(job),
+        "framework": job.framework, "task": job.task_type,
         "status": job.status, "progress_percent": job.progress_percent, "stage": job.stage,
         "package_dir": job.package_dir, "model_path": job.exported_model_path,
         "model_size_bytes": job.model_size_bytes, "optimization_stats": job.optimization_stats,

@@ -60,24 +60,29 @@ class QuantizationConfig(StrictModel):
     """``quant_format`` auto and ``per_channel`` unset: Slipway measures the candidates
     on the calibration images and keeps the fastest one within the accuracy limit."""
 
-    method: Literal["dynamic", "static", "fp16"]
+    method: Annotated[Literal["dynamic", "static", "fp16"], Field(title="Method")]
     dtype: Annotated[Literal["qint8", "quint8", "float16"],
-                     Field(description="weight type of INT8 quantization",
+                     Field(title="Weight type", description="weight type of INT8 quantization",
                            json_schema_extra={"flag": "--quant-dtype"})] = "qint8"
     calibration_data: Annotated[Path | None, Field(
+        title="Calibration images",
         description="images for static INT8: a folder, or a dataset YAML / folder as for --validate",
         json_schema_extra={"flag": "--calib"})] = None
-    calibration_samples: Annotated[int, Field(ge=1, le=10_000, description="calibration images to use",
+    calibration_samples: Annotated[int, Field(ge=1, le=10_000, title="Calibration images to use",
+                                              description="calibration images to use",
                                               json_schema_extra={"flag": "--calib-samples"})] = 100
     # percentile: on the sample detector it dropped 0.97 mAP50-95 points where minmax
     # dropped 2.68 (entropy 1.13), at the same speed
     calibration_method: Annotated[Literal["minmax", "entropy", "percentile"],
-                                  Field(description="how activation ranges are calibrated",
+                                  Field(title="Calibration method",
+                                        description="how activation ranges are calibrated",
                                         json_schema_extra={"flag": "--calib-method"})] = "percentile"
     quant_format: Annotated[Literal["auto", "qoperator", "qdq"],
-                            Field(description="ONNX quantized graph form (auto: measured)")] = "auto"
+                            Field(title="Quantized graph form",
+                                  description="ONNX quantized graph form (auto: measured)")] = "auto"
     per_channel: Annotated[bool | None,
-                           Field(description="per-channel weight scales (unset: measured)")] = None
+                           Field(title="Per-channel scales",
+                                 description="per-channel weight scales (unset: measured)")] = None
 
     @model_validator(mode="after")
     def _static_needs_data(self) -> QuantizationConfig:
@@ -96,12 +101,12 @@ class PruningConfig(StrictModel):
     ``iterative`` reaches it in ``steps`` equal increments, fine-tuning between them when
     ``fine_tune_data`` (an ImageFolder, classifiers only) is given."""
 
-    method: Literal["structured", "unstructured"]
-    sparsity: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.5
-    pruning_schedule: Literal["oneshot", "iterative"] = "oneshot"
-    steps: Annotated[int, Field(ge=2, le=20)] = 3
-    fine_tune_data: Path | None = None
-    fine_tune_epochs: Annotated[int, Field(ge=1, le=50)] = 1
+    method: Annotated[Literal["structured", "unstructured"], Field(title="Method")]
+    sparsity: Annotated[float, Field(gt=0.0, lt=1.0, title="Share removed")] = 0.5
+    pruning_schedule: Annotated[Literal["oneshot", "iterative"], Field(title="Schedule")] = "oneshot"
+    steps: Annotated[int, Field(ge=2, le=20, title="Steps")] = 3
+    fine_tune_data: Annotated[Path | None, Field(title="Fine-tuning images")] = None
+    fine_tune_epochs: Annotated[int, Field(ge=1, le=50, title="Fine-tuning epochs")] = 1
 
 
 class OptimizationConfig(StrictModel):
@@ -110,13 +115,14 @@ class OptimizationConfig(StrictModel):
 
 
 class FailThreshold(StrictModel):
-    accuracy_drop_max: Annotated[float, Field(ge=0.0, le=1.0)] = 0.02
+    accuracy_drop_max: Annotated[float, Field(ge=0.0, le=1.0, title="Largest accuracy drop")] = 0.02
 
 
 class ValidationConfig(StrictModel):
     enabled: bool = False
-    data: Path | None = None
-    metrics: list[Literal["accuracy", "top1", "top5", "mAP50", "mAP50-95"]] = Field(default_factory=list)
+    data: Annotated[Path | None, Field(title="Labelled images")] = None
+    metrics: list[Literal["accuracy", "top1", "top5", "mAP50", "mAP50-95"]] = Field(
+        default_factory=list, title="Metrics")
     fail_threshold: FailThreshold = FailThreshold()
 
     @model_validator(mode="after")

@@ -5,8 +5,11 @@ It imports core only — never torch, TensorFlow or any exporter (the worker doe
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
 
+import shiboken6
 from PySide6.QtWidgets import QApplication
 
 from core import probes
@@ -23,9 +26,10 @@ __all__ = ["MainWindow", "ensure_samples", "main", "parity_label"]
 
 
 def ensure_samples(service: JobService) -> None:
-    """The library starts with the bundled sample models."""
+    """The library starts with the bundled sample models (not those the user removed)."""
+    removed = set(Preferences.load().removed_samples)
     for sample in samples():
-        if sample.checkpoint.exists():
+        if sample.checkpoint.exists() and sample.name not in removed:
             service.import_checkpoint(sample.checkpoint, name=sample.title,
                                       model_name=sample.model_name, sample=sample.name)
 
@@ -44,4 +48,12 @@ def main(argv: list[str] | None = None) -> int:
     # what only torch can tell (XNNPACK for mobile TorchScript) is asked once, in a child
     # process and off the UI thread, so the wizard's option checks never wait for it
     run_in_thread(probes.torch_has_xnnpack, what="Probing this machine's torch", notify=False)
-    return int(app.exec())
+    code = int(app.exec())
+    if window.quit_guard.released:
+        # "Keep running and quit": Qt would kill the released workers while destroying their
+        # QProcess objects at interpreter exit. Everything else the window runs (the endpoint
+        # server, prediction children) stops as usual with the window; then leave at once.
+        shiboken6.delete(window)
+        logging.shutdown()
+        os._exit(code)
+    return code

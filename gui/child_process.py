@@ -24,6 +24,8 @@ from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signa
 
 from core import launch
 
+_released: list[QProcess] = []  # children let go on purpose: never destroyed, so never killed
+
 DEFAULT_GRACE_MS = int(launch.CANCEL_GRACE_S * 1000)
 TAIL_LINES = 200
 
@@ -150,6 +152,26 @@ class ChildProcess(QObject):
         if not self._signal_group(signal.SIGTERM):
             self.process.terminate()
         self._kill_timer.start()
+
+    def release(self) -> int | None:
+        """Let the child outlive this object and the app: its pid, or None when none runs.
+
+        Qt kills a running child when its ``QProcess`` is destroyed, so the ``QProcess`` is
+        unparented and kept for the rest of this process's life; nothing is read from the
+        child any more (its stdout is closed: a child that survives a closed pipe goes on,
+        as the export worker does) and no signal of it reaches this object again.
+        """
+        if not self.running:
+            return None
+        self._kill_timer.stop()
+        process = self.process
+        process.blockSignals(True)
+        process.closeReadChannel(QProcess.ProcessChannel.StandardOutput)
+        process.closeReadChannel(QProcess.ProcessChannel.StandardError)
+        process.closeWriteChannel()
+        process.setParent(None)
+        _released.append(process)
+        return self.pid
 
     def _grace_over(self) -> None:
         if self.running:

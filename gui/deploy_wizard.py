@@ -11,7 +11,7 @@ import html
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
@@ -30,7 +30,8 @@ from core.tiers import LOCAL_TIER, TIERS, tier_label
 
 ENDPOINT = DeploymentType.PLATFORM_ENDPOINT.value
 ENDPOINT_TITLE = "Local endpoint"
-ENDPOINT_TEXT = "Serve the model over HTTP from this machine (slipway serve), with an API key and a tier."
+ENDPOINT_TEXT = "Serve the model over HTTP from this machine, with an API key and a tier."
+EXPORT_LINK = "export:"  # a note's link: make an export of the format after the colon
 
 
 class ExportOption(NamedTuple):
@@ -56,8 +57,12 @@ def type_choices() -> list[TypeChoice]:
 
 def offered(export_format: str) -> dict[str, str | None]:
     """kind → None when an export of this format can be deployed so, else why not (naming
-    the export to make)."""
-    return {ENDPOINT: None, **{t.name: t.refusal(export_format) for t in packaging.package_types()}}
+    the export to make), in the app's words."""
+    return {ENDPOINT: None, **{t.name: t.mismatch(export_format) for t in packaging.package_types()}}
+
+
+def _with_article(title: str) -> str:
+    return f"{'an' if title[:1].lower() in 'aeiou' else 'a'} {title}"
 
 
 def _sentence(text: str) -> str:
@@ -112,6 +117,7 @@ class _TypePage(QWizardPage):
             note.setTextFormat(Qt.TextFormat.RichText)
             note.setWordWrap(True)
             note.setIndent(24)
+            note.linkActivated.connect(self._link)
             layout.addWidget(button)
             layout.addWidget(note)
             self.buttons[choice.kind], self.notes[choice.kind] = button, note
@@ -124,16 +130,20 @@ class _TypePage(QWizardPage):
         fmt = self.export_page.export_format
         reasons = offered(fmt)
         title = formats.get(fmt).title if fmt in formats.names() else fmt
-        article = "an" if title[:1].lower() in "aeiou" else "a"
-        self.setSubTitle(f"This is {article} {title} export. A type it cannot become says which export "
-                         "to make.")
+        self.setSubTitle(f"This is {_with_article(title)} export. A type it cannot become says which "
+                         "export to make.")
         for choice in self.choices:
             reason = reasons.get(choice.kind)
             self.buttons[choice.kind].setEnabled(reason is None)
+            if reason is None:
+                self.notes[choice.kind].setText(html.escape(choice.text))
+                continue
+            needed = packaging.get(choice.kind).needed_format
+            action = (f" <a href='{EXPORT_LINK}{needed}'>Make {_with_article(formats.get(needed).title)} "
+                      "export now</a>" if needed in formats.names() else "")
             self.notes[choice.kind].setText(
-                html.escape(choice.text) if reason is None else
                 f"<span style='color:#9e9e9e'>{html.escape(choice.text)}</span><br>"
-                f"<span style='color:#b71c1c'>✗ {html.escape(_sentence(reason))}</span>")
+                f"<span style='color:#b71c1c'>✗ {html.escape(_sentence(reason))}</span>{action}")
         checked = self.group.checkedButton()
         if checked is None or not checked.isEnabled():
             self.group.button(0).setChecked(True)  # the endpoint takes every export
@@ -142,6 +152,12 @@ class _TypePage(QWizardPage):
     @property
     def kind(self) -> str:
         return self.choices[max(self.group.checkedId(), 0)].kind
+
+    def _link(self, href: str) -> None:
+        if href.startswith(EXPORT_LINK):
+            wizard = self.wizard()
+            if isinstance(wizard, DeployWizard):
+                wizard.request_export(href.removeprefix(EXPORT_LINK))
 
     def isComplete(self) -> bool:
         checked = self.group.checkedButton()
@@ -175,6 +191,9 @@ class _ConfigPage(QWizardPage):
 
 
 class DeployWizard(QWizard):
+    sig_export_requested = Signal(str, str)
+    """(export_id, format): the user asked to make an export of that format from the same model."""
+
     def __init__(self, exports: list[ExportOption], selected: str | None = None,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -185,6 +204,11 @@ class DeployWizard(QWizard):
         for page in (self.export_page, self.type_page, self.config_page):
             self.addPage(page)
         self.resize(600, 520)
+
+    def request_export(self, export_format: str) -> None:
+        """Leave this wizard for an export of the format a package type needs."""
+        self.sig_export_requested.emit(str(self.export_page.combo.currentData()), export_format)
+        self.reject()
 
     def choice(self) -> DeployChoice:
         kind = self.type_page.kind

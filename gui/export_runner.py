@@ -49,6 +49,21 @@ class ExportRunner(QObject):
         worker.cancel()
         return True
 
+    def running(self) -> list[str]:
+        """The jobs whose workers this app is running now."""
+        return [job_id for job_id, worker in self.workers.items() if worker.running]
+
+    def cancel_all(self) -> int:
+        """Cancel every running export; each ends with ``sig_finished``. How many were asked."""
+        return sum(self.cancel(job_id) for job_id in self.running())
+
+    def release_all(self) -> list[str]:
+        """Let every running worker outlive the app (``WorkerProcess.release``): their jobs."""
+        released = [job_id for job_id in self.running() if self.workers[job_id].release()]
+        for job_id in released:
+            self.workers.pop(job_id)
+        return released
+
     def is_running(self, job_id: str) -> bool:
         worker = self.workers.get(job_id)
         return worker is not None and worker.running

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QListWidget,
@@ -20,9 +21,11 @@ from PySide6.QtWidgets import (
 from core.db import Checkpoint, ExportJob
 from core.deployments import DeploymentService
 from core.jobs import JobService
+from gui.closing import QuitGuard
+from gui.detached_jobs import DetachedJobs
 from gui.export_runner import ExportRunner
 from gui.menus import about_box, build_menus
-from gui.models.formatting import display_path
+from gui.models.formatting import display_path, export_label
 from gui.preferences import Preferences
 from gui.thread_task import errors
 from gui.views.capabilities import CapabilitiesView
@@ -45,10 +48,13 @@ class MainWindow(QMainWindow):
         self.service = service
         self.deployment_service = deployments or DeploymentService(service.db)
         self.runner = ExportRunner(service, self)
+        self._job_labels: dict[str, str] = {}
+        self.quit_guard = QuitGuard(self, self.runner)
+        self.detached = DetachedJobs(service, self.runner, self)
         self.setWindowTitle("Slipway — model export studio")
         self.resize(1280, 800)
         self.models = ModelsView(service, self.deployment_service)
-        self.history = HistoryView(service, self.runner)
+        self.history = HistoryView(service, self.runner, deployments=self.deployment_service)
         self.inference = InferenceView(service)
         self.compare = CompareView(service)
         self.deployments = DeploymentsView(service, self.deployment_service)
@@ -88,6 +94,7 @@ class MainWindow(QMainWindow):
             self.show_page(last_page)
         self.state_keeper = StateKeeper(self, self.pages, self.current_page)
         self.statusBar().showMessage(f"{self.models.model.rowCount()} models in the library")
+        self.detached.start()
 
     def _wire(self) -> None:
         self.models.sig_checkpoint_selected.connect(self._checkpoint_selected)
@@ -96,12 +103,24 @@ class MainWindow(QMainWindow):
             view.sig_message.connect(self.statusBar().showMessage)
         self.history.sig_test.connect(self.test_export)
         self.history.sig_deploy.connect(self.deploy_export)
+        self.history.sig_deleted.connect(self._export_deleted)
+        self.history.detached = self.detached
+        self.deployments.sig_export_requested.connect(self.export_as)
         self.runner.sig_event.connect(self._worker_event)
         self.runner.sig_finished.connect(self._export_finished)
         self.runner.sig_started.connect(lambda _id: self.show_page("Exports"))
         self.settings.sig_theme_changed.connect(self._apply_theme)
         self.settings.sig_saved.connect(self.history.update_actions)
         errors().sig_error.connect(self.show_error)
+        self.quit_guard.sig_message.connect(self.statusBar().showMessage)
+        self.detached.sig_settled.connect(self._detached_settled)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        """Running exports: ask first (gui.closing) — cancel and quit, keep running and quit, stay."""
+        if self.quit_guard.allows_close():
+            event.accept()
+        else:
+            event.ignore()
 
     def show_error(self, message: str) -> None:
         """Work done off the UI thread failed (gui.thread_task routes every such error here)."""
@@ -170,29 +189,60 @@ class MainWindow(QMainWindow):
         wizard.open()
         return wizard
 
+    def export_as(self, export_id: str, export_format: str) -> ExportWizard | None:
+        """The export wizard for an export's model, with this format chosen (a package needs it)."""
+        checkpoint_id = self.service.get(export_id).checkpoint_id
+        checkpoint = next((c for c in self.service.checkpoints() if c.id == checkpoint_id), None)
+        if checkpoint is None:
+            return None
+        wizard = self.open_wizard(checkpoint)
+        if export_format in wizard.format_page.cards:
+            wizard.format_page.choose(export_format)
+        return wizard
+
     def _wizard_done(self, wizard: ExportWizard, result: int) -> None:
         if result == QWizard.DialogCode.Accepted and wizard.spec is not None:
             job = self.runner.start(wizard.spec)
-            self.statusBar().showMessage(f"export v{job.version} to {job.export_format} started")
+            self.statusBar().showMessage(f"Export {self.job_label(job)} started")
         wizard.deleteLater()
+
+    def job_label(self, job: ExportJob) -> str:
+        """An export for people, naming its model: “Shapes detector” v3 (onnx) (kept per job)."""
+        if job.id not in self._job_labels:
+            names = {c.id: c.name for c in self.service.checkpoints()}
+            self._job_labels[job.id] = export_label(names.get(job.checkpoint_id), job.version,
+                                                    job.export_format)
+        return self._job_labels[job.id]
 
     def _worker_event(self, job_id: str, event: dict[str, Any]) -> None:
         if event.get("type") == "progress":
+            label = self._job_labels.get(job_id) or self.job_label(self.service.get(job_id))
             self.statusBar().showMessage(
-                f"export {job_id[:8]}: {event.get('percent', 0):.0f}% {event.get('stage', '')} — "
+                f"Export {label}: {event.get('percent', 0):.0f}% {event.get('stage', '')} — "
                 f"{event.get('message', '')}")
 
     def _export_finished(self, job_id: str, job: ExportJob) -> None:
         self.models.refresh_exports()
+        label = self.job_label(job)
         if job.status == "completed":
-            self.notification.notify(f"Export v{job.version} ({job.export_format}) completed: "
+            self.notification.notify(f"Export {label} completed: "
                                      f"{display_path(job.package_dir)}", "success")
         elif job.status == "cancelled":
-            self.notification.notify(f"Export v{job.version} was cancelled.", "info")
+            self.notification.notify(f"Export {label} was cancelled.", "info")
         else:
-            self.notification.notify(f"Export v{job.version} ({job.export_format}) failed: "
-                                     f"{job.error_message}", "error")
-        self.statusBar().showMessage(f"export {job_id[:8]} {job.status}")
+            self.notification.notify(f"Export {label} failed: {job.error_message}", "error")
+        self.statusBar().showMessage(f"Export {label} {job.status}")
+
+    def _export_deleted(self, _export_id: str) -> None:
+        self.deployments.refresh()  # its deployments went with it
+        self.models.refresh_exports()
+
+    def _detached_settled(self, jobs: list[ExportJob]) -> None:
+        """Exports that ran on while the app was closed have ended: show their results."""
+        self.history.refresh()
+        self.models.refresh_exports()
+        for job in jobs:
+            self._export_finished(job.id, job)
 
     def _apply_theme(self, theme: str) -> None:
         from PySide6.QtWidgets import QApplication

@@ -24,6 +24,7 @@ class Preferences(BaseModel):
     default_format: ExportFormat = "onnx"
     default_opset: int = 17
     endpoint_port: Annotated[int, Field(ge=0, le=65535)] = DEFAULT_PORT  # the endpoint server; 0: any
+    removed_samples: list[str] = []  # bundled samples the user took out of the library
 
     @classmethod
     def load(cls) -> Preferences:

@@ -70,6 +70,12 @@ class WorkerProcess(QObject):
         self.service.cancel(self.job_id)  # records 'cancelled' first, then SIGTERM to the group
         self.child.stop()
 
+    def release(self) -> int | None:
+        """Quit without it: the worker goes on alone (its pid), and the job stays ``running`` in
+        the store until the next start settles it (``JobService.reconcile``)."""
+        self._done = True  # this object records nothing more
+        return self.child.release()
+
     # --- reading the worker -------------------------------------------------
 
     def handle_line(self, line: str) -> dict[str, Any] | None:

@@ -17,11 +17,11 @@ class CoreMLConfig(FormatConfig):
     export_format = "coreml"
     minimum_deployment_target: Annotated[
         Literal["iOS15", "iOS16", "iOS17", "iOS18", "macOS12", "macOS13"],
-        Field(description="the oldest OS the model must load on",
+        Field(title="Oldest iOS or macOS", description="the oldest OS the model must load on",
               json_schema_extra={"flag": "--deployment-target"}),
     ] = "iOS15"
     compute_units: Annotated[Literal["all", "cpu_only", "cpu_and_gpu", "cpu_and_ne"],
-                             Field(description="where Core ML may run it")] = "all"
+                             Field(title="Run on", description="where Core ML may run it")] = "all"
 
 
 def _runtime(config: Any, parity: dict[str, Any]) -> dict[str, Any]:

@@ -11,17 +11,22 @@ from core.formats.base import Format, FormatConfig, Route, Rule, register
 
 class OnnxConfig(FormatConfig):
     export_format = "onnx"
-    opset_version: Annotated[int, Field(ge=11, le=21, description="ONNX opset of the graph",
+    opset_version: Annotated[int, Field(ge=11, le=21, title="ONNX opset",
+                                        description="ONNX opset of the graph",
                                         json_schema_extra={"flag": "--opset"})] = 17
     dynamic_axes: Annotated[
         bool | dict[str, list[int]],
-        Field(description="a dynamic batch axis on every tensor (a spec file can name {tensor: [axes]})",
+        Field(title="Any batch size",
+              description="a dynamic batch axis on every tensor (a spec file can name {tensor: [axes]})",
               json_schema_extra={"flag": "--dynamic"}),
     ] = False
     embed_preprocessing: Annotated[
-        bool, Field(description="the graph takes uint8 RGB NHWC and normalizes inside")] = False
-    embed_nms: Annotated[bool, Field(description="detectors: NMS inside the graph")] = False
-    simplify: Annotated[bool, Field(description="fold constants and drop redundant nodes (onnxslim)")] = True
+        bool, Field(title="Normalize inside the model",
+                    description="the graph takes uint8 RGB NHWC and normalizes inside")] = False
+    embed_nms: Annotated[bool, Field(title="Remove overlapping boxes inside the model (NMS)",
+                                        description="detectors: NMS inside the graph")] = False
+    simplify: Annotated[bool, Field(title="Simplify the graph",
+                                    description="fold constants and drop redundant nodes (onnxslim)")] = True
 
 
 ONNX = register(Format(

@@ -19,12 +19,15 @@ class OpenVinoConfig(FormatConfig):
     """
 
     export_format = "openvino"
-    precision: Annotated[Literal["FP32", "FP16"], Field(description="the IR's weights")] = "FP32"
+    precision: Annotated[Literal["FP32", "FP16"],
+                         Field(title="Stored weights", description="the IR's weights")] = "FP32"
     reverse_input_channels: Annotated[
-        bool, Field(description="the model takes BGR", json_schema_extra={"flag": "--reverse-channels"})
+        bool, Field(title="Model takes BGR", description="the model takes BGR",
+                    json_schema_extra={"flag": "--reverse-channels"})
     ] = False
     inference_precision: Annotated[
-        Literal["f32", "bf16"], Field(description="what the CPU computes in (the package pins it)")
+        Literal["f32", "bf16"], Field(title="Computes in",
+                                   description="what the CPU computes in (the package pins it)")
     ] = "f32"
 
 

@@ -12,11 +12,14 @@ from core.formats.base import Format, FormatConfig, Route, Rule, register
 class TensorRTConfig(FormatConfig):
     export_format = "tensorrt"
     precision: Annotated[
-        Literal["fp32", "fp16", "int8"], Field(description="what the engine computes in")
+        Literal["fp32", "fp16", "int8"],
+        Field(title="Compute precision", description="what the engine computes in"),
     ] = "fp16"
-    max_batch_size: Annotated[int, Field(ge=1, le=1024, description="the largest batch the engine takes",
+    max_batch_size: Annotated[int, Field(ge=1, le=1024, title="Largest batch",
+                                         description="the largest batch the engine takes",
                                          json_schema_extra={"flag": "--max-batch"})] = 1
-    workspace_size_gb: Annotated[float, Field(gt=0, le=256, description="builder scratch memory in GB",
+    workspace_size_gb: Annotated[float, Field(gt=0, le=256, title="Build memory (GB)",
+                                              description="builder scratch memory in GB",
                                               json_schema_extra={"flag": "--workspace"})] = 4.0
 
 

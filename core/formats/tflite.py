@@ -13,7 +13,7 @@ class TFLiteConfig(FormatConfig):
     export_format = "tflite"
     supported_ops: Annotated[
         list[Literal["TFLITE_BUILTINS", "SELECT_TF_OPS", "TFLITE_BUILTINS_INT8"]],
-        Field(min_length=1, description="the op sets the converter may use"),
+        Field(min_length=1, title="Allowed operator sets", description="the op sets the converter may use"),
     ] = ["TFLITE_BUILTINS"]  # noqa: RUF012 (pydantic copies field defaults)
 
     @model_validator(mode="before")

@@ -14,9 +14,11 @@ class TorchScriptConfig(FormatConfig):
     export_format = "torchscript"
     method: Annotated[
         Literal["trace", "script"],
-        Field(description="torch.jit.trace the forward pass, or torch.jit.script the code"),
+        Field(title="How to capture the model",
+              description="torch.jit.trace the forward pass, or torch.jit.script the code"),
     ] = "trace"
-    optimize_for_mobile: Annotated[bool, Field(description="PyTorch Mobile's passes (needs XNNPACK)")] = False
+    optimize_for_mobile: Annotated[bool, Field(
+        title="Optimize for mobile", description="PyTorch Mobile's passes (needs XNNPACK)")] = False
 
 
 TORCHSCRIPT = register(Format(

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from core import formats
 from core.errors import BadInput
 
 if TYPE_CHECKING:
@@ -71,11 +72,30 @@ class PackageType:
                 f"(slipway export CKPT {self.export_hint}) and package that"
                 + (f"; {self.export_note}" if self.export_note else ""))
 
+    @property
+    def needed_format(self) -> str:
+        """The export format to make when an export does not fit (the first it accepts)."""
+        return self.formats[0] if self.formats else ""
+
+    def mismatch(self, export_format: str) -> str | None:
+        """Why an export of this format cannot become this package, in the app's words (no
+        command line): the export to make instead is ``needed_format``; None when it can."""
+        if self.accepts(export_format):
+            return None
+        wanted = " or ".join(_format_title(f) for f in self.formats)
+        return (f"{_article(self.title)} {self.title} is made from {_article(wanted)} {wanted} export; "
+                f"this one is {_format_title(export_format)}. Make {_article(wanted)} "
+                f"{_format_title(self.needed_format)} export of this model, then package that")
+
     def check(self, export_format: str) -> None:
         """Refuse an export of the wrong format, before anything is written."""
         if (message := self.refusal(export_format)) is not None:
             raise BadInput(message, details={"package_type": self.name, "export_format": export_format,
                                              "accepted_formats": list(self.formats)})
+
+
+def _format_title(name: str) -> str:
+    return formats.get(name).title if name in formats.names() else name
 
 
 def _article(word: str) -> str:

@@ -60,3 +60,8 @@ def duration_label(seconds: float | None) -> str:
     if seconds < 60:
         return f"{seconds:.1f} s"
     return f"{int(seconds // 60)} min {int(seconds % 60):02d} s"
+
+
+def export_label(model: str | None, version: int, export_format: str) -> str:
+    """An export for people, naming its model: “Shapes detector” v3 (onnx)."""
+    return f"“{model or 'a removed model'}” v{version} ({export_format})"

@@ -11,8 +11,9 @@ from core.db import ExportJob
 from core.jobs import JobService, job_summary
 from gui.models.formatting import duration_label, parity_label, size_label, validation_label
 
-COLUMNS: tuple[str, ...] = ("Version", "Tag", "Format", "Status", "Progress", "Stage", "Size",
-                            "Parity", "Validation", "Duration")
+COLUMNS: tuple[str, ...] = ("Version", "Model", "Tag", "Format", "Precision", "Status", "Progress",
+                            "Stage", "Size", "Parity", "Validation", "Duration")
+MODEL_COLUMN = COLUMNS.index("Model")
 PROGRESS_COLUMN = COLUMNS.index("Progress")
 STATUS_COLUMN = COLUMNS.index("Status")
 PARITY_COLUMN = COLUMNS.index("Parity")
@@ -34,6 +35,7 @@ class HistoryModel(QAbstractTableModel):
         self.service = service
         self.checkpoint_id: str | None = None
         self.rows: list[dict[str, Any]] = []
+        self.model_names: dict[str, str] = {}
 
     # --- loading --------------------------------------------------------------
 
@@ -43,8 +45,9 @@ class HistoryModel(QAbstractTableModel):
 
     def refresh(self) -> None:
         jobs = self.service.list_jobs(self.checkpoint_id)
+        self.model_names = {c.id: c.name for c in self.service.checkpoints()}
         self.beginResetModel()
-        self.rows = [job_summary(job) for job in reversed(jobs)]  # newest first
+        self.rows = [self._summary(job) for job in reversed(jobs)]  # newest first
         self.endResetModel()
 
     def clear(self) -> None:
@@ -87,8 +90,14 @@ class HistoryModel(QAbstractTableModel):
         if row < 0:
             self.refresh()
             return
-        self.rows[row] = job_summary(job)
+        self.rows[row] = self._summary(job)
         self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))
+
+    def _summary(self, job: ExportJob) -> dict[str, Any]:
+        """The job's summary with its model's display name."""
+        summary = job_summary(job)
+        summary["model"] = self.model_names.get(job.checkpoint_id, "")
+        return summary
 
     # --- Qt model API -------------------------------------------------------------
 
@@ -132,6 +141,10 @@ class HistoryModel(QAbstractTableModel):
         name = COLUMNS[column]
         if name == "Version":
             return f"v{job['version']}" + ("  ★ default" if job["is_default"] else "")
+        if name == "Model":
+            return str(job.get("model", ""))
+        if name == "Precision":
+            return str(job.get("precision", ""))
         if name == "Tag":
             return job["version_tag"] or ""
         if name == "Format":

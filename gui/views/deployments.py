@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QGuiApplication, QHideEvent, QShowEvent
 from PySide6.QtWidgets import (
+    QComboBox,
     QFrame,
     QHBoxLayout,
     QLabel,
@@ -32,14 +33,15 @@ from core import packaging
 from core.db import DeploymentType, JobStatus
 from core.deployments import DeploymentService, deployment_summary
 from core.endpoint_snippets import curl_snippet, infer_url, python_snippet
-from core.errors import SlipwayError
+from core.errors import BadInput, SlipwayError
 from core.jobs import JobService
 from gui.deploy_wizard import ENDPOINT, DeployChoice, DeployWizard, ExportOption
-from gui.models.formatting import display_path
+from gui.models.formatting import display_path, export_label
 from gui.preferences import Preferences
 from gui.server_process import ServerProcess, ServerState
 from gui.thread_task import ThreadTask, errors, run_in_thread
 from gui.usage_monitor import UsageMonitor
+from gui.widgets.confirm import confirm_destructive
 from gui.widgets.deployment_card import DeploymentCard
 from gui.widgets.endpoint_keys import KeysPanel
 from gui.widgets.history_timeline import HistoryTimeline
@@ -51,6 +53,10 @@ SERVER_STATE_TEXT = {ServerState.STOPPED: "Endpoint server: stopped",
                      ServerState.FAILED: "Endpoint server: failed (see its log)"}
 
 
+EMPTY_ALL = "No deployments yet. Use “New deployment…” to serve or package an export."
+EMPTY_ONE = "No deployments of “{model}”. Choose “All models” to see every deployment."
+
+
 def progress_line(event: dict[str, Any]) -> str:
     """One packaging progress event as a status line."""
     if event.get("stage") == "upload":
@@ -59,6 +65,9 @@ def progress_line(event: dict[str, Any]) -> str:
 
 
 class DeploymentsView(QWidget):
+    sig_export_requested = Signal(str, str)
+    """(export_id, format): make an export of that format from this export's model."""
+
     def __init__(self, jobs: JobService, deployments: DeploymentService,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -76,6 +85,10 @@ class DeploymentsView(QWidget):
 
         new = QPushButton("New deployment…")
         new.clicked.connect(self.open_wizard)
+        self.model_filter = QComboBox()
+        self.model_filter.setToolTip("Show the deployments of one model, or of all")
+        self.model_filter.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.model_filter.currentIndexChanged.connect(lambda _index: self.refresh())
         self.server_status = QLabel(SERVER_STATE_TEXT[ServerState.STOPPED])
         self.server_url = QLabel("")
         self.server_url.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -90,6 +103,8 @@ class DeploymentsView(QWidget):
         self.server_button.clicked.connect(self.toggle_server)
         top = QHBoxLayout()
         top.addWidget(new)
+        top.addWidget(QLabel("Model:"))
+        top.addWidget(self.model_filter)
         top.addStretch(1)
         top.addWidget(self.server_status)
         top.addWidget(self.server_url)
@@ -123,7 +138,7 @@ class DeploymentsView(QWidget):
         scroll.setWidget(holder)
         self.status = QLabel("")
         self.status.setWordWrap(True)
-        self.empty = QLabel("No deployments yet. Use “New deployment…” to serve or package an export.")
+        self.empty = QLabel(EMPTY_ALL)
         self.empty.setWordWrap(True)
         self.card_list.insertWidget(0, self.empty)
         self.timeline = HistoryTimeline()
@@ -149,8 +164,30 @@ class DeploymentsView(QWidget):
     # --- the contract with the main window ------------------------------------------------
 
     def set_checkpoint(self, checkpoint_id: str | None) -> None:
+        """The Models page's selection: remembered, never a hidden filter (the Model box is the
+        filter, and it says what it shows)."""
         self.checkpoint_id = checkpoint_id
         self.refresh()
+
+    def filter_model(self, checkpoint_id: str | None) -> None:
+        """Show one model's deployments (None: all)."""
+        self.model_filter.setCurrentIndex(max(0, self.model_filter.findData(checkpoint_id)))
+
+    @property
+    def shown_model(self) -> str | None:
+        """The checkpoint whose deployments are listed, or None for all models."""
+        data = self.model_filter.currentData()
+        return str(data) if data else None
+
+    def _fill_model_filter(self, names: dict[str, str]) -> None:
+        shown = self.shown_model
+        self.model_filter.blockSignals(True)
+        self.model_filter.clear()
+        self.model_filter.addItem("All models", None)
+        for checkpoint_id, name in names.items():
+            self.model_filter.addItem(name, checkpoint_id)
+        self.model_filter.setCurrentIndex(max(0, self.model_filter.findData(shown)))
+        self.model_filter.blockSignals(False)
 
     def select_export(self, export_id: str) -> None:
         self.preselected_export = export_id
@@ -161,7 +198,7 @@ class DeploymentsView(QWidget):
         names = {c.id: c.name for c in self.jobs.checkpoints()}
         return [ExportOption(job.id, f"{names.get(job.checkpoint_id, '?')} · {job.export_format} "
                                      f"v{job.version}", job.export_format)
-                for job in self.jobs.list_jobs(self.checkpoint_id) if job.status == JobStatus.COMPLETED]
+                for job in self.jobs.list_jobs(self.shown_model) if job.status == JobStatus.COMPLETED]
 
     def refresh(self) -> None:
         for card in self.cards.values():
@@ -169,11 +206,15 @@ class DeploymentsView(QWidget):
             card.hide()
             card.deleteLater()
         self.cards = {}
-        jobs = {job.id: job for job in self.jobs.list_jobs(self.checkpoint_id)}
+        names = {c.id: c.name for c in self.jobs.checkpoints()}
+        self._fill_model_filter(names)
+        jobs = {job.id: job for job in self.jobs.list_jobs(self.shown_model)}
         targets = [t for t in self.deployments.list_deployments() if t.export_job_id in jobs]
         for target in reversed(targets):  # newest first
             summary = deployment_summary(target)
             job = jobs[target.export_job_id]
+            summary["export_label"] = export_label(names.get(job.checkpoint_id), job.version,
+                                                   job.export_format)
             location = (summary["config"].get("package_path")
                         or (job.export_package_path if target.deployment_type == DeploymentType.DOWNLOAD
                             else job.package_dir))
@@ -182,9 +223,12 @@ class DeploymentsView(QWidget):
             card.sig_selected.connect(self.show_history)
             card.sig_copy.connect(self.copy)
             card.show_usage(self.usage.series.of(target.id), None)
+            card.sig_delete.connect(self.delete_deployment)
             self.card_list.insertWidget(self.card_list.count() - 1, card)
             self.cards[target.id] = card
         self.empty.setVisible(not self.cards)
+        self.empty.setText(EMPTY_ALL if self.shown_model is None else EMPTY_ONE.format(
+            model=self.model_filter.currentText()))
         if self.selected in self.cards:
             self.show_history(self.selected)
         elif self.cards:
@@ -217,6 +261,7 @@ class DeploymentsView(QWidget):
     def open_wizard(self) -> None:
         wizard = DeployWizard(self.completed_exports(), self.preselected_export, self)
         wizard.accepted.connect(lambda: self.create_deployment(wizard.choice()))
+        wizard.sig_export_requested.connect(self.sig_export_requested)
         wizard.open()  # window-modal, not a nested event loop
 
     def create_deployment(self, choice: DeployChoice) -> str | None:
@@ -241,7 +286,8 @@ class DeploymentsView(QWidget):
             self.status.setText("A package is already being built; wait for it to finish.")
             return None
         entry = packaging.get(choice.kind)
-        entry.check(self.jobs.get(choice.export_id).export_format)  # before any work starts
+        if (why := entry.mismatch(self.jobs.get(choice.export_id).export_format)) is not None:
+            raise BadInput(why + ".")  # before any work starts, in the app's words
         jobs, deployments = self.jobs, self.deployments
 
         def work(report: Any) -> dict[str, Any]:
@@ -289,6 +335,24 @@ class DeploymentsView(QWidget):
             self.status.setText(str(err))
         self.selected = deployment_id
         self.refresh()
+
+    def delete_deployment(self, deployment_id: str) -> bool:
+        """Delete a deployment after asking: its API keys are revoked, its timeline is kept."""
+        target = self.deployments.get(deployment_id)
+        job = self.jobs.get(target.export_job_id)
+        names = {c.id: c.name for c in self.jobs.checkpoints()}
+        of = export_label(names.get(job.checkpoint_id), job.version, job.export_format)
+        if not confirm_destructive(self, f"Delete the deployment “{target.name}” of {of}? Its API "
+                                         "keys stop working at once. This cannot be undone."):
+            return False
+        try:
+            self.deployments.delete(deployment_id)
+        except SlipwayError as err:
+            self.status.setText(f"Could not delete the deployment: {err.message}")
+            return False
+        self.status.setText(f"Deleted the deployment “{target.name}”.")
+        self.refresh()
+        return True
 
     # --- the endpoint server ----------------------------------------------------------------
 

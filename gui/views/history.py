@@ -19,11 +19,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.deployments import DeploymentService
 from core.errors import SlipwayError
 from core.jobs import JobService
+from gui.detached_jobs import DetachedJobs
 from gui.export_runner import ExportRunner
-from gui.models.history_model import COLUMNS, PROGRESS_COLUMN, HistoryModel
+from gui.models.formatting import export_label
+from gui.models.history_model import COLUMNS, MODEL_COLUMN, PROGRESS_COLUMN, HistoryModel
 from gui.package_link import PackageLinker, s3_configured
+from gui.widgets.confirm import confirm_destructive
 from gui.widgets.job_detail import JobDetailPane
 from gui.widgets.progress_delegate import ProgressDelegate
 
@@ -37,10 +41,16 @@ class HistoryView(QWidget):
     """export_id: deploy it (the deployments view)."""
     sig_message = Signal(str)
     """A sentence for the status bar."""
+    sig_deleted = Signal(str)
+    """export_id: an export (and any deployments it had) was deleted."""
 
-    def __init__(self, service: JobService, runner: ExportRunner, parent: QWidget | None = None) -> None:
+    def __init__(self, service: JobService, runner: ExportRunner, parent: QWidget | None = None,
+                 deployments: DeploymentService | None = None) -> None:
         super().__init__(parent)
         self.service = service
+        self.deployment_service = deployments or DeploymentService(service.db)
+        self.detached: DetachedJobs | None = None
+        """Jobs running without this app (kept running at a quit); the main window sets it."""
         self.runner = runner
         self.model = HistoryModel(service, self)
         self.table = QTableView()
@@ -78,6 +88,7 @@ class HistoryView(QWidget):
         self.all_models.setToolTip("Show the exports of every model, not only the selected one")
         self.all_models.toggled.connect(self._scope_changed)
         self.checkpoint_id: str | None = None
+        self.table.setColumnHidden(MODEL_COLUMN, True)  # one model's exports: its name is known
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(self.table)
         split.addWidget(self.detail)
@@ -101,6 +112,7 @@ class HistoryView(QWidget):
         """The model whose exports are listed (unless 'All models' is on)."""
         self.checkpoint_id = checkpoint_id
         self.model.set_checkpoint(None if self.all_models.isChecked() else checkpoint_id)
+        self.table.setColumnHidden(MODEL_COLUMN, not self.all_models.isChecked())
         self.detail.show_job(None)
 
     def _scope_changed(self, _all: bool) -> None:
@@ -152,7 +164,8 @@ class HistoryView(QWidget):
         job = self.selected_job()
         status = job["status"] if job else None
         on = self.actions_by_name
-        on["cancel"].setEnabled(job is not None and self.runner.is_running(job["id"]))
+        on["cancel"].setEnabled(job is not None and (self.runner.is_running(job["id"]) or (
+            status == "running" and self.detached is not None and job["id"] in self.detached.waiting)))
         on["open"].setEnabled(job is not None and Path(job["package_dir"]).is_dir())
         for name in ("test", "deploy", "default"):
             on[name].setEnabled(status == "completed")
@@ -166,8 +179,10 @@ class HistoryView(QWidget):
 
     def cancel(self) -> None:
         job = self.selected_job()
-        if job and self.runner.cancel(job["id"]):
+        if job and (self.runner.cancel(job["id"]) or (self.detached is not None
+                                                       and self.detached.cancel(job["id"]))):
             self.sig_message.emit(f"Cancelling export v{job['version']}…")
+            self.update_actions()
 
     def open_folder(self) -> None:
         job = self.selected_job()
@@ -206,28 +221,51 @@ class HistoryView(QWidget):
         if ok:
             self._apply(lambda: self.service.tag(job["id"], text), f"tagged v{job['version']} {text!r}")
 
-    def confirm(self, question: str) -> bool:
-        """Ask before something that cannot be undone (tests replace this)."""
-        answer = QMessageBox.question(self, "Slipway", question)
-        return answer == QMessageBox.StandardButton.Yes
+    def confirm(self, question: str, action: str = "Delete") -> bool:
+        """Ask before something that cannot be undone; ``action`` names the button that does it."""
+        return confirm_destructive(self, question, action)
+
+    def model_name(self, job: dict[str, Any]) -> str:
+        names = {c.id: c.name for c in self.service.checkpoints()}
+        return names.get(job["checkpoint_id"], "a removed model")
 
     def delete(self) -> None:
+        """Delete the selected export; its deployments (if any) are named first and go with it."""
         job = self.selected_job()
         if job is None:
             return
-        if not self.confirm(f"Delete export v{job['version']} ({job['export_format']}) and its "
-                            "package folder? This cannot be undone."):
+        what = f"export {export_label(self.model_name(job), job['version'], job['export_format'])}"
+        live = self.deployment_service.list_deployments(export_id=job["id"])
+        if live:
+            names = "; ".join(f"{t.name} ({t.status})" for t in live)
+            count = f"{len(live)} deployment{'s' if len(live) != 1 else ''}"
+            question = (f"Delete {what}? It has {count}: {names}. They are deleted with it: their "
+                        "API keys stop working and their packages leave the Deployments page. "
+                        "This cannot be undone.")
+            action = "Delete export and deployments"
+        else:
+            question = f"Delete {what} and its package folder? This cannot be undone."
+            action = "Delete"
+        if not self.confirm(question, action):
             return
-        self._apply(lambda: self.service.delete(job["id"]), f"deleted v{job['version']}")
 
-    def _apply(self, change: Any, done: str) -> None:
+        def change() -> None:
+            for target in live:
+                self.deployment_service.delete(target.id)
+            self.service.delete(job["id"])
+
+        if self._apply(change, f"Deleted {what}"):
+            self.sig_deleted.emit(job["id"])
+
+    def _apply(self, change: Any, done: str) -> bool:
         try:
             change()
         except SlipwayError as err:
             QMessageBox.warning(self, "Slipway", err.message)
-            return
+            return False
         self.refresh()
         self.sig_message.emit(done)
+        return True
 
 
 __all__ = ["COLUMNS", "HistoryView"]

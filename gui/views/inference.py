@@ -23,7 +23,6 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSlider,
     QSplitter,
-    QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -31,16 +30,27 @@ from PySide6.QtWidgets import (
 from core.db import JobStatus
 from core.inference import wrapper_module
 from core.jobs import JobService
+from gui import class_labels
 from gui.inference_worker import InferenceResult, InferenceRunner
 from gui.widgets.detection_canvas import DetectionCanvas
 from gui.widgets.topk_bars import TopKBars
 from gui.window_state import open_file_name
 
+NUMBERED_HINT = ("This model's classes are only numbered. Give a labels file (one name per line) "
+                 "to see their names.")
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 SLIDER_STEPS = 100
 
 if TYPE_CHECKING:  # numpy loads when an image does, not at start-up
     import numpy as np
+
+
+def numbered(names: list[str]) -> bool:
+    """Class names that are only numbers ("0", "class_3", "LABEL_2"): the checkpoint had none."""
+    import re
+
+    return bool(names) and all(re.fullmatch(r"(class|label)?[ _-]?\d+", n.strip(), re.IGNORECASE)
+                               for n in names)
 
 
 def read_rgb(path: Path) -> np.ndarray:
@@ -90,11 +100,14 @@ class InferenceView(QWidget):
         top.addWidget(paste_button)
         top.addWidget(self.latency)
 
-        self.canvas = DetectionCanvas()
-        self.topk = TopKBars()
-        self.results = QStackedWidget()
-        self.results.addWidget(self.canvas)
-        self.results.addWidget(self.topk)
+        self.canvas = DetectionCanvas()  # the image, always; boxes and segments for those tasks
+        self.topk = TopKBars()  # classifiers: beside the image
+        self.labels: dict[str, list[str]] = {}  # class names the user gave, per export
+        self.labels_button = QPushButton("Labels file…")
+        self.labels_button.setToolTip("A text file with one class name per line, in class order")
+        self.labels_button.clicked.connect(self._pick_labels)
+        self.labels_hint = QLabel("")
+        self.labels_hint.setWordWrap(True)
 
         self.conf = self._slider()
         self.iou = self._slider()
@@ -103,16 +116,23 @@ class InferenceView(QWidget):
         self.classes.itemChanged.connect(lambda _item: self.refilter())
         self.count = QLabel("")
         side = QWidget()
-        form = QFormLayout(side)
-        form.addRow("Confidence", self._with_label(self.conf, self.conf_label))
-        form.addRow("IoU (NMS)", self._with_label(self.iou, self.iou_label))
-        form.addRow(QLabel("Classes"))
+        form = self.form = QFormLayout(side)
+        form.addRow(self.topk)
+        form.addRow(self.labels_hint)
+        form.addRow(self.labels_button)
+        self.conf_row = self._with_label(self.conf, self.conf_label)
+        self.iou_row = self._with_label(self.iou, self.iou_label)
+        form.addRow("Confidence", self.conf_row)
+        form.addRow("IoU (NMS)", self.iou_row)
+        self.classes_title = QLabel("Classes")
+        form.addRow(self.classes_title)
         form.addRow(self.classes)
         form.addRow(self.count)
         side.setMinimumWidth(240)
+        self._show_controls_for(None)
 
         split = QSplitter(Qt.Orientation.Horizontal)
-        split.addWidget(self.results)
+        split.addWidget(self.canvas)
         split.addWidget(side)
         split.setStretchFactor(0, 1)
         layout = QVBoxLayout(self)
@@ -208,6 +228,10 @@ class InferenceView(QWidget):
 
     def _export_changed(self, _index: int = -1) -> None:
         self.result = None
+        if self.export_id and self.export_id not in self.labels:
+            names = class_labels.load(self.export_id)
+            if names is not None:
+                self.labels[self.export_id] = names
         self.run()
 
     def run(self) -> None:
@@ -224,7 +248,6 @@ class InferenceView(QWidget):
         self.latency.setText(f"latency {result.latency_ms:.1f} ms")
         if first:
             self._reset_controls(result)
-        self.results.setCurrentWidget(self.topk if result.task == "classify" else self.canvas)
         self.status.setText(f"{result.task} · {Path(result.metadata['model_info']['model_file']).name}")
         self.refilter()
 
@@ -244,11 +267,50 @@ class InferenceView(QWidget):
             item.setCheckState(Qt.CheckState.Checked)
             self.classes.addItem(item)
         self.classes.blockSignals(False)
-        # thresholds apply to boxes; class toggles to boxes and semantic segments
-        boxes = result.task not in ("classify", "semantic")
-        for widget in (self.conf, self.iou):
-            widget.setEnabled(boxes)
-        self.classes.setEnabled(result.task != "classify")
+        self._show_controls_for(result)
+
+    def _show_controls_for(self, result: InferenceResult | None) -> None:
+        """Only the controls that apply: thresholds for boxes, class toggles for boxes and
+        segments, the top-k beside the image and a labels file for classifiers."""
+        task = result.task if result is not None else None
+        classify = task == "classify"
+        boxes = task not in (None, "classify", "semantic")
+        named = not classify or self.export_id in self.labels or (
+            result is not None and not numbered(result.class_names))
+        self.labels_hint.setText("" if named else NUMBERED_HINT)
+        rows: dict[QWidget, bool] = {
+            self.topk: classify, self.labels_button: classify, self.labels_hint: not named,
+            self.conf_row: boxes, self.iou_row: boxes,
+            self.classes_title: task not in (None, "classify"), self.classes: task not in (None, "classify"),
+        }
+        for widget, visible in rows.items():
+            self.form.setRowVisible(widget, visible)
+
+    def _pick_labels(self) -> None:
+        path = open_file_name(self, "labels", "Choose a labels file", "Text files (*.txt);;All files (*)")
+        if path:
+            self.load_labels(Path(path))
+
+    def load_labels(self, path: Path) -> bool:
+        """Class names from a text file (one per line, in class order) for this export's classes."""
+        if self.result is None or self.export_id is None:
+            return False
+        try:
+            names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        except (OSError, UnicodeDecodeError) as err:
+            self.status.setText(f"Could not read {path.name}: {getattr(err, 'strerror', None) or err}.")
+            return False
+        expected = len(self.result.class_names)
+        if len(names) != expected:
+            self.status.setText(f"{path.name} has {len(names)} names but the model has {expected} classes. "
+                                "Choose a file with one name per line, in class order.")
+            return False
+        self.labels[self.export_id] = names
+        class_labels.save(self.export_id, names)  # there again next time this export is tested
+        self.status.setText(f"Class names from {path.name}.")
+        self._show_controls_for(self.result)
+        self.refilter()
+        return True
 
     @property
     def confidence(self) -> float:
@@ -270,7 +332,11 @@ class InferenceView(QWidget):
             return
         predictions = self.result.predictions(self.confidence, self.iou_threshold)
         if self.result.task == "classify":
+            names = self.labels.get(self.export_id or "")
+            if names is not None and len(names) == len(self.result.class_names):
+                predictions = [{**p, "class_name": names[int(p["class_id"])]} for p in predictions]
             self.shown = predictions
+            self.canvas.show_detections([])  # the image itself, with the top-k beside it
             self.topk.show_classes(predictions)
             self.count.setText(f"top {len(predictions)}")
             return

@@ -35,10 +35,12 @@ from gui.library import acceptable, add_checkpoint
 from gui.models.checkpoint_model import CHECKPOINT_ID_ROLE, CheckpointListModel
 from gui.models.formatting import display_path, size_label
 from gui.models.history_model import COLUMNS, HistoryModel
+from gui.preferences import Preferences
+from gui.widgets.confirm import confirm_destructive
 from gui.widgets.deployment_card import type_title
 from gui.window_state import existing_directory, open_file_names
 
-EXPORT_COLUMNS = ("Version", "Format", "Status", "Size", "Parity")
+EXPORT_COLUMNS = ("Version", "Format", "Precision", "Status", "Size", "Parity")
 
 
 class ModelsView(QWidget):
@@ -88,6 +90,8 @@ class ModelsView(QWidget):
         self.title.setStyleSheet("font-size: 16px; font-weight: 600;")
         info_box = QGroupBox("Checkpoint")
         self.info = QFormLayout(info_box)
+        self.name = QLineEdit()
+        self.name.setPlaceholderText("how the app names this model")
         # detection can guess wrong: framework, task and architecture are editable
         self.framework = QComboBox()
         self.framework.addItems(FRAMEWORKS)
@@ -100,7 +104,9 @@ class ModelsView(QWidget):
         self.save_button.clicked.connect(self.save_details)
         for editor in (self.framework, self.task):
             editor.currentTextChanged.connect(lambda _text: self.save_button.setEnabled(True))
-        self.architecture.textEdited.connect(lambda _text: self.save_button.setEnabled(True))
+        for line in (self.name, self.architecture):
+            line.textEdited.connect(lambda _text: self.save_button.setEnabled(True))
+        self.info.addRow("Name", self.name)
         self.info.addRow("Framework", self.framework)
         self.info.addRow("Task", self.task)
         self.info.addRow("Architecture", self.architecture)
@@ -116,6 +122,10 @@ class ModelsView(QWidget):
         self.export_button = QPushButton("Export…")
         self.export_button.setEnabled(False)
         self.export_button.clicked.connect(self._request_export)
+        self.remove_button = QPushButton("Remove…")
+        self.remove_button.setToolTip("Take this model out of the library (the file stays on disk)")
+        self.remove_button.setEnabled(False)
+        self.remove_button.clicked.connect(self.remove_model)
         self.exports_model = HistoryModel(service, self)
         self.exports = QTableView()
         self.exports.setModel(self.exports_model)
@@ -129,6 +139,7 @@ class ModelsView(QWidget):
         right_layout = QVBoxLayout(right)
         header = QHBoxLayout()
         header.addWidget(self.title, 1)
+        header.addWidget(self.remove_button)
         header.addWidget(self.export_button)
         right_layout.addLayout(header)
         right_layout.addWidget(info_box)
@@ -236,22 +247,25 @@ class ModelsView(QWidget):
     def _selection_changed(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
         checkpoint = self.current()
         self.export_button.setEnabled(checkpoint is not None)
+        self.remove_button.setEnabled(checkpoint is not None)
         self.show_details(checkpoint)
         self.sig_checkpoint_selected.emit(checkpoint.id if checkpoint else None)
 
     def show_details(self, checkpoint: Checkpoint | None) -> None:
-        for editor in (self.framework, self.task, self.architecture):
+        for editor in (self.name, self.framework, self.task, self.architecture):
             editor.setEnabled(checkpoint is not None)
         if checkpoint is None:
             self.title.setText("Select a model")
             for label in self.fields.values():
                 label.setText("")
+            self.name.clear()
             self.architecture.clear()
             self.save_button.setEnabled(False)
             self.exports_model.clear()
             self.deployment_list.clear()
             return
         self.title.setText(checkpoint.name)
+        self.name.setText(checkpoint.name)
         self.framework.setCurrentText(checkpoint.framework)
         self.task.setCurrentIndex(TASKS.index(checkpoint.task) if checkpoint.task in TASKS else -1)
         self.task.setPlaceholderText("told by the model when exported")
@@ -264,19 +278,49 @@ class ModelsView(QWidget):
         self.refresh_deployments()
 
     def save_details(self) -> None:
-        """Store the edited framework, task and architecture on the library entry."""
+        """Store the edited name, framework, task and architecture on the library entry."""
         checkpoint = self.current()
         if checkpoint is None:
             return
         try:
-            self.service.update_checkpoint(
-                checkpoint.id, framework=self.framework.currentText(),
+            saved = self.service.update_checkpoint(
+                checkpoint.id, name=self.name.text(), framework=self.framework.currentText(),
                 task=self.task.currentText() or None, model_name=self.architecture.text())
         except SlipwayError as err:
             self.show_problem(err.message)
             return
         self.refresh()
-        self.sig_message.emit(f"Saved {checkpoint.name}")
+        self.sig_message.emit(f"Saved “{saved.name}”")
+
+    def remove_model(self) -> bool:
+        """Take the selected model out of the library, with its exports and their deployments,
+        after one question that counts them; the checkpoint file stays on disk."""
+        checkpoint = self.current()
+        if checkpoint is None:
+            return False
+        exports = self.service.list_jobs(checkpoint.id)
+        deployed = [t for job in exports for t in self.deployments.list_deployments(export_id=job.id)]
+        goes = ""
+        if exports:
+            goes = f" Its {_count(len(exports), 'export')} and their packages are deleted"
+            goes += f", with {_count(len(deployed), 'deployment')}." if deployed else "."
+        question = (f"Remove “{checkpoint.name}” from the library?{goes} The checkpoint file stays "
+                    f"at {display_path(checkpoint.path)}. This cannot be undone.")
+        if not confirm_destructive(self, question, "Remove"):
+            return False
+        try:
+            self.service.remove_checkpoint(checkpoint.id)
+        except SlipwayError as err:
+            self.show_problem(err.message)
+            return False
+        if checkpoint.sample:  # a removed sample is not added back at the next start
+            preferences = Preferences.load()
+            preferences.removed_samples = sorted({*preferences.removed_samples, checkpoint.sample})
+            preferences.save()
+        self.list.selectionModel().clearSelection()
+        self.refresh()
+        self.sig_message.emit(f"Removed “{checkpoint.name}” from the library")
+        return True
 
     def refresh_exports(self) -> None:
         self.exports_model.refresh()
@@ -296,6 +340,10 @@ class ModelsView(QWidget):
     def _request_export(self) -> None:
         if (checkpoint := self.current()) is not None:
             self.sig_export_requested.emit(checkpoint)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'s' if n != 1 else ''}"
 
 
 __all__ = ["CHECKPOINT_ID_ROLE", "ModelsView"]

@@ -52,6 +52,8 @@ class DeploymentCard(QFrame):
     """Show this deployment's history (its id)."""
     sig_copy = Signal(str, str)
     """Copy something about this endpoint: its id and what ("url", "curl" or "python")."""
+    sig_delete = Signal(str)
+    """Delete this deployment (its id), after asking."""
 
     def __init__(self, summary: dict[str, Any], package_location: str, server_url: str | None,
                  parent: QWidget | None = None) -> None:
@@ -72,6 +74,8 @@ class DeploymentCard(QFrame):
         grid = QGridLayout()
         grid.setColumnStretch(1, 1)
         rows: list[tuple[str, str]] = [("Type", type_title(summary)), ("Package", package_location)]
+        if summary.get("export_label"):
+            rows.insert(0, ("Export", str(summary["export_label"])))
         config = summary.get("config") or {}
         if config.get("target_platform"):
             rows.append(("Platform", str(config["target_platform"])))
@@ -104,10 +108,13 @@ class DeploymentCard(QFrame):
                 copies.addWidget(button)
                 self.copy_buttons[what] = button
             copies.addStretch(1)
+        self.delete = QPushButton("Delete…")
+        self.delete.clicked.connect(lambda: self.sig_delete.emit(self.deployment_id))
         buttons = QHBoxLayout()
         buttons.addStretch(1)
         buttons.addWidget(history)
         buttons.addWidget(self.toggle)
+        buttons.addWidget(self.delete)
         layout = QGridLayout(self)
         layout.addLayout(header, 0, 0)
         layout.addLayout(grid, 1, 0)

@@ -51,7 +51,10 @@ def field_default(info: FieldInfo) -> Any:
     return info.get_default(call_default_factory=True) if info.default_factory is not None else info.default
 
 
-def label_for(name: str) -> str:
+def label_for(name: str, info: FieldInfo | None = None) -> str:
+    """The field's title from its settings model (core owns the words); the name as a fallback."""
+    if info is not None and info.title:
+        return info.title
     return name.replace("_", " ").capitalize()
 
 
@@ -76,7 +79,7 @@ class ModelForm(QWidget):
             editor = self._editor(name, info)
             if editor is not None:
                 editor.setToolTip(info.description or f"{model.__name__}.{name}")
-                layout.addRow(label_for(name), editor)
+                layout.addRow(label_for(name, info), editor)
                 self.editors[name] = editor
 
     def _editor(self, name: str, info: FieldInfo) -> QWidget | None:

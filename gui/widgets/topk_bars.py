@@ -19,6 +19,7 @@ class TopKBars(QWidget):
             item = self._grid.takeAt(0)
             widget = item.widget() if item is not None else None
             if widget is not None:
+                widget.hide()  # gone at once; deleted when the event loop next turns
                 widget.deleteLater()
         self.rows = [(str(p["class_name"]), float(p["confidence"])) for p in predictions]
         for row, (name, confidence) in enumerate(self.rows):

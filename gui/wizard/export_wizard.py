@@ -15,6 +15,7 @@ from core.spec import ExportSpec, format_validation_error
 from gui.wizard.format_page import FormatPage
 from gui.wizard.options_page import OptionsPage
 from gui.wizard.review_page import ReviewPage
+from gui.wizard.wording import in_app_words
 
 
 class ExportWizard(QWizard):
@@ -64,4 +65,5 @@ class ExportWizard(QWizard):
             self.spec, self.problem, self.advice = None, err.message, []
         else:
             self.spec, self.problem, self.advice = spec, "", optimization_warnings(spec)
+        self.problem = in_app_words(self.problem, self.export_format) if self.problem else ""
         self.options_page.show_problems(self.problem, self.advice)

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
+from core import formats
 from core.spec import FORMAT_CONFIGS, ExportSpec
 from gui.widgets.model_form import ModelForm
 from gui.wizard.optimization_panels import OptimizationPanels
@@ -104,7 +105,7 @@ class OptionsPage(QWizardPage):
                 self.format_form.set_value(name, value)
             self.format_form.sig_changed.connect(self.owner.revalidate)
             self.format_layout.addWidget(self.format_form)
-            self.format_box.setTitle(f"{fmt} settings")
+            self.format_box.setTitle(f"{formats.get(fmt).title} settings")
         self.panels.set_format(fmt)  # the quantization methods this format has
         self.owner.revalidate()
 

@@ -2,24 +2,64 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtGui import QFontDatabase, QGuiApplication
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QVBoxLayout, QWizardPage
 
+from core import formats
 from core.spec import ExportSpec
+from gui.widgets.model_form import label_for
 
 if TYPE_CHECKING:
     from gui.wizard.export_wizard import ExportWizard
 
 
+def shown(value: Any) -> str:
+    """A setting's value for people."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if value is None:
+        return "automatic"
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+def precision_line(spec: ExportSpec) -> str:
+    """What the export stores and computes in, in words: the header's precision explained."""
+    q = spec.optimization_config.quantization
+    config = spec.export_config
+    computes = getattr(config, "inference_precision", None)
+    if q is not None and q.method in ("static", "dynamic"):
+        what = ("weights and activations" if q.method == "static"
+                else "weights (activations are quantized as it runs)")
+        return (f"Precision INT8 ({q.method}): {what} become 8-bit integers, about 4× smaller; the "
+                "parity gate compares predictions, since raw values move.")
+    if computes is not None:  # stored weights and compute precision are separate settings
+        stored = str(getattr(config, "precision", "FP32"))
+        smaller = " (half the size of FP32)" if stored == "FP16" else ""
+        return (f"Precision: weights stored as {stored}{smaller}; the model computes in {computes} "
+                "when it runs (“Computes in”, pinned in the package), and the parity gate checks it "
+                "that way.")
+    if spec.precision == "fp16":
+        return ("Precision FP16: weights and computation in half precision, half the size; small "
+                "differences from the original are expected and checked by the parity gate.")
+    if spec.precision == "int8":
+        return "Precision INT8: 8-bit integer weights and computation, about 4× smaller."
+    return f"Precision {spec.precision.upper()}: as the original model computes."
+
+
 def summary(spec: ExportSpec, name: str) -> str:
-    lines = [f"Export {name} to {spec.export_format} ({spec.precision})"]
+    described = formats.get(spec.export_format)
+    lines = [f"Export {name} to {described.title} ({spec.precision.upper()})", precision_line(spec)]
     lines.append(f"Framework {spec.framework}, task {spec.task}"
                  + (f", architecture {spec.model_name}" if spec.model_name else "")
                  + (f", input {spec.input_size}px" if spec.input_size else ", model's input size"))
-    settings = spec.export_config.model_dump(mode="json")
-    lines.append("Format settings: " + ", ".join(f"{k}={v}" for k, v in settings.items()))
+    config = spec.export_config
+    lines.append(f"{described.title} settings: " + "; ".join(
+        f"{label_for(field, info)}: {shown(getattr(config, field))}"
+        for field, info in type(config).model_fields.items()))
     q = spec.optimization_config.quantization
     p = spec.optimization_config.pruning
     if q is None:

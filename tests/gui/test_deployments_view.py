@@ -24,6 +24,8 @@ from gui.deploy_wizard import ENDPOINT, DeployChoice, DeployWizard, ExportOption
 from gui.main_window import MainWindow
 from gui.thread_task import errors
 from gui.views.deployments import DeploymentsView
+from gui.wizard.export_wizard import ExportWizard
+from tests.gui.modal import answer_next_question
 from tests.helpers import CliRun
 
 
@@ -91,16 +93,24 @@ def test_activate_deactivate_changes_status_and_timeline(qtbot: QtBot, tmp_path:
     assert len(view.timeline.lines()) == len(first) + 2
 
 
-def test_checkpoint_filter_hides_other_models_deployments(qtbot: QtBot, tmp_path: Path) -> None:
+def test_every_deployment_shows_until_the_visible_model_filter_narrows_it(
+        qtbot: QtBot, tmp_path: Path) -> None:
     view, _deployments, export_id = make_view(qtbot, tmp_path)
     view.create_deployment(DeployChoice(export_id, ENDPOINT))
     own = JobService().get(export_id).checkpoint_id
-    view.set_checkpoint(own)
-    assert len(view.cards) == 1
     other = JobService().import_checkpoint(sample("digits-timm").checkpoint,
                                            model_name="mobilenetv3_small_050")
-    view.set_checkpoint(other.id)
-    assert not view.cards
+    view.set_checkpoint(other.id)  # the Models page selected another model: nothing hidden
+    assert len(view.cards) == 1 and view.model_filter.isVisible()
+    assert view.model_filter.currentText() == "All models"
+    own_name = next(c.name for c in JobService().checkpoints() if c.id == own)
+    [card] = view.cards.values()
+    assert card.values["Export"].text() == f"“{own_name}” v1 (onnx)"
+    view.filter_model(other.id)
+    assert not view.cards and view.model_filter.currentText() == other.name
+    assert view.empty.text().startswith(f"No deployments of “{other.name}”")
+    view.model_filter.setCurrentIndex(view.model_filter.findData(own))
+    assert len(view.cards) == 1
 
 
 def test_wizard_preselects_the_export_and_returns_the_choice(qtbot: QtBot, tmp_path: Path) -> None:
@@ -134,8 +144,11 @@ def test_the_wizard_never_offers_an_impossible_package(qtbot: QtBot, export_form
     for entry in packaging.package_types():
         button = page.buttons[entry.name]
         assert button.isEnabled() == entry.accepts(export_format), entry.name
-        if not entry.accepts(export_format):  # it says which export to make
-            assert entry.export_hint in page.notes[entry.name].text()
+        if not entry.accepts(export_format):  # it says which export to make, in the app's words
+            note = page.notes[entry.name].text()
+            assert f"export:{entry.needed_format}" in note and "export now</a>" in note
+            assert formats.get(entry.needed_format).title in note
+            assert "slipway" not in note and "--" not in note
             button.click()  # a disabled radio button cannot be chosen
             assert page.kind != entry.name
     for entry in packaging.for_format(export_format):
@@ -162,7 +175,8 @@ def test_the_type_page_follows_the_chosen_export(qtbot: QtBot, tmp_path: Path) -
     wizard.next()
     assert not wizard.type_page.buttons["edge-ios"].isEnabled()
     assert wizard.type_page.kind == ENDPOINT  # the impossible choice was dropped, not kept
-    assert "--format coreml" in wizard.type_page.notes["edge-ios"].text()
+    note = wizard.type_page.notes["edge-ios"].text()
+    assert "is made from a Core ML export; this one is ONNX" in note and "Make a Core ML export now" in note
     assert wizard.grab().save(str(tmp_path / "deploy-types-onnx.png"))
 
 
@@ -171,8 +185,9 @@ def test_a_wrong_format_is_refused_before_any_work(qtbot: QtBot, tmp_path: Path)
     with qtbot.waitSignal(errors().sig_error, timeout=2000) as routed:
         assert view.create_deployment(DeployChoice(export_id, "edge-ios")) is None
     assert view.packaging is None  # nothing was started
-    assert "--format coreml" in routed.args[0] and "--format coreml" in view.status.text()
-    assert "[" not in view.status.text()  # a sentence, not a list of CLI lines
+    assert "Make a Core ML export of this model" in routed.args[0]
+    assert view.status.text().startswith("Could not create the deployment: an iOS edge package is made from")
+    assert "[" not in view.status.text() and "slipway" not in view.status.text()  # a sentence, no CLI
     assert deployments.list_deployments(include_deleted=True) == []
     assert not view.cards
 
@@ -236,3 +251,41 @@ def test_packages_are_built_off_the_ui_thread_and_recorded(
     if kind == "edge-android":
         assert card.values["Platform"].text() == "android"
     assert view.grab().save(str(tmp_path / f"deployments-{kind}.png"))
+
+
+def test_a_deployment_is_deleted_from_its_card_after_asking(qtbot: QtBot, tmp_path: Path) -> None:
+    view, deployments, export_id = make_view(qtbot, tmp_path)
+    target = deployments.create(export_id, ENDPOINT)
+    key = deployments.create_key(target.id)
+    view.refresh()
+    card = view.cards[target.id]
+    seen: list[str] = []
+    answer_next_question("Keep", seen)
+    card.delete.click()
+    assert target.name in seen[0] and "v1 (onnx)" in seen[0] and "cannot be undone" in seen[0]
+    assert target.id in view.cards and deployments.get(target.id).status == "active"
+    answer_next_question("Delete", seen)
+    view.cards[target.id].delete.click()
+    assert deployments.get(target.id).status == "deleted" and view.cards == {}
+    assert deployments.authenticate(target.id, key.secret) is None  # its key stopped working
+    assert view.empty.isVisible()
+
+
+def test_a_package_that_needs_another_format_offers_to_make_that_export(
+        qtbot: QtBot, window: MainWindow, tmp_path: Path) -> None:
+    export_id = completed_export(window.service, tmp_path)
+    deployments = window.deployments
+    deployments.select_export(export_id)
+    deployments.open_wizard()
+    [wizard] = [w for w in deployments.findChildren(DeployWizard) if w.isVisible()]
+    wizard.next()
+    note = wizard.type_page.notes["edge-ios"]
+    assert "Make a Core ML export now" in note.text()
+    with qtbot.waitSignal(deployments.sig_export_requested) as asked:
+        note.linkActivated.emit("export:coreml")  # the link in the note, as a click sends it
+    assert asked.args == [export_id, "coreml"] and not wizard.isVisible()
+    [export_wizard] = [w for w in window.findChildren(ExportWizard) if w.isVisible()]
+    detector = JobService().get(export_id).checkpoint_id
+    assert export_wizard.checkpoint.id == detector
+    if export_wizard.format_page.cards["coreml"].available:
+        assert export_wizard.format_page.chosen == "coreml"

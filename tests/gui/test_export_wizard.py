@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QWizard
 from pytestqt.qtbot import QtBot
@@ -71,7 +72,9 @@ def test_wizard_builds_the_spec_exportspec_validates(qtbot: QtBot, tmp_path: Pat
     review = wizard.review_page
     spec_json = review.json.toPlainText()
     assert ExportSpec.model_validate(json.loads(spec_json)) == expected
-    assert "onnx (int8)" in review.summary.text()
+    assert "to ONNX (INT8)" in review.summary.text()
+    assert "Precision INT8 (dynamic): weights (activations are quantized as it runs)" in review.summary.text()
+    assert "Remove overlapping boxes inside the model (NMS): yes" in review.summary.text()
     review.copy()
     from PySide6.QtGui import QGuiApplication
 
@@ -86,8 +89,10 @@ def test_invalid_choices_are_explained_before_submitting(qtbot: QtBot) -> None:
     options.panels.panels["quantization"].set_enabled(True)
     options.panels.quantization.set_value("method", "static")  # needs a calibration folder
     assert wizard.spec is None
-    assert "optimization_config.quantization" in options.problem.text()
-    assert "calibration_data" in options.problem.text()
+    # said in the form's words: no field paths, no pydantic prefixes
+    problem = options.problem.text()
+    assert problem.startswith("Quantization: static INT8 quantization needs “Calibration images”"), problem
+    assert "calibration_data" not in options.problem.text() and "Value error" not in options.problem.text()
     assert not options.isComplete()
     next_button = wizard.button(QWizard.WizardButton.NextButton)
     assert not next_button.isEnabled()  # the wizard does not move on
@@ -99,7 +104,8 @@ def test_invalid_choices_are_explained_before_submitting(qtbot: QtBot) -> None:
     options.panels.panels["quantization"].set_enabled(False)
     options.task.setCurrentText("classify")
     options.format_form.set_value("embed_nms", True)  # type: ignore[union-attr]
-    assert "embed_nms" in options.problem.text()
+    assert "“Remove overlapping boxes inside the model (NMS)”" in options.problem.text()
+    assert "embed_nms" not in options.problem.text()
 
 
 def test_format_settings_come_from_the_formats_config_model(qtbot: QtBot) -> None:
@@ -195,9 +201,48 @@ def test_openvino_quantization_asks_for_calibration_instead_of_failing_later(qtb
     wizard.format_page.choose("openvino")  # the user changes the format with quantization on
     wizard.next()
     assert options.panels.quantization.options["method"] == ("static",)
-    assert wizard.spec is None and "calibration_data" in options.problem.text()  # said here, not at 0.7 s
+    assert wizard.spec is None and "“Calibration images”" in options.problem.text()  # said here, not at 0.7 s
     options.panels.quantization.set_value("calibration_data", sample("shapes-yolo11n").images)
     assert wizard.spec is not None and wizard.spec.optimization_config.quantization is not None
     assert wizard.spec.optimization_config.quantization.method == "static"
     wizard.next()
     assert "Quantization: static" in wizard.review_page.summary.text()
+
+
+def test_the_review_explains_stored_weights_and_compute_precision(qtbot: QtBot) -> None:
+    wizard = wizard_for(qtbot, "shapes-yolo11n")
+    if not wizard.format_page.cards["openvino"].available:
+        pytest.skip("OpenVINO is not installed here")
+    wizard.format_page.choose("openvino")
+    wizard.next()
+    wizard.options_page.format_form.set_value("precision", "FP16")  # type: ignore[union-attr]
+    wizard.next()
+    text = wizard.review_page.summary.text()
+    assert "to OpenVINO (FP16)" in text
+    assert ("Precision: weights stored as FP16 (half the size of FP32); the model computes in f32 when "
+            "it runs") in text
+    assert "Stored weights: FP16; Model takes BGR: no; Computes in: f32" in text
+
+
+def test_settings_are_labelled_in_words_from_the_settings_models(qtbot: QtBot) -> None:
+    from PySide6.QtWidgets import QFormLayout, QLabel
+
+    from core.spec import FORMAT_CONFIGS, FailThreshold, PruningConfig, QuantizationConfig, ValidationConfig
+
+    for model in (*FORMAT_CONFIGS.values(), QuantizationConfig, PruningConfig, FailThreshold):
+        for name, info in model.model_fields.items():
+            assert info.title, f"{model.__name__}.{name} has no title for the app"
+    for name in ("data", "metrics"):
+        assert ValidationConfig.model_fields[name].title
+    wizard = wizard_for(qtbot, "shapes-yolo11n")
+    wizard.format_page.choose("onnx")
+    wizard.next()
+    options = wizard.options_page
+    assert options.format_box.title() == "ONNX settings"
+    form = options.format_form
+    assert form is not None
+    layout = form.layout()
+    assert isinstance(layout, QFormLayout)
+    labels = [w.text() for w in form.findChildren(QLabel)]
+    assert "Remove overlapping boxes inside the model (NMS)" in labels and "ONNX opset" in labels
+    assert not any("_" in text or text in ("Embed nms", "Opset version") for text in labels)

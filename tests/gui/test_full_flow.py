@@ -2,7 +2,8 @@
 
 sample detector → export wizard → a real ONNX export (QProcess worker) → Test in the inference view
 → Deploy as a local endpoint (API key shown once) → start `slipway serve` from the Deployments view
-→ POST /v1/infer over real HTTP with that key → stop the server from the view.
+→ POST /v1/infer over real HTTP with that key → stop the server from the view → a Triton container
+→ delete the deployed export from the app (its deployments go with it, after one question).
 
 Nothing is mocked except the file-open dialog (a native modal that cannot be clicked offscreen): it
 is replaced by one returning a sample image, and the view's real "Open image…" button is clicked.
@@ -23,13 +24,18 @@ from pytestqt.qtbot import QtBot
 from core.db import DeploymentType
 from core.deployments import KEY_PREFIX
 from core.inference import open_package
+from core.jobs import JobService
+from core.launch import process_alive
 from core.samples import sample
+from core.spec import ExportSpec
 from gui import window_state  # the file dialogs (they start in the last folder used)
 from gui.app import MainWindow
+from gui.closing import KEEP_AND_QUIT
 from gui.deploy_wizard import DeployWizard
 from gui.models.history_model import COLUMNS, PERCENT_ROLE
 from gui.server_process import ServerState
 from gui.wizard.export_wizard import ExportWizard
+from tests.gui.modal import answer_next_question
 
 EXPORT_TIMEOUT_MS = 300_000
 
@@ -131,7 +137,8 @@ def test_new_user_exports_tests_deploys_and_serves_the_sample_detector(
     click(qtbot, endpoint_button)
     assert deploy_wizard.type_page.kind == DeploymentType.PLATFORM_ENDPOINT
     ios = deploy_wizard.type_page.buttons["edge-ios"]  # an ONNX export cannot become an iOS package
-    assert not ios.isEnabled() and "--format coreml" in deploy_wizard.type_page.notes["edge-ios"].text()
+    assert not ios.isEnabled()
+    assert "Make a Core ML export now" in deploy_wizard.type_page.notes["edge-ios"].text()
     click(qtbot, deploy_wizard.button(QWizard.WizardButton.NextButton))
     tier = deploy_wizard.config_page.tier
     tier.setCurrentIndex(tier.findData("free"))
@@ -191,3 +198,60 @@ def test_new_user_exports_tests_deploys_and_serves_the_sample_detector(
     [container] = [c for c in deployments.cards.values() if c.values["Type"].text() == "Triton container"]
     assert container.values["Package"].text().endswith("container-package.zip")
     assert not window.notification.isVisible() or "failed" not in window.notification.text.text()
+
+    # 6 · delete the deployed export from the app: one question names its deployments, both go
+    window.show_page("Exports")
+    window.history.select(job_id)
+    questions: list[str] = []
+    answer_next_question("Delete export and deployments", questions)
+    click(qtbot, toolbar_button(window, "delete"))
+    [question] = questions
+    assert "2 deployments" in question and detector.name in question and "cannot be undone" in question
+    assert window.history.model.row_of(job_id) == -1 and not package.exists()
+    assert deployments.cards == {} and not deployments.empty.isHidden()
+    assert window.deployment_service.list_deployments(include_deleted=True) == []
+
+
+@pytest.mark.slow
+def test_an_export_kept_running_at_quit_finishes_and_the_next_start_shows_its_result(
+        qtbot: QtBot, tmp_path: Path) -> None:
+    detector = sample("shapes-yolo11n")
+    window = MainWindow(JobService())  # not handed to qtbot: this test deletes it, as quitting would
+    window.show()
+    qtbot.waitExposed(window)
+    with qtbot.waitSignal(window.runner.sig_event, timeout=60_000,
+                          check_params_cb=lambda _id, event: event.get("type") == "progress"):
+        job = window.runner.start(ExportSpec(checkpoint=detector.checkpoint, export_format="onnx"),
+                                  tmp_path / "out")
+    pid = window.service.get(job.id).process_id
+    assert pid and process_alive(pid)
+
+    # close → the question names the running export → "Keep running and quit"
+    assert not window.close()
+    guard = window.quit_guard
+    assert guard.question is not None and guard.question.text() == "1 export is still running."
+    qtbot.mouseClick(guard.button(KEEP_AND_QUIT), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=5_000)
+    assert guard.released == [job.id] and not window.runner.workers
+    window.deleteLater()  # the window, its runner and their objects go; the worker does not
+    qtbot.wait(200)
+    assert process_alive(pid)
+    assert JobService().get(job.id).status == "running"
+
+    # the next start: the history shows it running, then its real result when the worker ends
+    second = MainWindow(JobService())
+    qtbot.addWidget(second)
+    second.show()
+    second.history.all_models.setChecked(True)
+    row = second.history.model.row_of(job.id)
+    assert second.history.model.rows[row]["status"] == "running"
+    with qtbot.waitSignal(second.detached.sig_settled, timeout=EXPORT_TIMEOUT_MS) as settled:
+        pass
+    [done] = settled.args[0]
+    assert done.id == job.id and done.status == "completed", done.error_message
+    assert (Path(done.package_dir) / "model.onnx").is_file()
+    row = second.history.model.row_of(job.id)
+    history = second.history.model
+    assert history.display(history.rows[row], COLUMNS.index("Status")) == "completed"
+    assert "completed" in second.notification.text.text()
+    assert not second.detached.timer.isActive()

@@ -8,6 +8,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 from pytestqt.qtbot import QtBot
 
@@ -18,6 +19,7 @@ from core.spec import ExportSpec
 from gui.export_runner import ExportRunner
 from gui.models.history_model import COLUMNS
 from gui.views.history import NO_STORAGE, HistoryView
+from tests.gui.modal import answer_next_question
 from tests.gui.test_worker_replay import recorded_lines
 
 
@@ -104,10 +106,10 @@ def test_default_tag_and_delete_with_confirmation(qtbot: QtBot, tmp_path: Path,
     assert service.get(job_id).version_tag == "release-1"
     assert view.model.display(view.model.rows[view.model.row_of(job_id)], COLUMNS.index("Tag")) == "release-1"
     questions: list[str] = []
-    view.confirm = lambda q: questions.append(q) or False  # type: ignore[method-assign]
+    view.confirm = lambda q, _action="": questions.append(q) or False  # type: ignore[method-assign]
     view.actions_by_name["delete"].trigger()
     assert service.list_jobs() and "cannot be undone" in questions[0]
-    view.confirm = lambda q: True  # type: ignore[method-assign]
+    view.confirm = lambda q, _action="": True  # type: ignore[method-assign]
     view.actions_by_name["delete"].trigger()
     assert service.list_jobs() == [] and view.model.rowCount() == 0
 
@@ -158,3 +160,57 @@ def test_s3_link_uploads_the_package_and_copies_a_presigned_url(
             assert zipfile.ZipFile(io.BytesIO(response.read())).read("model.onnx") == b"weights"
     finally:
         environment.close()
+
+
+def test_a_deployed_export_is_deleted_with_its_deployments_after_one_question(
+        qtbot: QtBot, tmp_path: Path) -> None:
+    view, service, runner = make_view(qtbot)
+    job_id = completed_job(service, runner, tmp_path, "deployed")
+    deployments = view.deployment_service
+    endpoint = deployments.create(job_id, "platform_endpoint")
+    view.refresh()
+    view.select(job_id)
+    deleted: list[str] = []
+    view.sig_deleted.connect(deleted.append)
+    seen: list[str] = []
+    answer_next_question("Keep", seen)
+    view.actions_by_name["delete"].trigger()
+    [question] = seen
+    model = next(c.name for c in service.checkpoints() if c.id == service.get(job_id).checkpoint_id)
+    assert f"“{model}”" in question and "1 deployment" in question and endpoint.name in question
+    assert "cannot be undone" in question and "slipway deployments" not in question
+    assert service.get(job_id) and deleted == []
+    answer_next_question("Delete export and deployments", seen)
+    view.actions_by_name["delete"].trigger()
+    assert deleted == [job_id] and view.model.row_of(job_id) == -1
+    assert deployments.list_deployments(include_deleted=True) == []
+    assert not (tmp_path / "deployed").exists()
+
+
+def test_all_models_adds_a_model_column_and_precision_tells_fp16_from_int8(
+        qtbot: QtBot, tmp_path: Path) -> None:
+    view, service, _runner = make_view(qtbot)
+    detector = sample("shapes-yolo11n")
+    fp16 = service.create_job(ExportSpec(checkpoint=detector.checkpoint, export_format="openvino",
+                                         export_config={"precision": "FP16"}), tmp_path / "fp16")
+    calibration = str(detector.folder / "dataset" / "data.yaml")
+    int8 = service.create_job(ExportSpec(
+        checkpoint=detector.checkpoint, export_format="openvino",
+        optimization_config={"quantization": {"method": "static", "calibration_data": calibration}}),
+        tmp_path / "int8")
+    timm = service.import_checkpoint(sample("digits-timm").checkpoint, name="Digits",
+                                     model_name="mobilenetv3_small_050")
+    other = service.create_job(ExportSpec(checkpoint=sample("digits-timm").checkpoint, export_format="onnx",
+                                          model_name="mobilenetv3_small_050"), tmp_path / "other")
+    view.set_checkpoint(fp16.checkpoint_id)
+    model_column = COLUMNS.index("Model")
+    assert view.table.isColumnHidden(model_column) and view.model.rowCount() == 2
+    precision = COLUMNS.index("Precision")
+    shown = {row["id"]: view.model.display(row, precision) for row in view.model.rows}
+    assert shown == {fp16.id: "FP16", int8.id: "INT8 static"}
+    view.all_models.trigger()  # the toolbar's "All models"
+    assert not view.table.isColumnHidden(model_column) and view.model.rowCount() == 3
+    names = {row["id"]: view.model.display(row, model_column) for row in view.model.rows}
+    detector_name = next(c.name for c in service.checkpoints() if c.id == fp16.checkpoint_id)
+    assert names == {fp16.id: detector_name, int8.id: detector_name, other.id: timm.name}
+    assert view.model.headerData(model_column, Qt.Orientation.Horizontal) == "Model"

@@ -53,6 +53,8 @@ def test_detector_boxes_and_sliders_equal_predict(qtbot: QtBot, exported: Callab
     assert view.canvas.box_count == len(view.shown)
     assert view.result is not None and view.result.latency_ms > 0
     assert "ms" in view.latency.text()
+    assert view.conf.isVisible() and view.iou.isVisible() and view.classes.isVisible()
+    assert not view.topk.isVisible() and not view.labels_button.isVisible()
 
     def same(a: list[dict], b: list[dict]) -> bool:
         return [(d["class_id"], round(d["confidence"], 5), [round(v, 3) for v in d["bbox"]]) for d in a] == \
@@ -80,16 +82,34 @@ def test_detector_boxes_and_sliders_equal_predict(qtbot: QtBot, exported: Callab
     assert view.grab().save(str(tmp_path / "inference.png"))
 
 
-def test_classifier_shows_topk_bars(qtbot: QtBot, exported: Callable[[str], CliRun]) -> None:
+def test_classifier_shows_the_image_with_topk_beside_it_and_takes_a_labels_file(
+        qtbot: QtBot, exported: Callable[[str], CliRun], tmp_path: Path) -> None:
     jobs = JobService()
     export_id = register(jobs, exported("timm-onnx"), "digits-timm", "onnx")
     image = sample("digits-timm").image_files()[0]
     view = shown_view(qtbot, jobs, export_id, image)
     expected = open_package(Path(exported("timm-onnx").result["package_dir"])).predict(str(image))
-    assert view.results.currentWidget() is view.topk
+    assert view.canvas.isVisible() and view.topk.isVisible()  # the image stays, the top-k beside it
+    assert view.canvas.box_count == 0
     assert [name for name, _ in view.topk.rows] == [p["class_name"] for p in expected]
     assert view.topk.rows[0][1] == pytest.approx(expected[0]["confidence"], rel=1e-5)
-    assert not view.conf.isEnabled()
+    # thresholds and class toggles do nothing for a classifier: they are not shown
+    assert not view.conf.isVisible() and not view.iou.isVisible() and not view.classes.isVisible()
+    # the digits' classes are only numbers: the view offers a labels file
+    assert view.labels_hint.isVisible() and view.labels_button.isVisible()
+    short = tmp_path / "short.txt"
+    short.write_text("zero\none\n")
+    assert not view.load_labels(short)
+    assert "has 2 names but the model has 10 classes" in view.status.text()
+    words = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+    labels = tmp_path / "labels.txt"
+    labels.write_text("\n".join(words) + "\n")
+    assert view.load_labels(labels)
+    assert [name for name, _ in view.topk.rows] == [words[int(p["class_id"])] for p in expected]
+    assert not view.labels_hint.isVisible()
+    again = shown_view(qtbot, jobs, export_id, image)  # the next time this export is tested
+    assert [name for name, _ in again.topk.rows] == [words[int(p["class_id"])] for p in expected]
+    assert not again.labels_hint.isVisible()
 
 
 @pytest.mark.parametrize(("name", "export_format"), [("det-torchscript", "torchscript"),
