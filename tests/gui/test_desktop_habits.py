@@ -90,7 +90,7 @@ def test_shortcuts_run_the_existing_actions(qtbot: QtBot, tmp_path: Path,
     wizards[0].reject()
     # delete: the Delete key asks the Exports page's own delete question about the selected export
     questions: list[str] = []
-    monkeypatch.setattr(window.history, "confirm", lambda q: questions.append(q) or False)
+    monkeypatch.setattr(window.history, "confirm", lambda q, *_: questions.append(q) or False)
     window.show_page("Exports")
     window.history.all_models.setChecked(True)
     window.history.select(job_id)
