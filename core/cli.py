@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from core import cli_deployments, cli_inspect, cli_keys, cli_serve, flags, offers
+from core import cli_deployments, cli_inspect, cli_k8s, cli_keys, cli_serve, flags, offers
 from core.errors import BadInput, SlipwayError
 from core.spec import FORMATS, FRAMEWORKS, TASKS, ExportSpec, load_spec, parse_spec
 
@@ -455,7 +455,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 
 
 # Command groups kept in modules of their own; each registers its subparsers and handlers.
-EXTENSIONS = (cli_deployments.register, cli_keys.register, cli_serve.register, cli_inspect.register)
+EXTENSIONS = (cli_deployments.register, cli_keys.register, cli_serve.register, cli_inspect.register,
+              cli_k8s.register)
 
 
 def main(argv: list[str] | None = None) -> int:
