@@ -7,6 +7,7 @@ quickest real export).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -24,6 +25,10 @@ from tests.raycluster import NODE_IPS, RayCluster, free_port, start_cluster
 pytest.importorskip("ray.job_submission", reason="the 'cluster' extra (Ray) is not installed")
 
 TIMM = [str(sample("digits-timm").checkpoint), "--model-name", "mobilenetv3_small_050"]
+# `make test` runs a slice (refusals, an export on node b, a cancel: about 1.5 min with the
+# cluster's start); `make test-cluster` adds the dead node and the benchmark fan-out.
+full = pytest.mark.skipif(not os.environ.get("SLIPWAY_CLUSTER_FULL"),
+                          reason="the longer cluster tests run under `make test-cluster`")
 
 
 @pytest.fixture(scope="module")
@@ -132,6 +137,7 @@ def test_cancel_stops_the_remote_job(ray_cluster: RayCluster, slipway_home: Path
     assert not (out / "model.onnx").exists() and not (out / ".staging").exists()
 
 
+@full
 def test_a_node_that_dies_mid_export_ends_the_job_failed_with_the_reason(
     ray_cluster: RayCluster, slipway_home: Path, tmp_path: Path,
 ) -> None:
@@ -155,6 +161,57 @@ def test_a_node_that_dies_mid_export_ends_the_job_failed_with_the_reason(
         doomed.kill()
     [job] = _jobs(slipway_home)
     assert code == 1, cli.stderr.read() if cli.stderr else ""
+    print(f"dead node: {job.error_message}")  # shown with -rP: Ray's own reason
     assert job.status == "failed" and job.error_code == "internal"
     assert f"slipway-{job.id}" in str(job.error_message) and ray_cluster.address in str(job.error_message)
     assert not (tmp_path / "package" / ".staging").exists()
+
+
+@full
+def test_a_benchmark_fans_its_variants_out_over_both_nodes(
+    ray_cluster: RayCluster, slipway_home: Path, tmp_path: Path,
+) -> None:
+    out = tmp_path / "bench"
+    run = slipway("benchmark", *TIMM, "--formats", "onnx", "torchscript", "--precisions", "fp32",
+                  "--out", str(out), "--cluster", ray_cluster.address, "--json", home=slipway_home)
+    assert run.code == 0, run.stderr[-3000:]
+    rows = json.loads(run.stdout.strip().splitlines()[-1])["rows"]
+    assert [r["status"] for r in rows] == ["passed", "passed"], rows
+    nodes = {str(r["executed_on"]).split()[0] for r in rows}
+    assert len(nodes) == 2, rows  # one CPU per node: the two exports ran at once, one on each
+    assert all(r["latency_ms_p50"] for r in rows)  # measured side by side here afterwards
+    assert {j.executed_on for j in _jobs(slipway_home)} == {r["executed_on"] for r in rows}
+
+
+@full
+def test_a_cluster_export_uploads_to_s3_and_no_credential_lands_anywhere(
+    ray_cluster: RayCluster, slipway_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from ray.job_submission import JobSubmissionClient
+
+    from tests.s3server import BUCKET, SECRET_KEY, s3_environment
+
+    environment = s3_environment(tmp_path, monkeypatch)
+    next(environment)
+    try:
+        out = tmp_path / "package"
+        run = slipway("export", *TIMM, "--format", "onnx", "--cluster", ray_cluster.address,
+                      "--cluster-resource", "slipway_node_b=1", "--out", str(out),
+                      "--upload", f"s3://{BUCKET}/team", "--json", home=slipway_home)
+        assert run.code == 0, run.stderr[-3000:]
+        upload = run.result["upload"]
+        assert upload["storage_url"] == f"s3://{BUCKET}/team/exports/{run.result['export_id']}/export-package.zip"
+        import httpx
+
+        assert httpx.get(upload["download_url"]).content == (out / "export-package.zip").read_bytes()
+    finally:
+        with contextlib.suppress(StopIteration):
+            next(environment)
+    [job] = _jobs(slipway_home)
+    info = JobSubmissionClient(ray_cluster.address).get_job_info(f"slipway-{job.id}")
+    places = {"the Ray job": json.dumps([info.entrypoint, info.runtime_env, info.metadata]),
+              "the spec": (slipway_home / "jobs" / job.id / "spec.json").read_text(),
+              "the log": Path(str(job.log_path)).read_text(),
+              "the database": (slipway_home / "slipway.db").read_bytes().decode("latin-1")}
+    for where, text in places.items():
+        assert SECRET_KEY not in text, f"the S3 secret is in {where}"
