@@ -93,7 +93,7 @@ test-slow: venv sysdeps
 test-zoo: venv
 	$(PY) -m tests.zoo.run $(ZOO_ARGS)
 
-# Every Ray cluster test (make test runs a slice): a node killed mid-export, a benchmark fanned out.
+# Every Ray cluster test (make test runs a slice): cancel, a node killed mid-export, S3, a benchmark fanned out.
 test-cluster: venv
 	SLIPWAY_CLUSTER_FULL=1 $(PY) -m pytest -q tests/core/test_cluster.py
 

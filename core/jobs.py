@@ -284,7 +284,10 @@ class JobService:
         for the worker's pid, so reconcile and cancel from elsewhere see it alive.
         """
         job = self.get(job_id)
-        sid = cluster.submit(job.id, JobFiles(job.id).spec, Path(job.package_dir), needs)
+        try:
+            sid = cluster.submit(job.id, JobFiles(job.id).spec, Path(job.package_dir), needs)
+        except SlipwayError as err:  # refused by the cluster: a failed job, not a pending one forever
+            return self.finish(job.id, err.exit_code, err.to_event())
         self.mark_started(job.id, os.getpid())
         final: dict[str, Any] | None = None
         last_write, node = 0.0, None
