@@ -22,7 +22,7 @@ S3RVER := $(NODE_DIR)/node_modules/.bin/s3rver
 DEBIAN_PACKAGES := libopencv-dev xvfb libxcb-icccm4 libxcb-keysyms1 libxcb-cursor0 wrk hey kotlin libandroid-json-java
 export SLIPWAY_S3RVER := $(S3RVER)
 
-.PHONY: help venv sysdeps run test test-quick test-slow test-zoo test-contract lint bench samples clean-venvs installer installer-test screenshots
+.PHONY: help venv sysdeps run test test-quick test-slow test-zoo test-contract test-cluster lint bench samples clean-venvs installer installer-test screenshots
 
 help:
 	@echo "make run         install everything (first time) and open the app"
@@ -30,6 +30,7 @@ help:
 	@echo "make test-quick  fast tests only (skips real exports), for iterating"
 	@echo "make test-zoo    every zoo family x format through the CLI; writes the coverage table (hours)"
 	@echo "make test-contract  every generated option case, each honoured one in a real export (about an hour)"
+	@echo "make test-cluster  every Ray cluster test on a loopback cluster (make test runs a slice)"
 	@echo "make lint        ruff + mypy"
 	@echo "make bench       the benchmark scripts (ratios, printed)"
 	@echo "make samples     retrain the bundled sample models (slow)"
@@ -92,6 +93,10 @@ test-slow: venv sysdeps
 test-zoo: venv
 	$(PY) -m tests.zoo.run $(ZOO_ARGS)
 
+# Every Ray cluster test (make test runs a slice): cancel, a node killed mid-export, S3, a benchmark fanned out.
+test-cluster: venv
+	SLIPWAY_CLUSTER_FULL=1 $(PY) -m pytest -q tests/core/test_cluster.py
+
 # The option contract, every case (make test runs the refusals and a slice of the exports).
 test-contract: venv sysdeps
 	SLIPWAY_CONTRACT_FULL=1 $(PY) -m pytest -q tests/contract
@@ -103,6 +108,7 @@ bench: venv
 	$(PY) benchmarks/bench_optimization.py
 	$(PY) benchmarks/bench_gui.py
 	$(PY) benchmarks/bench_endpoint.py
+	$(PY) benchmarks/bench_cluster_overhead.py
 
 samples: venv
 	$(PY) resources/samples/shapes-yolo11n/train.py

@@ -36,15 +36,17 @@ class Variant:
         return f"{self.export_format}-{self.precision}"
 
 
-def variant_spec(base: dict[str, Any], variant: Variant, calib: Path | None) -> ExportSpec | str:
-    """The spec of one variant, or why there is none (a row that says so, not an error)."""
+def variant_spec(base: dict[str, Any], variant: Variant, calib: Path | None, *,
+                 here: bool = True) -> ExportSpec | str:
+    """The spec of one variant, or why there is none (a row that says so, not an error).
+    ``here=False``: the route's needs are asked of the cluster instead of this machine."""
     request = formats.get(variant.export_format).precision_request(
         variant.precision, str(calib) if calib is not None else None)
     if isinstance(request, str):
         return request
     spec = parse_spec({**base, "export_format": variant.export_format, **request})
     try:
-        offers.check_spec(spec)
+        offers.check_spec(spec, here=here)
     except (BadInput, Unsupported) as err:
         return err.message
     return spec
@@ -53,7 +55,11 @@ def variant_spec(base: dict[str, Any], variant: Variant, calib: Path | None) -> 
 def run_benchmark(checkpoint: Path, formats: list[str], precisions: list[str], out: Path, *,
                   model_name: str | None = None, calib: Path | None = None,
                   validate: Path | None = None, max_drop: float | None = None,
-                  progress: Any = None) -> dict[str, Any]:
+                  progress: Any = None, cluster: str | None = None,
+                  cluster_resources: dict[str, float] | None = None) -> dict[str, Any]:
+    """Export every variant (one after another here; all at once across a Ray cluster's nodes
+    with ``cluster``), then measure the passed packages side by side on this machine."""
+    from core.cluster import connect, resolve_address
     from core.jobs import JobService
 
     unknown = sorted(set(precisions) - set(PRECISIONS))
@@ -61,6 +67,8 @@ def run_benchmark(checkpoint: Path, formats: list[str], precisions: list[str], o
         raise BadInput(f"--precisions: unknown {', '.join(unknown)}; choose from {', '.join(PRECISIONS)}")
     if out.exists() and any(out.iterdir()):
         raise BadInput(f"--out {out} is not empty; choose a new folder")
+    address = resolve_address(cluster)
+    remote = connect(address) if address is not None else None  # unreachable: refused, nothing made
     base: dict[str, Any] = {"checkpoint": str(checkpoint)}
     if model_name:
         base["model_name"] = model_name
@@ -70,19 +78,25 @@ def run_benchmark(checkpoint: Path, formats: list[str], precisions: list[str], o
                                         if max_drop is not None else {})}
     service = JobService()
     rows: list[dict[str, Any]] = []
+    pending: list[tuple[dict[str, Any], ExportSpec]] = []
     for fmt in formats:
         for precision in precisions:
             variant = Variant(fmt, precision)
             row: dict[str, Any] = {"variant": variant.name, "format": fmt, "precision": precision}
             rows.append(row)
-            spec = variant_spec(base, variant, calib)
+            spec = variant_spec(base, variant, calib, here=remote is None)
             if isinstance(spec, str):
                 row.update(status="unsupported", reason=spec)
+                continue
+            if remote is not None:
+                pending.append((row, spec))
                 continue
             if progress:
                 progress(f"exporting {variant.name}")
             job = service.run(service.create_job(spec, out_dir=out / variant.name).id)
             row.update(_job_row(job))
+    if remote is not None:
+        _run_on_cluster(service, remote, pending, out, cluster_resources or {}, progress)
     report = {"checkpoint": str(checkpoint), "rows": rows}
     measured = [r for r in rows if r.get("status") == "passed"]
     if measured:
@@ -93,6 +107,31 @@ def run_benchmark(checkpoint: Path, formats: list[str], precisions: list[str], o
     for row in measured:
         _add_report_to_package(Path(row["package_dir"]), out)
     return report
+
+
+def _run_on_cluster(service: Any, cluster: Any, pending: list[tuple[dict[str, Any], ExportSpec]],
+                    out: Path, resources: dict[str, float], progress: Any) -> None:
+    """Every variant submitted at once; Ray spreads them over the nodes that fit their needs."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from core.cluster import needs_of
+
+    def run_one(row: dict[str, Any], spec: ExportSpec) -> None:
+        needs = needs_of(spec.export_format, resources)
+        try:
+            cluster.check_placement(needs)
+        except Unsupported as err:
+            row.update(status="unsupported", reason=err.message)
+            return
+        job = service.create_job(spec, out_dir=out / row["variant"], cluster_address=cluster.address)
+        if progress:
+            progress(f"exporting {row['variant']} on {cluster.address}")
+        job = service.run_on_cluster(job.id, cluster, needs)
+        row.update(_job_row(job), executed_on=job.executed_on)
+
+    with ThreadPoolExecutor(max_workers=max(1, len(pending))) as pool:
+        for future in [pool.submit(run_one, row, spec) for row, spec in pending]:
+            future.result()
 
 
 def _add_report_to_package(package: Path, out: Path) -> None:

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from core import cli_deployments, cli_inspect, cli_keys, cli_serve, flags, offers
+from core import cli_deployments, cli_inspect, cli_k8s, cli_keys, cli_serve, flags, offers
 from core.errors import BadInput, SlipwayError
 from core.spec import FORMATS, FRAMEWORKS, TASKS, ExportSpec, load_spec, parse_spec
 
@@ -58,7 +58,30 @@ def _export_parser(sub: Any) -> None:
     p.add_argument("--out", type=Path, help="package folder (default: the Slipway data directory)")
     p.add_argument("--upload", metavar="s3://BUCKET/PREFIX",
                    help="after the export, store the package under PREFIX/exports/<export-id>/")
+    _cluster_arguments(p)
     p.add_argument("--json", action="store_true", help="print the result as one JSON line")
+
+
+def _cluster_arguments(p: Any) -> None:
+    p.add_argument("--cluster", metavar="ADDRESS",
+                   help="run on a Ray cluster: its Jobs API address, e.g. http://HOST:8265 "
+                        "(default: $SLIPWAY_CLUSTER; 'local' for this machine). Its nodes must "
+                        "share this machine's file system")
+    p.add_argument("--cluster-resource", action="append", default=[], metavar="NAME=AMOUNT",
+                   help="a Ray resource the node running it must offer (repeatable)")
+
+
+def _cluster_resources(values: list[str]) -> dict[str, float]:
+    resources: dict[str, float] = {}
+    for value in values:
+        name, _, amount = value.partition("=")
+        try:
+            resources[name.strip()] = float(amount or 1)
+        except ValueError:
+            raise BadInput(f"--cluster-resource {value!r}: write NAME=AMOUNT, e.g. gpu_node=1") from None
+        if not name.strip():
+            raise BadInput(f"--cluster-resource {value!r}: the resource needs a name")
+    return resources
 
 
 def spec_from_args(args: argparse.Namespace) -> ExportSpec:
@@ -191,19 +214,46 @@ def cmd_export(args: argparse.Namespace) -> int:
     from core import launch
     from core.advice import optimization_warnings
 
+    cluster: Any = None
     try:
+        from core.cluster import connect, needs_of, resolve_address
+
         spec = spec_from_args(args)
-        offers.check_spec(spec)  # every option honoured, or refused here: before any job exists
+        address = resolve_address(args.cluster)
+        # every option honoured, or refused here: before any job exists
+        offers.check_spec(spec, here=address is None)
         if args.upload:
             from core.storage import parse_s3_url
 
             parse_s3_url(args.upload)  # a malformed location fails before the export, not after
+        if address is not None:  # unreachable (exit 2) or no node for its needs (exit 3): no job row
+            cluster = connect(address)
+            needs = needs_of(spec.export_format, _cluster_resources(args.cluster_resource))
+            cluster.check_placement(needs)
     except SlipwayError as err:
         if args.json:  # scripts get their one JSON line, with no export behind it
             print(json.dumps({**err.to_event(), "export_id": None, "status": "refused"}, default=str))
         raise
     for warning in optimization_warnings(spec):
         print(f"warning: {warning}", file=sys.stderr)
+    bar = ProgressBar()
+    final: dict[str, Any] = {}
+
+    def on_event(event: dict[str, Any]) -> None:
+        if event["type"] in ("result", "error"):
+            final.update(event)
+        elif not args.json or sys.stderr.isatty():
+            bar(event)
+
+    if cluster is not None:
+        from core.jobs import JobService
+
+        service = JobService()
+        job = service.create_job(spec, out_dir=args.out, cluster_address=cluster.address)
+        job = service.run_on_cluster(job.id, cluster, needs, on_event=on_event)
+        if not args.json:
+            print(f"ran on {job.executed_on or 'an unknown node'} of {cluster.address}", file=sys.stderr)
+        return _export_ended(args, job, final, bar)
     files = launch.JobFiles(launch.new_job_id())
     # Start the worker first: it spends a second or more importing torch, time enough
     # to open the database and record the job without adding to the export's wall time.
@@ -219,16 +269,11 @@ def cmd_export(args: argparse.Namespace) -> int:
         launch.stop_process(process)
         launch.discard_files(files, args.out)  # no job was recorded: no folder is left behind
         raise
-    bar = ProgressBar()
-    final: dict[str, Any] = {}
+    return _export_ended(args, service.follow(job.id, process, on_event=on_event), final, bar)
 
-    def on_event(event: dict[str, Any]) -> None:
-        if event["type"] in ("result", "error"):
-            final.update(event)
-        elif not args.json or sys.stderr.isatty():
-            bar(event)
 
-    job = service.follow(job.id, process, on_event=on_event)
+def _export_ended(args: argparse.Namespace, job: Any, final: dict[str, Any], bar: ProgressBar) -> int:
+    """Upload, print and choose the exit status of a finished export (local or on a cluster)."""
     bar.close()
     if args.upload and job.status == "completed":
         from core.packaging import upload_export
@@ -236,6 +281,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         final["upload"] = upload_export(job.id, Path(str(job.package_dir)), args.upload)
         if not args.json:
             print(f"uploaded to {final['upload']['storage_url']}", file=sys.stderr)
+    if job.cluster_address:
+        final.update(cluster=job.cluster_address, executed_on=job.executed_on)
     if args.json:
         print(json.dumps({**final, "export_id": job.id, "status": job.status}, default=str))
     if job.status == "completed":
@@ -366,6 +413,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--max-drop", type=float)
     bench.add_argument("--out", type=Path, required=True, help="folder for the packages and the report")
     bench.add_argument("--json", action="store_true")
+    _cluster_arguments(bench)
     for register in EXTENSIONS:
         COMMANDS.update(register(sub))
     return parser
@@ -378,6 +426,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         args.checkpoint, args.formats, args.precisions, args.out, model_name=args.model_name,
         calib=args.calib, validate=args.validate, max_drop=args.max_drop,
         progress=lambda message: print(message, file=sys.stderr),
+        cluster=args.cluster, cluster_resources=_cluster_resources(args.cluster_resource),
     )
     if args.json:
         print(json.dumps(report))
@@ -406,7 +455,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 
 
 # Command groups kept in modules of their own; each registers its subparsers and handlers.
-EXTENSIONS = (cli_deployments.register, cli_keys.register, cli_serve.register, cli_inspect.register)
+EXTENSIONS = (cli_deployments.register, cli_keys.register, cli_serve.register, cli_inspect.register,
+              cli_k8s.register)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,12 +11,13 @@ with a QProcess and feeds its lines to :meth:`record_event` and
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import time
 from collections.abc import Callable, Collection
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import SQLAlchemyError
@@ -30,6 +31,9 @@ from core.errors import EXIT_CODES, BadInput, InternalError, SlipwayError
 from core.launch import JobFiles, package_dir, process_alive, stop_pid, stop_process, write_spec
 from core.paths import database_path, size_of
 from core.spec import ExportSpec, QuantizationConfig
+
+if TYPE_CHECKING:
+    from core.cluster import Cluster, Needs
 from core.timm_names import check_timm_name
 
 EventCallback = Callable[[dict[str, Any]], None]
@@ -146,11 +150,13 @@ class JobService:
     # --- jobs ----------------------------------------------------------------
 
     def create_job(self, spec: ExportSpec, out_dir: Path | None = None,
-                   job_id: str | None = None) -> ExportJob:
+                   job_id: str | None = None, cluster_address: str | None = None) -> ExportJob:
         """A pending job for a spec; its package goes to out_dir or the data directory.
 
         ``job_id`` is given when the worker was started before the job was recorded
-        (the CLI does that: see ``core.launch``).
+        (the CLI does that: see ``core.launch``). With ``cluster_address`` the job runs on
+        that Ray cluster (:meth:`run_on_cluster`): whether a route exists is the cluster's
+        placement check, not this machine's.
         """
         spec = spec.model_copy(update={"checkpoint": spec.checkpoint.expanduser().resolve()})
         files = JobFiles(job_id or launch.new_job_id())
@@ -162,9 +168,10 @@ class JobService:
             checkpoint = self._add_checkpoint(spec.checkpoint, framework, None, "unrecognised")
         else:  # an option that cannot be honoured is refused here, before any job exists
             offers.check(spec, checkpoint.framework if spec.framework == "auto" else spec.framework,
-                         checkpoint.task if spec.task == "auto" else spec.task)
+                         checkpoint.task if spec.task == "auto" else spec.task,
+                         here=cluster_address is None)
         try:
-            job = self._insert_job(spec, files, checkpoint, out_dir)
+            job = self._insert_job(spec, files, checkpoint, out_dir, cluster_address)
         except SQLAlchemyError as err:
             if job_id is None:  # nothing was started for it: leave no folder behind
                 shutil.rmtree(files.folder, ignore_errors=True)
@@ -176,7 +183,7 @@ class JobService:
         return job
 
     def _insert_job(self, spec: ExportSpec, files: JobFiles, checkpoint: Checkpoint,
-                    out_dir: Path | None) -> ExportJob:
+                    out_dir: Path | None, cluster_address: str | None = None) -> ExportJob:
         with self.db.write_session() as s:  # the next version is read and taken under one write lock
             version = (s.scalar(select(func.max(ExportJob.version))
                                 .where(ExportJob.checkpoint_id == checkpoint.id)) or 0) + 1
@@ -191,7 +198,7 @@ class JobService:
                 validation_config=spec.validation_config.model_dump(mode="json"),
                 status=JobStatus.PENDING, progress_percent=0.0,
                 package_dir=str(package_dir(files, out_dir)), owns_package_dir=out_dir is None,
-                log_path=str(files.log),
+                log_path=str(files.log), cluster_address=cluster_address,
             )
             s.add(job)
         return job
@@ -306,6 +313,59 @@ class JobService:
         """Run a pending job's worker to completion in a child process."""
         return self.follow(job_id, self.start(job_id), on_event)
 
+    def run_on_cluster(self, job_id: str, cluster: Cluster, needs: Needs,
+                       on_event: EventCallback | None = None) -> ExportJob:
+        """Run a pending job's worker on a Ray cluster and record it like a local run.
+
+        The same worker command, its JSON lines streamed from Ray's job log into the
+        same bookkeeping; other lines go to the job's log file. This process stands in
+        for the worker's pid, so reconcile and cancel from elsewhere see it alive.
+        """
+        job = self.get(job_id)
+        try:
+            sid = cluster.submit(job.id, JobFiles(job.id).spec, Path(job.package_dir), needs)
+        except SlipwayError as err:  # refused by the cluster: a failed job, not a pending one forever
+            return self.finish(job.id, err.exit_code, err.to_event())
+        self.mark_started(job.id, os.getpid())
+        final: dict[str, Any] | None = None
+        last_write, node = 0.0, None
+        try:
+            with JobFiles(job.id).log.open("a", encoding="utf-8") as log:
+                for line in cluster.lines(sid):
+                    if node is None:
+                        node = cluster.driver_node(sid)
+                        self._record_node(job.id, node)
+                    event = protocol.decode(line)
+                    if event["type"] in ("result", "error"):
+                        final = event
+                    elif event["type"] == "log" and not line.lstrip().startswith("{"):
+                        log.write(line + "\n")  # the worker's stderr, as a local run's log has it
+                    now = time.monotonic()
+                    if event["type"] == "progress" and now - last_write >= PROGRESS_WRITE_INTERVAL_S:
+                        self.record_event(job.id, event)
+                        last_write = now
+                    if on_event is not None:
+                        on_event(event)
+            end = cluster.wait(sid)
+        except KeyboardInterrupt:
+            self._cancelled.add(job.id)
+            cluster.stop(sid)
+            end = cluster.wait(sid)
+        if node is None:
+            self._record_node(job.id, cluster.driver_node(sid, timeout_s=0))
+        if end.status == "STOPPED":
+            self._cancelled.add(job.id)
+        elif end.status == "FAILED" and (final is None or final.get("type") != "error"):
+            final = {"type": "error", "code": "internal",
+                     "message": f"the cluster job {sid} at {cluster.address} failed: {end.message}"}
+        exit_code = 0 if end.status == "SUCCEEDED" else (end.exit_code if end.exit_code is not None else 1)
+        return self.finish(job.id, exit_code, final)
+
+    def _record_node(self, job_id: str, node: str | None) -> None:
+        if node:
+            with self.db.session() as s:
+                s.execute(update(ExportJob).where(ExportJob.id == job_id).values(executed_on=node))
+
     def cancel(self, job_id: str) -> None:
         """Stop a running job's worker: terminate, then kill after a grace period."""
         job = self.get(job_id)
@@ -315,6 +375,11 @@ class JobService:
         with self.db.session() as s:  # visible to whichever process is running the worker
             s.execute(update(ExportJob).where(ExportJob.id == job_id).values(
                 status=JobStatus.CANCELLED))
+        if job.cluster_address:  # the process is the one following it here; the worker is remote
+            from core.cluster import connect, submission_id
+
+            connect(job.cluster_address).stop(submission_id(job.id))
+            return
         assert job.process_id is not None
         stop_pid(job.process_id)
 
@@ -427,5 +492,6 @@ def job_summary(job: ExportJob) -> dict[str, Any]:
         "timings": job.timings, "created_at": job.created_at, "started_at": job.started_at,
         "completed_at": job.completed_at, "duration_s": job.duration_s,
         "error_code": job.error_code, "error_message": job.error_message,
-        "checkpoint_path": job.checkpoint_path,
+        "checkpoint_path": job.checkpoint_path, "cluster_address": job.cluster_address,
+        "executed_on": job.executed_on,
     }, default=str))

@@ -199,13 +199,14 @@ def route_problem(framework: str, export_format: str) -> Unsupported | None:
     return Unsupported(f"{framework} → {export_format}: {reason}{install}")
 
 
-def check(spec: ExportSpec, framework: str, task: str | None) -> None:
+def check(spec: ExportSpec, framework: str, task: str | None, *, here: bool = True) -> None:
     """Raise one error naming every option this export cannot honour, before a job exists.
 
     BadInput (exit 2) when only nonsensical combinations were found, Unsupported
-    (exit 3) when anything asked is not possible here.
+    (exit 3) when anything asked is not possible here. ``here=False``: the export runs on
+    a cluster, whose placement check (core.cluster) answers whether the route's needs exist.
     """
-    problem = route_problem(framework, spec.export_format)
+    problem = route_problem(framework, spec.export_format) if here else None
     if problem is not None:
         raise problem
     found = refusals(spec, framework, task)
@@ -227,10 +228,10 @@ def subject(spec: ExportSpec) -> tuple[str, str | None]:
     return framework, task
 
 
-def check_spec(spec: ExportSpec) -> tuple[str, str | None]:
+def check_spec(spec: ExportSpec, *, here: bool = True) -> tuple[str, str | None]:
     """:func:`check` for a spec's own checkpoint; returns its (framework, task)."""
     framework, task = subject(spec)
-    check(spec, framework, task)
+    check(spec, framework, task, here=here)
     return framework, task
 
 

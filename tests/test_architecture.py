@@ -39,3 +39,14 @@ def test_the_gui_process_never_loads_torch() -> None:
             f"print(sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_ray_is_imported_lazily_and_never_at_start_up() -> None:
+    for path in (ROOT / "core").rglob("*.py"):
+        for module, top in imports_of(path):
+            where = path.relative_to(ROOT)
+            assert not (top and module.split(".")[0] == "ray"), f"{where}: top-level {module}"
+    code = ("import sys, gui.app, gui.main_window, core.cli, core.jobs, core.cluster, core.benchmark; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'ray'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

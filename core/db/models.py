@@ -109,6 +109,9 @@ class ExportJob(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
     error_code: Mapped[str | None] = mapped_column(String(30))
     error_message: Mapped[str | None] = mapped_column(String(4000))
+    # where it ran: None on this machine; the Ray Jobs API address and the node on a cluster
+    cluster_address: Mapped[str | None] = mapped_column(String(300))
+    executed_on: Mapped[str | None] = mapped_column(String(300))
 
     checkpoint: Mapped[Checkpoint] = relationship(back_populates="exports")
 

@@ -67,7 +67,9 @@ def install() -> None:
         return original_connect_ex(self, address)
 
     def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
-        _check(host, f"DNS lookup of {host!r}")
+        # the wildcard address names no host: a server about to listen (Ray's metrics) asks it
+        if host not in ("0.0.0.0", "::", b"0.0.0.0", b"::"):
+            _check(host, f"DNS lookup of {host!r}")
         return original_getaddrinfo(host, *args, **kwargs)
 
     socket.socket.connect = connect  # type: ignore[method-assign]
