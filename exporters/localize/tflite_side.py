@@ -49,6 +49,8 @@ _KEEPS_LAYOUT = {"ADD", "SUB", "MUL", "DIV", "MAXIMUM", "MINIMUM", "POW", "SQUAR
                  "SELECT_V2", "ADD_N", "LOCAL_RESPONSE_NORMALIZATION", "BROADCAST_TO", "TILE"}
 NO_NAME = ("no operator named after it in the TFLite graph (a graph output is named after the "
            "signature, not its module; the gate compares the outputs themselves)")
+OVERRUN = ("TFLite fused the operations after it (parts of no module's own, such as a scale) into its "
+           "operator, so its output is not in the graph")
 NO_LAYOUT = "its tensor in the TFLite graph comes after a transpose or reshape, so its layout is not known"
 
 
@@ -81,12 +83,19 @@ def name_layers(layers: dict[str, Any], names: dict[str, str]) -> int:
     return len(seen)
 
 
-def scope(tensor_name: str) -> tuple[str | None, list[str]]:
-    """(the ONNX node a TFLite tensor is the output of, the nodes fused into its operator)."""
+def scope(tensor_name: str) -> tuple[str | None, list[str], bool]:
+    """(the ONNX node a TFLite tensor is the output of, the nodes fused into its operator,
+    whether operations of no node come after them). TFLite lists a fused operator's parts
+    from the last computed; an operation part without a node's name before the first named
+    one (onnx2tf's decomposition of the next node, folded in by the converter, as a hard
+    sigmoid's scale folded into the convolution before it) means the tensor is not that
+    node's output. Parts without ``/`` are constants."""
+    operations = [part for part in tensor_name.split(";") if "/" in part]
+    named = [i for i, part in enumerate(operations) if _PART.search(part)]
     parts = sorted(((int(i), "/" + s.replace(">", "/")) for i, s in _PART.findall(tensor_name)), reverse=True)
     if not parts:
-        return None, []
-    return parts[0][1], [name for _, name in parts[1:]]
+        return None, [], False
+    return parts[0][1], [name for _, name in parts[1:]], named[0] > 0
 
 
 Perm = tuple[int, ...]
@@ -119,7 +128,7 @@ def tflite_taps(path: Path, modules: set[str], shared: set[str], input_perm: tup
     details = {t["index"]: t for t in interpreter.get_tensor_details()}
     source = interpreter.get_input_details()[0]["index"]
     layouts: dict[int, tuple[int, ...] | None] = {source: input_perm}
-    ops, fused_parts = [], {}
+    ops, fused_parts, overrun = [], {}, []
     for op in interpreter._get_ops_details():
         if op["op_name"] == "DELEGATE":
             continue
@@ -131,11 +140,18 @@ def tflite_taps(path: Path, modules: set[str], shared: set[str], input_perm: tup
                                    [len(details[i]["shape"]) for i in computed])
             if not _is_activation(tensor):
                 continue
-            node, fused = scope(tensor["name"])
+            node, fused, followed = scope(tensor["name"])
+            if followed and node is not None:
+                overrun.append(node)
+                node, fused = None, []
             ops.append((node or f"#{out}", str(out), [str(i) for i in computed], op["op_name"]))
             fused_parts[str(out)] = fused
     scopes = last_in_scope(ops, modules, shared, inherit=False)
     scopes.no_operator = NO_NAME
+    for node in overrun:
+        module = module_path(node, modules)
+        if module and module not in scopes.tensors:
+            scopes.reasons[module] = OVERRUN
     _drop_unknown_layouts(scopes, {str(k): v for k, v in layouts.items()})
     scopes.fused = {tensor: [m for m in (module_path(n, modules) for n in fused_parts[tensor]) if m]
                     for tensor in set(scopes.tensors.values())}

@@ -293,8 +293,12 @@ def test_tflite_names_carry_the_onnx_scope_of_the_last_fused_part() -> None:
     assert names["logits"] == "slipway>2>head>Gemm" and "c" not in names
     fused = (f"model_2/{names['logits']}/Relu;model_2/{names['wa/block/block.0/Conv_output_0']}/Add;"
              "model_2/tf.nn.convolution_1/convolution;Const_51")
-    assert scope(fused) == ("/head/Gemm", ["/block/block.0/Conv"])  # the later node in the ONNX graph
-    assert scope("model_2/tf.compat.v1.pad/Pad") == (None, [])
+    assert scope(fused) == ("/head/Gemm", ["/block/block.0/Conv"], False)  # the later node in the graph
+    assert scope("model_2/tf.compat.v1.pad/Pad") == (None, [], False)
+    # a hard sigmoid's scale and shift folded into the convolution before it: not the node's output
+    folded = ("model_2/tf.__operators__.add_1/AddV2;model_2/tf.math.multiply_2/Mul;Const_131;"
+              f"model_2/{names['logits']}/Add")
+    assert scope(folded) == ("/head/Gemm", [], True)
 
 
 @pytest.mark.parametrize(("kind", "inputs", "rank", "expected"), [
