@@ -3,9 +3,10 @@ original, named by PyTorch module path.
 
 The original's module outputs are taken with forward hooks (``torch_side``); the export's
 by exposing the graph tensors that the exporters' names tie to those modules
-(``graph_side``: ONNX and OpenVINO). Each matched layer gets the maximum absolute and
-relative error, the cosine similarity and the signal-to-noise ratio over the images; the
-first divergent layer is the earliest (in the order the modules finish) past the
+(``graph_side``: ONNX and OpenVINO; ``tflite_side``: the scopes onnx2tf's layers are
+renamed after; ``torchscript_side``: the module hierarchy a traced module keeps). Each
+matched layer gets the maximum absolute and relative error, the cosine similarity and the
+signal-to-noise ratio over the images; the first divergent layer is the earliest (in the order the modules finish) past the
 precision's tolerance, judged as the gate judges outputs: ``atol + rtol * max|original|``.
 A module the graph shows no tensor for is listed as unmatched, with the reason.
 """
@@ -24,8 +25,9 @@ from core.errors import InternalError
 from exporters.localize.graph_side import GraphTaps, onnx_taps, openvino_taps
 from exporters.localize.tflite_side import tflite_taps
 from exporters.localize.torch_side import PASS_THROUGH, Survey, capture, is_normalization, survey
+from exporters.localize.torchscript_side import torchscript_taps
 
-FORMATS = ("onnx", "openvino", "tflite")  # what localisation reads
+FORMATS = ("onnx", "openvino", "tflite", "torchscript")  # what localisation reads
 MOST_SENSITIVE = 5  # layers listed by lowest signal-to-noise when there is no tolerance (INT8)
 
 
@@ -68,8 +70,8 @@ class LayerDiff:
 
 
 Match = tuple[dict[str, str], dict[str, str], dict[str, list[str]]]
-# the operation types a batch norm keeps when it was not folded (ONNX, OpenVINO)
-NORMALIZATION_OPS = {"BatchNormalization", "BatchNormInference"}
+# the operation types a batch norm keeps when it was not folded (ONNX, OpenVINO, TorchScript)
+NORMALIZATION_OPS = {"BatchNormalization", "BatchNormInference", "aten::batch_norm"}
 
 
 def match(found: Survey, taps: GraphTaps) -> Match:
@@ -157,6 +159,8 @@ def _taps(export_format: str, model_file: Path, module: Any, found: Survey, work
         return onnx_taps(model_file, modules, shared, work / "localize" / "taps.onnx")
     if export_format == "tflite":
         return tflite_taps(model_file, modules, shared, input_perm)
+    if export_format == "torchscript":
+        return torchscript_taps(model_file, modules, shared)
     return openvino_taps(model_file, modules, shared, runtime_config)
 
 
@@ -217,7 +221,9 @@ def localize(module: Any, model_file: Path, export_format: str,
         "unmatched_modules": [{"module": m, "reason": r} for m, r in unmatched.items()],
         "seconds": round(time.perf_counter() - start, 2),
     }
-    if not rows:
+    if not rows and taps.no_match_reason:
+        report["reason"] = taps.no_match_reason
+    elif not rows:
         report["reason"] = ("no operation in the exported graph carries a module path of the original "
                             "(the names the exporter wrote were lost), so no layer can be compared")
     if atol is None or rtol is None:  # no tolerance (INT8): the layers that lose most

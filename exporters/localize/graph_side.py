@@ -106,6 +106,7 @@ class GraphTaps:
 
     scopes: Scopes
     run: Callable[[np.ndarray], dict[str, np.ndarray]] = field(repr=False)
+    no_match_reason: str | None = None  # why nothing could match, when the graph itself says so
 
     @property
     def tensors(self) -> dict[str, str]:  # module path → tensor name in the graph

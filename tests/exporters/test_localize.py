@@ -10,6 +10,7 @@ carry the module paths matches nothing, and says so.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -313,3 +314,50 @@ def test_tflite_layouts_are_followed_not_guessed(kind: str, inputs: list[Any], r
     from exporters.localize.tflite_side import _layout
 
     assert _layout(kind, inputs, rank, [4] * len(inputs)) == expected
+
+
+# TorchScript: a traced module keeps its hierarchy (unless frozen); the bug is seeded in its weights.
+TORCHSCRIPT_SEEDED: dict[str, tuple[str, str, Callable[[Any], Any], str]] = {
+    # name: (module, parameter, change, module named)
+    "scaled-layer": ("block.3", "weight", lambda w: w * 1.02, "block.3"),
+    "wrongly-folded-norm": ("block.1", "bias", lambda b: b + 0.1, "block.1"),
+    "channel-swap": ("stem.0", "weight", lambda w: w.flip(1), "stem.0"),
+}
+
+
+def traced(model: Any, path: Path, change: tuple[str, str, Callable[[Any], Any]] | None = None,
+           frozen: bool = False) -> Path:
+    script = torch.jit.trace(copy.deepcopy(model), torch.zeros(1, 3, 32, 32))  # it shares the weights
+    if change is not None:
+        module, name, how = change
+        with torch.no_grad():
+            parameter = getattr(script.get_submodule(module), name)
+            parameter.copy_(how(parameter))
+    torch.jit.save(torch.jit.freeze(script) if frozen else script, str(path))
+    return path
+
+
+def test_a_faithful_traced_module_is_matched_by_its_hierarchy(net: Any, tmp_path: Path) -> None:
+    model, _, inputs = net
+    report = run(model, traced(model, tmp_path / "net.pt"), inputs, "torchscript", tmp_path)
+    assert report["first_divergent"] is None and report["status"] == "compared"
+    compared = {row["module"] for row in report["layers"]}
+    # the batch norms keep their own operation; stem.2 is in place: stem.1's value is copied before it
+    assert {"stem.0", "stem.1", "stem.2", "block.0", "block.1", "block.3", "pool", "head"} <= compared
+    assert max(row["max_abs_diff"] for row in report["layers"]) < 1e-5
+
+
+@pytest.mark.parametrize("case", sorted(TORCHSCRIPT_SEEDED))
+def test_a_seeded_torchscript_bug_is_named_by_its_module(net: Any, case: str, tmp_path: Path) -> None:
+    model, _, inputs = net
+    module, name, change, named = TORCHSCRIPT_SEEDED[case]
+    path = traced(model, tmp_path / "broken.pt", (module, name, change))
+    report = run(model, path, inputs, "torchscript", tmp_path)
+    first = report["first_divergent"]
+    assert first is not None and first["module"] == named, (case, first)
+
+
+def test_a_frozen_torchscript_module_says_why_it_matches_nothing(net: Any, tmp_path: Path) -> None:
+    model, _, inputs = net
+    report = run(model, traced(model, tmp_path / "frozen.pt", frozen=True), inputs, "torchscript", tmp_path)
+    assert report["status"] == "no_match" and "frozen" in report["reason"]
