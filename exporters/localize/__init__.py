@@ -6,9 +6,10 @@ by exposing the graph tensors that the exporters' names tie to those modules
 (``graph_side``: ONNX and OpenVINO; ``tflite_side``: the scopes onnx2tf's layers are
 renamed after; ``torchscript_side``: the module hierarchy a traced module keeps). Each
 matched layer gets the maximum absolute and relative error, the cosine similarity and the
-signal-to-noise ratio over the images; the first divergent layer is the earliest (in the order the modules finish) past the
-precision's tolerance, judged as the gate judges outputs: ``atol + rtol * max|original|``.
-A module the graph shows no tensor for is listed as unmatched, with the reason.
+signal-to-noise ratio over the images; the first divergent layer is the earliest (in the
+order the modules finish) past the precision's tolerance, judged as the gate judges
+outputs: ``atol + rtol * max|original|``. A module the graph shows no tensor for is listed
+as unmatched, with the reason.
 """
 
 from __future__ import annotations
