@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -28,7 +29,7 @@ from core.samples import sample  # noqa: E402
 
 SLIPWAY = [sys.executable, "-m", "gui.launcher"]
 FORMATS = ("onnx", "openvino", "tflite")
-MODELS = ("resnet50", "yolo11n")
+MODELS = ("yolo11n", "resnet50")
 
 
 def resnet50_checkpoint(folder: Path) -> Path:
@@ -51,8 +52,15 @@ def resnet50_checkpoint(folder: Path) -> Path:
     return path
 
 
-def cli(args: list[str], home: Path) -> tuple[dict, float]:
-    start = time.perf_counter()
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def cli(args: list[str], home: Path) -> tuple[dict, float, float]:
+    """The command's last JSON line, its wall time and the CPU seconds its processes used
+    (on a shared, loaded machine the CPU time says more than the wall time)."""
+    start, cpu = time.perf_counter(), _children_cpu()
     run = subprocess.run([*SLIPWAY, *args], capture_output=True, text=True, check=False,
                          env={**os.environ, "SLIPWAY_HOME": str(home)}, cwd=ROOT)
     wall = time.perf_counter() - start
@@ -60,13 +68,14 @@ def cli(args: list[str], home: Path) -> tuple[dict, float]:
     if run.returncode != 0 or not lines:
         raise SystemExit(f"slipway {' '.join(args[:2])} failed (exit {run.returncode}):\n"
                          + run.stderr[-3000:])
-    return json.loads(lines[-1]), wall
+    return json.loads(lines[-1]), wall, _children_cpu() - cpu
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--formats", nargs="+", choices=FORMATS, default=list(FORMATS))
     parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
+    parser.add_argument("--images", default="4", help="the gate's images compared (default 4)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="slipway-bench-localize-") as tmp:
         work = Path(tmp)
@@ -76,14 +85,16 @@ def main() -> None:
         rows = []
         for name in args.models:
             for fmt in args.formats:
-                result, export_wall = cli(["export", *models[name], "--format", fmt, "--out",
+                result, export_wall, _ = cli(["export", *models[name], "--format", fmt, "--out",
                                            str(work / f"{name}-{fmt}"), "--json"], work / "home")
-                report, wall = cli(["inspect", result["export_id"], "--json"], work / "home")
+                inspect = ["inspect", result["export_id"], "--images", args.images, "--json"]
+                report, wall, cpu = cli(inspect, work / "home")
                 first = (report.get("first_divergent") or {}).get("module")
                 rows.append((name, fmt, report["matched"], report["seconds"], wall, first))
                 print(f"{name:<9} {fmt:<9} export {export_wall:6.1f} s  layers {report['matched']:>4} "
                       f"(unmatched {report['unmatched']:>3})  localise {report['seconds']:6.2f} s  "
-                      f"inspect wall {wall:6.1f} s  first divergent: {first}", flush=True)
+                      f"inspect wall {wall:6.1f} s cpu {cpu:6.1f} s  load {os.getloadavg()[0]:.1f}  "
+                      f"first divergent: {first}", flush=True)
         slowest = max(rows, key=lambda r: r[4])
         print(f"slowest inspect: {slowest[0]} {slowest[1]} {slowest[4]:.1f} s (bound 60 s)")
 

@@ -29,17 +29,44 @@ FROZEN = ("the TorchScript module keeps no module hierarchy: it was frozen (torc
 _CLASS = re.compile(r"\([^()]*\)")
 
 
-def scope_name(hierarchy: str, kind: str) -> str:
+def scope_name(hierarchy: str, kind: str, calls: dict[str, set[str]] | None = None) -> str:
     """``block(Sequential).3(Conv2d)`` → ``/block/3/aten::_convolution``, read by
-    ``graph_side.module_path`` as torch.onnx's scopes are."""
+    ``graph_side.module_path`` as torch.onnx's scopes are. The hierarchy starts at the module
+    the top-level ``forward`` called, by its last attribute name (Ultralytics calls
+    ``self.model[0]``: ``0(Conv).conv(Conv2d)``); ``calls`` gives its whole path, when that
+    name belongs to one call target only."""
     path = _CLASS.sub("", hierarchy)
-    return "/" + "/".join([*path.split("."), kind]) if path else kind
+    if not path:
+        return kind
+    first, _, rest = path.partition(".")
+    targets = (calls or {}).get(first, set())
+    if len(targets) == 1:
+        path = ".".join(filter(None, [next(iter(targets)), rest]))
+    elif len(targets) > 1:
+        return kind  # two call targets end in this name: which one is not guessed
+    return "/" + "/".join([*path.split("."), kind])
+
+
+def call_targets(graph: Any) -> dict[str, set[str]]:
+    """The modules the (not inlined) top-level graph calls: last attribute name → full paths."""
+    targets: dict[str, set[str]] = {}
+    for node in graph.nodes():
+        if node.kind() != "prim::CallMethod":
+            continue
+        names, source = [], node.inputsAt(0).node()
+        while source.kind() == "prim::GetAttr":
+            names.append(source.s("name"))
+            source = source.inputsAt(0).node()
+        if names and source.kind() == "prim::Param":
+            targets.setdefault(names[0], set()).add(".".join(reversed(names)))
+    return targets
 
 
 def torchscript_taps(path: Path, modules: set[str], shared: set[str]) -> GraphTaps:
     import torch
 
     loaded = torch.jit.load(str(path), map_location="cpu").eval()
+    calls = call_targets(loaded.forward.graph)
     graph = loaded.forward.graph.copy()
     torch._C._jit_pass_inline(graph)
     ops, values = [], {}
@@ -50,7 +77,7 @@ def torchscript_taps(path: Path, modules: set[str], shared: set[str]) -> GraphTa
         if not isinstance(out.type(), torch._C.TensorType):  # sizes, lists: no module's output
             continue
         values[out.debugName()] = out
-        ops.append((scope_name(node.getModuleHierarchy(), node.kind()), out.debugName(),
+        ops.append((scope_name(node.getModuleHierarchy(), node.kind(), calls), out.debugName(),
                     [i.debugName() for i in node.inputs()], node.kind()))
     scopes = last_in_scope(ops, modules, shared)
     wanted = sorted(set(scopes.tensors.values()))

@@ -361,3 +361,25 @@ def test_a_frozen_torchscript_module_says_why_it_matches_nothing(net: Any, tmp_p
     model, _, inputs = net
     report = run(model, traced(model, tmp_path / "frozen.pt", frozen=True), inputs, "torchscript", tmp_path)
     assert report["status"] == "no_match" and "frozen" in report["reason"]
+
+
+def test_a_module_called_by_index_gets_its_whole_path(tmp_path: Path) -> None:
+    """Ultralytics' forward calls ``self.model[i]`` in a loop: the trace's hierarchy starts
+    at ``0(Conv2d)``; the top-level graph's call targets give it back its ``model.`` prefix."""
+
+    class Looped(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU())
+
+        def forward(self, x: Any) -> Any:
+            for layer in self.model:
+                x = layer(x)
+            return x
+
+    model = Looped().eval()
+    path = tmp_path / "looped.pt"
+    torch.jit.save(torch.jit.trace(copy.deepcopy(model), torch.zeros(1, 3, 8, 8)), str(path))
+    x = np.random.default_rng(2).normal(size=(1, 3, 8, 8)).astype(np.float32)
+    report = run(model, path, [x], "torchscript", tmp_path)
+    assert [row["module"] for row in report["layers"]] == ["model.0", "model.1"]
