@@ -62,7 +62,7 @@ def cli(args: list[str], home: Path) -> tuple[dict, float, float]:
     (on a shared, loaded machine the CPU time says more than the wall time)."""
     start, cpu = time.perf_counter(), _children_cpu()
     run = subprocess.run([*SLIPWAY, *args], capture_output=True, text=True, check=False,
-                         env={**os.environ, "SLIPWAY_HOME": str(home)}, cwd=ROOT)
+                         env={**os.environ, "SLIPWAY_HOME": str(home), "PYTHONPATH": str(ROOT)}, cwd=ROOT)
     wall = time.perf_counter() - start
     lines = run.stdout.strip().splitlines()
     if run.returncode != 0 or not lines:
