@@ -159,7 +159,7 @@ def _taps(export_format: str, model_file: Path, module: Any, found: Survey, work
     if export_format == "onnx":
         return onnx_taps(model_file, modules, shared, work / "localize" / "taps.onnx")
     if export_format == "tflite":
-        return tflite_taps(model_file, modules, shared, input_perm)
+        return tflite_taps(model_file, modules, shared, input_perm, found.returns)
     if export_format == "torchscript":
         return torchscript_taps(model_file, modules, shared)
     return openvino_taps(model_file, modules, shared, runtime_config)

@@ -47,8 +47,8 @@ _KEEPS_LAYOUT = {"ADD", "SUB", "MUL", "DIV", "MAXIMUM", "MINIMUM", "POW", "SQUAR
                  "PAD", "PADV2", "MIRROR_PAD", "CONCATENATION", "SPLIT", "SPLIT_V", "SLICE",
                  "STRIDED_SLICE", "MEAN", "SUM", "REDUCE_MAX", "REDUCE_MIN", "REDUCE_PROD", "SELECT",
                  "SELECT_V2", "ADD_N", "LOCAL_RESPONSE_NORMALIZATION", "BROADCAST_TO", "TILE"}
-NO_NAME = ("no operator named after it in the TFLite graph (a graph output is named after the "
-           "signature, not its module; the gate compares the outputs themselves)")
+NO_NAME = ("no operator named after it in the TFLite graph (TFLite names graph outputs after the "
+           "signature; only a single one, returned by one module as it is, is placed)")
 OVERRUN = ("TFLite fused the operations after it (parts of no module's own, such as a scale) into its "
            "operator, so its output is not in the graph")
 NO_LAYOUT = "its tensor in the TFLite graph comes after a transpose or reshape, so its layout is not known"
@@ -115,7 +115,7 @@ def _layout(kind: str, inputs: list[Perm | None], rank: int, in_ranks: list[int]
 
 
 def tflite_taps(path: Path, modules: set[str], shared: set[str], input_perm: tuple[int, ...],
-                threads: int = 2) -> GraphTaps:
+                returns: str | None = None, threads: int = 2) -> GraphTaps:
     """The modules' tensors read from LiteRT's reference kernels with every tensor kept
     (XNNPACK would compute fused partitions without writing their insides back), turned
     back to the original's layout and dequantized when the graph is integer."""
@@ -127,6 +127,10 @@ def tflite_taps(path: Path, modules: set[str], shared: set[str], input_perm: tup
     interpreter.allocate_tensors()
     details = {t["index"]: t for t in interpreter.get_tensor_details()}
     source = interpreter.get_input_details()[0]["index"]
+    outputs = [int(o["index"]) for o in interpreter.get_output_details()]
+    # the graph's output is named after the signature; with one output, and the original
+    # returning one module's tensor as it is, that module computed it
+    final = {outputs[0]: "/" + returns.replace(".", "/") + "/output"} if returns and len(outputs) == 1 else {}
     layouts: dict[int, tuple[int, ...] | None] = {source: input_perm}
     ops, fused_parts, overrun = [], {}, []
     for op in interpreter._get_ops_details():
@@ -141,6 +145,8 @@ def tflite_taps(path: Path, modules: set[str], shared: set[str], input_perm: tup
             if not _is_activation(tensor):
                 continue
             node, fused, followed = scope(tensor["name"])
+            if node is None and out in final:
+                node = final[out]
             if followed and node is not None:
                 overrun.append(node)
                 node, fused = None, []
