@@ -17,7 +17,7 @@ WORST = 10  # layers listed, most divergent first
 
 def register(sub: Any) -> dict[str, Handler]:
     inspect = sub.add_parser(
-        "inspect", help="compare an export with its original layer by layer (ONNX, OpenVINO)",
+        "inspect", help="compare an export with its original layer by layer (ONNX, OpenVINO, TFLite)",
         description="Run the original model and the export side by side on the parity gate's images "
                     "and compare every layer the exported graph names (max abs and relative error, "
                     "cosine, SNR); name the first layer past the precision's tolerance.")

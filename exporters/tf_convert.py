@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -19,6 +22,32 @@ OPS_SETS = ("TFLITE_BUILTINS", "SELECT_TF_OPS", "TFLITE_BUILTINS_INT8")
 
 
 QUANTIZATION = ("none", "dynamic", "fp16", "int8")
+
+
+@contextmanager
+def module_scopes_kept(onnx_path: Path) -> Iterator[None]:
+    """onnx2tf's layers renamed after the ONNX nodes they compute, so that the .tflite's tensor
+    names keep the module paths a per-layer comparison matches by (exporters/localize/
+    tflite_side). onnx2tf hands its table of layers to ``get_tf_model_outputs`` just before it
+    builds the Keras model; the layers are renamed there, as onnx2tf renames the output ones."""
+    import onnx
+    import onnx2tf.onnx2tf as engine
+
+    from exporters.localize.tflite_side import layer_names, name_layers
+
+    graph = onnx.load(str(onnx_path), load_external_data=False).graph
+    names = layer_names((node.name, list(node.output)) for node in graph.node)
+    original = engine.get_tf_model_outputs
+
+    def outputs(*, tf_layers_dict: dict[str, Any], output_names: list[str]) -> list[Any]:
+        name_layers(tf_layers_dict, names)
+        return list(original(tf_layers_dict=tf_layers_dict, output_names=output_names))
+
+    engine.get_tf_model_outputs = outputs
+    try:
+        yield
+    finally:
+        engine.get_tf_model_outputs = original
 
 
 def convert(onnx_path: Path | None, out: Path, supported_ops: list[str], quantization: str = "none",
@@ -36,13 +65,14 @@ def convert(onnx_path: Path | None, out: Path, supported_ops: list[str], quantiz
 
         assert onnx_path is not None
         saved_model = out / "saved_model"
-        onnx2tf.convert(
-            input_onnx_file_path=str(onnx_path),
-            output_folder_path=str(saved_model),
-            not_use_onnxsim=True,  # the ONNX stage already simplified the graph
-            output_signaturedefs=True,
-            verbosity="error",
-        )
+        with module_scopes_kept(onnx_path):
+            onnx2tf.convert(
+                input_onnx_file_path=str(onnx_path),
+                output_folder_path=str(saved_model),
+                not_use_onnxsim=True,  # the ONNX stage already simplified the graph
+                output_signaturedefs=True,
+                verbosity="error",
+            )
     converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model))
     ops = [getattr(tf.lite.OpsSet, name) for name in supported_ops]
     if quantization != "none":

@@ -3,11 +3,13 @@ original, named by PyTorch module path.
 
 The original's module outputs are taken with forward hooks (``torch_side``); the export's
 by exposing the graph tensors that the exporters' names tie to those modules
-(``graph_side``: ONNX and OpenVINO). Each matched layer gets the maximum absolute and
-relative error, the cosine similarity and the signal-to-noise ratio over the images; the
-first divergent layer is the earliest (in the order the modules finish) past the
-precision's tolerance, judged as the gate judges outputs: ``atol + rtol * max|original|``.
-A module the graph shows no tensor for is listed as unmatched, with the reason.
+(``graph_side``: ONNX and OpenVINO; ``tflite_side``: the scopes onnx2tf's layers are
+renamed after; ``torchscript_side``: the module hierarchy a traced module keeps). Each
+matched layer gets the maximum absolute and relative error, the cosine similarity and the
+signal-to-noise ratio over the images; the first divergent layer is the earliest (in the
+order the modules finish) past the precision's tolerance, judged as the gate judges
+outputs: ``atol + rtol * max|original|``. A module the graph shows no tensor for is listed
+as unmatched, with the reason.
 """
 
 from __future__ import annotations
@@ -20,10 +22,13 @@ from typing import Any
 
 import numpy as np
 
+from core.errors import InternalError
 from exporters.localize.graph_side import GraphTaps, onnx_taps, openvino_taps
+from exporters.localize.tflite_side import tflite_taps
 from exporters.localize.torch_side import PASS_THROUGH, Survey, capture, is_normalization, survey
+from exporters.localize.torchscript_side import torchscript_taps
 
-FORMATS = ("onnx", "openvino")  # what localisation reads; TFLite and TorchScript are not matched yet
+FORMATS = ("onnx", "openvino", "tflite", "torchscript")  # what localisation reads
 MOST_SENSITIVE = 5  # layers listed by lowest signal-to-noise when there is no tolerance (INT8)
 
 
@@ -66,8 +71,8 @@ class LayerDiff:
 
 
 Match = tuple[dict[str, str], dict[str, str], dict[str, list[str]]]
-# the operation types a batch norm keeps when it was not folded (ONNX, OpenVINO)
-NORMALIZATION_OPS = {"BatchNormalization", "BatchNormInference"}
+# the operation types a batch norm keeps when it was not folded (ONNX, OpenVINO, TorchScript)
+NORMALIZATION_OPS = {"BatchNormalization", "BatchNormInference", "aten::batch_norm"}
 
 
 def match(found: Survey, taps: GraphTaps) -> Match:
@@ -80,6 +85,8 @@ def match(found: Survey, taps: GraphTaps) -> Match:
     BatchNormAct2d). An identity or dropout with nothing of its own passes its input on."""
     matched = {m: taps.tensors[m] for m in found.order if m in taps.tensors and found.calls.get(m) == 1}
     unmatched = {m: "ran more than once (shared module)" for m in found.order if found.calls.get(m, 0) > 1}
+    unmatched.update({m: reason for m, reason in taps.scopes.reasons.items()
+                      if m in found.calls and m not in unmatched})
     chains = {m: [m] for m in matched}
     for module in found.order:
         producer, kind = found.producer.get(module) or "", found.kinds.get(module, "")
@@ -101,7 +108,8 @@ def match(found: Survey, taps: GraphTaps) -> Match:
             chains[module] = [*chains.pop(producer), module]
             unmatched[producer] = f"folded with {module}"
         else:
-            unmatched[module] = "no operator of its own in the exported graph"
+            unmatched[module] = taps.scopes.no_operator
+    _fuse(found, taps, matched, unmatched, chains)
     for module in [m for m, tensor in matched.items() if tensor in taps.scopes.feeds_unknown]:
         del matched[module], chains[module]
         unmatched[module] = ("its tensor feeds an operation of a shared module that the graph names after "
@@ -109,8 +117,36 @@ def match(found: Survey, taps: GraphTaps) -> Match:
     return matched, unmatched, chains
 
 
+def _fuse(found: Survey, taps: GraphTaps, matched: dict[str, str], unmatched: dict[str, str],
+          chains: dict[str, list[str]]) -> None:
+    """TFLite fuses a convolution with its activation into one operator, whose tensor names
+    both: the convolution (outside the activation's module) heads the chain compared at the
+    activation's output, with the batch norms or identities between them that have no operator
+    of their own. Only modules the tensor's name itself places in the operator start a chain."""
+    for module, tensor in list(matched.items()):
+        parts = {f for f in taps.scopes.fused.get(tensor, [])
+                 if not _related(f, module) and unmatched.get(f) == taps.scopes.no_operator}
+        if not parts:
+            continue
+        order = found.order
+        start = min(order.index(f) for f in parts)
+        chain: list[str] = []
+        for other in order[start:order.index(module)]:
+            kind = found.kinds.get(other, "")
+            trailing = found.producer.get(other) in chain and (is_normalization(kind) or kind in PASS_THROUGH)
+            if unmatched.get(other) == taps.scopes.no_operator and (other in parts or trailing):
+                chain.append(other)
+        for other in chain:
+            unmatched[other] = f"fused with {module}"
+        chains[module] = [*chain, *chains[module]]
+
+
+def _related(one: str, other: str) -> bool:
+    return one == other or one.startswith(f"{other}.") or other.startswith(f"{one}.")
+
+
 def _taps(export_format: str, model_file: Path, module: Any, found: Survey, work: Path,
-          runtime_config: dict[str, Any]) -> GraphTaps:
+          runtime_config: dict[str, Any], input_perm: tuple[int, ...]) -> GraphTaps:
     """The graph's tensors for the modules, by every name each module has (a module shared by
     several parents has several); those shared or run more than once are ``shared``."""
     names: dict[int, list[str]] = {}
@@ -122,7 +158,22 @@ def _taps(export_format: str, model_file: Path, module: Any, found: Survey, work
     shared |= {name for name, calls in found.calls.items() if calls > 1}
     if export_format == "onnx":
         return onnx_taps(model_file, modules, shared, work / "localize" / "taps.onnx")
+    if export_format == "tflite":
+        return tflite_taps(model_file, modules, shared, input_perm, found.returns)
+    if export_format == "torchscript":
+        return torchscript_taps(model_file, modules, shared)
     return openvino_taps(model_file, modules, shared, runtime_config)
+
+
+def channels_last(original: tuple[int, ...], exported: tuple[int, ...]) -> tuple[int, ...]:
+    """TFLite's input axes as a permutation of the original's: onnx2tf makes an image input
+    channels-last (the package's input format says NHWC); a 2-D input stays as it is. An input
+    of another shape is refused rather than lined up by guess."""
+    perm = (0, *range(2, len(original)), 1) if len(original) >= 3 else tuple(range(len(original)))
+    if tuple(original[i] for i in perm) != tuple(exported):
+        raise InternalError(f"the TFLite input {list(exported)} is not the channels-last form of the "
+                            f"original's {list(original)}, so its layers cannot be lined up")
+    return perm
 
 
 def localize(module: Any, model_file: Path, export_format: str,
@@ -136,7 +187,8 @@ def localize(module: Any, model_file: Path, export_format: str,
         return {"status": "not_supported",
                 "reason": f"per-layer comparison reads {' and '.join(FORMATS)} graphs, not {export_format}"}
     found = survey(module, pairs[0][0])
-    taps = _taps(export_format, model_file, module, found, work, runtime_config or {})
+    taps = _taps(export_format, model_file, module, found, work, runtime_config or {},
+                 channels_last(pairs[0][0].shape, pairs[0][1].shape) if export_format == "tflite" else ())
     matched, unmatched, chains = match(found, taps)
     diffs = {m: LayerDiff() for m in matched}
     for reference, exported in pairs:
@@ -170,7 +222,9 @@ def localize(module: Any, model_file: Path, export_format: str,
         "unmatched_modules": [{"module": m, "reason": r} for m, r in unmatched.items()],
         "seconds": round(time.perf_counter() - start, 2),
     }
-    if not rows:
+    if not rows and taps.no_match_reason:
+        report["reason"] = taps.no_match_reason
+    elif not rows:
         report["reason"] = ("no operation in the exported graph carries a module path of the original "
                             "(the names the exporter wrote were lost), so no layer can be compared")
     if atol is None or rtol is None:  # no tolerance (INT8): the layers that lose most

@@ -49,25 +49,31 @@ def module_path(name: str, modules: set[str]) -> str | None:
 @dataclass
 class Scopes:
     """What the names say about the graph: each module's last tensor, the operation types in
-    each module's scope, and the tensors an operation of unknown place consumes."""
+    each module's scope, the tensors an operation of unknown place consumes, the modules a
+    runtime fused into the operator that writes a tensor (TFLite), and why a module named in
+    the graph cannot be compared after all."""
 
     tensors: dict[str, str] = field(default_factory=dict)
     op_types: dict[str, set[str]] = field(default_factory=dict)
     feeds_unknown: set[str] = field(default_factory=set)
+    fused: dict[str, list[str]] = field(default_factory=dict)
+    reasons: dict[str, str] = field(default_factory=dict)
+    no_operator: str = "no operator of its own in the exported graph"
 
 
 _UNKNOWN = "?"  # the scope of an operation of a shared module named by one of its call sites
 
 
 def last_in_scope(ops: Iterable[tuple[str, str, list[str], str]], modules: set[str],
-                  shared: set[str] | None = None) -> Scopes:
+                  shared: set[str] | None = None, inherit: bool = True) -> Scopes:
     """Each module's output: that of the last operation (in graph order) in its scope or its
     sub-modules', from (operation name, output, inputs, type). An operation whose name places
     it nowhere (a runtime's decomposition of a named one, or one renamed after a graph output)
     belongs to the scope of its only computed input, if it has one. OpenVINO's PyTorch
     frontend names every call of a shared module (Ultralytics' one SiLU) after one call site:
     such an operation's place is unknown, and a module whose tensor feeds one cannot be sure
-    that tensor is its output."""
+    that tensor is its output. With ``inherit`` off (TFLite, where an unnamed operator is as
+    likely the next node's padding as this one's tail) an unnamed operation belongs nowhere."""
     found = Scopes()
     scope_of: dict[str, str | None] = {}
     for op_name, output, inputs, op_type in ops:
@@ -77,7 +83,7 @@ def last_in_scope(ops: Iterable[tuple[str, str, list[str], str]], modules: set[s
         computed = [i for i in inputs if i in scope_of]  # constants and the graph input are not
         if path is None and not computed:
             continue  # a computation on constants (folded at compile time) or on the raw input
-        if path is None and len(computed) == 1:
+        if path is None and len(computed) == 1 and inherit:
             path = scope_of[computed[0]]
         scope_of[output] = path
         if path == _UNKNOWN:
@@ -100,6 +106,7 @@ class GraphTaps:
 
     scopes: Scopes
     run: Callable[[np.ndarray], dict[str, np.ndarray]] = field(repr=False)
+    no_match_reason: str | None = None  # why nothing could match, when the graph itself says so
 
     @property
     def tensors(self) -> dict[str, str]:  # module path → tensor name in the graph

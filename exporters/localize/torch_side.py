@@ -29,6 +29,7 @@ class Survey:
     calls: dict[str, int] = field(default_factory=dict)
     kinds: dict[str, str] = field(default_factory=dict)
     producer: dict[str, str | None] = field(default_factory=dict)
+    returns: str | None = None  # the innermost module whose output is the model's (a single tensor)
 
 
 def _first_tensor(value: Any) -> Any:
@@ -70,10 +71,12 @@ def survey(module: Any, tensor: np.ndarray) -> Survey:
             handles.append(sub.register_forward_hook(hook(name)))
     try:
         with torch.inference_mode():
-            module(torch.from_numpy(np.ascontiguousarray(tensor)))
+            result = module(torch.from_numpy(np.ascontiguousarray(tensor)))
     finally:
         for handle in handles:
             handle.remove()
+    if isinstance(result, torch.Tensor):
+        found.returns = made_by.get(id(result))
     return found
 
 

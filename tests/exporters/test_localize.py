@@ -10,6 +10,7 @@ carry the module paths matches nothing, and says so.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -192,3 +193,197 @@ def test_a_shared_module_named_after_another_call_site_places_nothing() -> None:
     assert scopes.feeds_unknown == {"c0", "s0"}
     plain = last_in_scope(ops, modules)  # without knowing it is shared, the name is believed
     assert plain.tensors["model.23.act"] == "m0" and not plain.feeds_unknown  # the Multiply follows it
+
+
+# TFLite: the network goes through Slipway's own route (ONNX → onnx2tf → .tflite) once; the
+# seeded bugs are then written into the .tflite's constant buffers, one at a time.
+Change = Callable[[np.ndarray, Any], np.ndarray]
+TFLITE_SEEDED: dict[str, tuple[tuple[int, ...], int, Change, str, list[str]]] = {
+    # name: (filter shape of the convolution, input: 1 filter 2 bias, change, module named, folded/fused)
+    "scaled-layer": ((16, 3, 3, 16), 1, lambda w, n: w * 1.02, "block.3", ["block.4"]),
+    "wrongly-folded-norm": ((16, 3, 3, 8), 2, lambda b, n: b + 0.1, "block.0", ["block.1", "block.2"]),
+    "one-layer-int8": ((16, 3, 3, 16), 1, int8_rounded, "block.3", ["block.4"]),
+    "channel-swap": ((8, 3, 3, 3), 1, lambda w, n: w[..., ::-1], "stem.0", ["stem.1", "stem.2"]),
+    "scaled-head": ((10, 16), 1, lambda w, n: w * 1.02, "head", []),
+}
+
+
+@pytest.fixture(scope="module")
+def tflite_net(net: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    pytest.importorskip("onnx2tf")
+    pytest.importorskip("ai_edge_litert")
+    from exporters.steps.tflite import run_tf_convert
+
+    _, path, _ = net
+    return run_tf_convert(path, tmp_path_factory.mktemp("tflite"), ["TFLITE_BUILTINS"])
+
+
+def tflite_broken(path: Path, out: Path, filter_shape: tuple[int, ...], operand: int,
+                  change: Callable[[np.ndarray, Any], np.ndarray]) -> Path:
+    """A copy of the .tflite with one operand (the filter or the bias) of the convolution
+    whose filter has ``filter_shape`` changed in place, in the file's constant buffer."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(path), experimental_preserve_all_tensors=True)
+    interpreter.allocate_tensors()
+    conv = next(op for op in interpreter._get_ops_details()
+                if op["op_name"] in ("CONV_2D", "FULLY_CONNECTED")
+                and tuple(interpreter.get_tensor(int(op["inputs"][1])).shape) == filter_shape)
+    before = interpreter.get_tensor(int(conv["inputs"][operand])).copy()
+    after = np.ascontiguousarray(change(before, None).astype(before.dtype))
+    data = path.read_bytes()
+    assert data.count(before.tobytes()) == 1 and not np.array_equal(before, after)
+    out.write_bytes(data.replace(before.tobytes(), after.tobytes()))
+    return out
+
+
+def run_tflite(model: Any, path: Path, inputs: list[np.ndarray], tmp_path: Path) -> dict[str, Any]:
+    return localize(model, path, "tflite", [(x, x.transpose(0, 2, 3, 1)) for x in inputs], *FP32, tmp_path)
+
+
+@pytest.mark.slow
+def test_a_faithful_tflite_graph_is_matched_through_onnx2tf(net: Any, tflite_net: Path,
+                                                            tmp_path: Path) -> None:
+    """The conversion keeps the module paths in the .tflite's tensor names; a convolution and
+    the activation TFLite fused into it are compared at the activation's output."""
+    model, _, inputs = net
+    report = run_tflite(model, tflite_net, inputs, tmp_path)
+    assert report["first_divergent"] is None and report["status"] == "compared"
+    rows = {row["module"]: row["folded"] for row in report["layers"]}
+    assert rows["stem.0"] == ["stem.1", "stem.2"] and rows["block.3"] == ["block.4"]
+    assert {"stem", "block", "pool"} <= set(rows)
+    assert max(row["max_abs_diff"] for row in report["layers"]) < 1e-4  # layouts turned back, not just sizes
+    reasons = {u["module"]: u["reason"] for u in report["unmatched_modules"]}
+    assert reasons["stem.0"] == "fused with stem.2"
+    assert "head" in rows  # the graph's one output, named after the signature: the module returning it
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", sorted(TFLITE_SEEDED))
+def test_a_seeded_tflite_bug_is_named_by_its_module(net: Any, tflite_net: Path, case: str,
+                                                    tmp_path: Path) -> None:
+    model, _, inputs = net
+    shape, operand, change, module, folded = TFLITE_SEEDED[case]
+    broken_file = tflite_broken(tflite_net, tmp_path / "broken.tflite", shape, operand, change)
+    report = run_tflite(model, broken_file, inputs, tmp_path)
+    first = report["first_divergent"]
+    assert first is not None, case
+    assert (first["module"], first["folded"]) == (module, folded), (case, first)
+    assert first["max_abs_diff"] > first["tolerance"]
+
+
+@pytest.mark.slow
+def test_a_tflite_graph_without_the_names_matches_nothing(net: Any, tflite_net: Path, tmp_path: Path) -> None:
+    """A .tflite converted without the module scopes (another converter, an older Slipway)."""
+    from exporters.localize.tflite_side import MARK
+
+    model, _, inputs = net
+    anonymous = tmp_path / "anonymous.tflite"
+    data = tflite_net.read_bytes()
+    assert MARK.encode() in data
+    anonymous.write_bytes(data.replace(MARK.encode(), b"x" * len(MARK)))
+    report = run_tflite(model, anonymous, inputs, tmp_path)
+    assert [row["module"] for row in report["layers"]] == ["head"]  # only the graph's output, by position
+    reasons = {u["module"]: u["reason"] for u in report["unmatched_modules"]}
+    assert all("no operator named after it" in reasons[m] for m in ("stem.0", "block.3"))
+
+
+def test_tflite_names_carry_the_onnx_scope_of_the_last_fused_part() -> None:
+    from exporters.localize.tflite_side import layer_names, scope
+
+    names = layer_names([("/block/block.0/Conv", ["/block/block.0/Conv_output_0"]),
+                         ("/block/block.2/Relu", ["/block/block.2/Relu_output_0"]),
+                         ("/head/Gemm", ["logits"]), ("Constant_7", ["c"])])
+    assert names["wa/block/block.0/Conv_output_0"] == "slipway>0>block>block.0>Conv"
+    assert names["logits"] == "slipway>2>head>Gemm" and "c" not in names
+    fused = (f"model_2/{names['logits']}/Relu;model_2/{names['wa/block/block.0/Conv_output_0']}/Add;"
+             "model_2/tf.nn.convolution_1/convolution;Const_51")
+    assert scope(fused) == ("/head/Gemm", ["/block/block.0/Conv"], False)  # the later node in the graph
+    assert scope("model_2/tf.compat.v1.pad/Pad") == (None, [], False)
+    # a hard sigmoid's scale and shift folded into the convolution before it: not the node's output
+    folded = ("model_2/tf.__operators__.add_1/AddV2;model_2/tf.math.multiply_2/Mul;Const_131;"
+              f"model_2/{names['logits']}/Add")
+    assert scope(folded) == ("/head/Gemm", [], True)
+
+
+@pytest.mark.parametrize(("kind", "inputs", "rank", "expected"), [
+    ("CONV_2D", [None], 4, (0, 2, 3, 1)),  # channels-last by definition
+    ("ADD", [(0, 2, 3, 1), None], 4, (0, 2, 3, 1)),  # the known input's layout
+    ("RESHAPE", [(0, 2, 3, 1)], 4, None),  # after a reshape: not known
+    ("TRANSPOSE", [(0, 2, 3, 1)], 4, None),  # a layout fix or a real transpose: not known
+    ("FULLY_CONNECTED", [None], 2, (0, 1)),  # two dimensions: the original's
+])
+def test_tflite_layouts_are_followed_not_guessed(kind: str, inputs: list[Any], rank: int,
+                                                 expected: Any) -> None:
+    from exporters.localize.tflite_side import _layout
+
+    assert _layout(kind, inputs, rank, [4] * len(inputs)) == expected
+
+
+# TorchScript: a traced module keeps its hierarchy (unless frozen); the bug is seeded in its weights.
+TORCHSCRIPT_SEEDED: dict[str, tuple[str, str, Callable[[Any], Any], str]] = {
+    # name: (module, parameter, change, module named)
+    "scaled-layer": ("block.3", "weight", lambda w: w * 1.02, "block.3"),
+    "wrongly-folded-norm": ("block.1", "bias", lambda b: b + 0.1, "block.1"),
+    "channel-swap": ("stem.0", "weight", lambda w: w.flip(1), "stem.0"),
+}
+
+
+def traced(model: Any, path: Path, change: tuple[str, str, Callable[[Any], Any]] | None = None,
+           frozen: bool = False) -> Path:
+    script = torch.jit.trace(copy.deepcopy(model), torch.zeros(1, 3, 32, 32))  # it shares the weights
+    if change is not None:
+        module, name, how = change
+        with torch.no_grad():
+            parameter = getattr(script.get_submodule(module), name)
+            parameter.copy_(how(parameter))
+    torch.jit.save(torch.jit.freeze(script) if frozen else script, str(path))
+    return path
+
+
+def test_a_faithful_traced_module_is_matched_by_its_hierarchy(net: Any, tmp_path: Path) -> None:
+    model, _, inputs = net
+    report = run(model, traced(model, tmp_path / "net.pt"), inputs, "torchscript", tmp_path)
+    assert report["first_divergent"] is None and report["status"] == "compared"
+    compared = {row["module"] for row in report["layers"]}
+    # the batch norms keep their own operation; stem.2 is in place: stem.1's value is copied before it
+    assert {"stem.0", "stem.1", "stem.2", "block.0", "block.1", "block.3", "pool", "head"} <= compared
+    assert max(row["max_abs_diff"] for row in report["layers"]) < 1e-5
+
+
+@pytest.mark.parametrize("case", sorted(TORCHSCRIPT_SEEDED))
+def test_a_seeded_torchscript_bug_is_named_by_its_module(net: Any, case: str, tmp_path: Path) -> None:
+    model, _, inputs = net
+    module, name, change, named = TORCHSCRIPT_SEEDED[case]
+    path = traced(model, tmp_path / "broken.pt", (module, name, change))
+    report = run(model, path, inputs, "torchscript", tmp_path)
+    first = report["first_divergent"]
+    assert first is not None and first["module"] == named, (case, first)
+
+
+def test_a_frozen_torchscript_module_says_why_it_matches_nothing(net: Any, tmp_path: Path) -> None:
+    model, _, inputs = net
+    report = run(model, traced(model, tmp_path / "frozen.pt", frozen=True), inputs, "torchscript", tmp_path)
+    assert report["status"] == "no_match" and "frozen" in report["reason"]
+
+
+def test_a_module_called_by_index_gets_its_whole_path(tmp_path: Path) -> None:
+    """Ultralytics' forward calls ``self.model[i]`` in a loop: the trace's hierarchy starts
+    at ``0(Conv2d)``; the top-level graph's call targets give it back its ``model.`` prefix."""
+
+    class Looped(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU())
+
+        def forward(self, x: Any) -> Any:
+            for layer in self.model:
+                x = layer(x)
+            return x
+
+    model = Looped().eval()
+    path = tmp_path / "looped.pt"
+    torch.jit.save(torch.jit.trace(copy.deepcopy(model), torch.zeros(1, 3, 8, 8)), str(path))
+    x = np.random.default_rng(2).normal(size=(1, 3, 8, 8)).astype(np.float32)
+    report = run(model, path, [x], "torchscript", tmp_path)
+    assert [row["module"] for row in report["layers"]] == ["model.0", "model.1"]
