@@ -72,6 +72,7 @@ def test_wizard_builds_the_spec_exportspec_validates(qtbot: QtBot, tmp_path: Pat
     spec_json = review.json.toPlainText()
     assert ExportSpec.model_validate(json.loads(spec_json)) == expected
     assert "onnx (int8)" in review.summary.text()
+    assert "Goal: speed (if it is not faster than the float model here" in review.summary.text()
     review.copy()
     from PySide6.QtGui import QGuiApplication
 
@@ -201,3 +202,19 @@ def test_openvino_quantization_asks_for_calibration_instead_of_failing_later(qtb
     assert wizard.spec.optimization_config.quantization.method == "static"
     wizard.next()
     assert "Quantization: static" in wizard.review_page.summary.text()
+
+
+def test_the_goal_applies_to_an_optimization_and_reaches_the_spec(qtbot: QtBot) -> None:
+    wizard = wizard_for(qtbot, "digits-timm")
+    wizard.format_page.choose("onnx")
+    wizard.next()
+    panels = wizard.options_page.panels
+    assert not panels.goal.isEnabled()  # nothing to optimize: no goal to choose
+    panels.goal.set_value("goal", "size")
+    assert wizard.spec is not None and "goal" not in wizard.spec.optimization_config.model_fields_set
+    panels.panels["quantization"].set_enabled(True)
+    panels.quantization.set_value("method", "dynamic")
+    assert panels.goal.isEnabled()
+    assert wizard.spec is not None and wizard.spec.optimization_config.goal == "size"
+    wizard.next()
+    assert "Goal: size (its speed against the float model is measured" in wizard.review_page.summary.text()
