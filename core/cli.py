@@ -48,6 +48,7 @@ def _export_parser(sub: Any) -> None:
     p.add_argument("--fine-tune", type=Path, metavar="DATA",
                    help="ImageFolder for a short recovery fine-tune after pruning (classifiers)")
     p.add_argument("--fine-tune-epochs", type=int, help="epochs of the recovery fine-tune (default 1)")
+    flags.add_arguments(p.add_argument_group("optimization goal"), OPTIMIZATION_FLAGS)
     p.add_argument("--validate", type=Path, metavar="DATA",
                    help="labeled data (YOLO data.yaml or folder, ImageFolder) to validate the export on")
     p.add_argument("--max-drop", type=float, help="fail past this accuracy drop (default 0.02)")
@@ -127,6 +128,7 @@ def spec_from_args(args: argparse.Namespace) -> ExportSpec:
 # the flags generated from the spec's models (core/flags.py)
 FORMAT_FLAGS = flags.format_flags()
 QUANTIZATION_FLAGS = flags.quantization_flags()
+OPTIMIZATION_FLAGS = flags.optimization_flags()
 
 
 def _format_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -149,7 +151,7 @@ def _optimization_options(args: argparse.Namespace) -> dict[str, Any]:
         options["pruning"] = _pruning(args)
     elif args.prune_iterative or args.fine_tune:
         raise BadInput("--prune-iterative and --fine-tune apply with --prune METHOD:SPARSITY")
-    return options
+    return {**options, **flags.values_for(args, OPTIMIZATION_FLAGS, "optimization")}
 
 
 def _pruning(args: argparse.Namespace) -> dict[str, Any]:

@@ -152,3 +152,10 @@ def quantization_flags() -> dict[str, Flag]:
     from core.spec import QuantizationConfig
 
     return model_flags({"quantization": QuantizationConfig}, skip=frozenset({"method"}))
+
+
+def optimization_flags() -> dict[str, Flag]:
+    """optimization_config's own settings (its sections have flags of their own): --goal."""
+    from core.spec import OptimizationConfig
+
+    return model_flags({"optimization": OptimizationConfig}, skip=frozenset({"quantization", "pruning"}))

@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Literal
 
-STAGES: tuple[str, ...] = ("load", "optimize", "convert", "parity", "validate", "package")
+STAGES: tuple[str, ...] = ("load", "optimize", "convert", "parity", "validate", "speed", "package")
 EventType = Literal["progress", "log", "result", "error"]
 RESULT_FILE = "result.json"
 STAGING_DIR = ".staging"  # the worker's work in progress, inside the package folder
@@ -27,9 +27,10 @@ STAGING_DIR = ".staging"  # the worker's work in progress, inside the package fo
 STAGE_WEIGHTS: dict[str, float] = {
     "load": 15.0,
     "optimize": 10.0,
-    "convert": 35.0,
+    "convert": 32.0,
     "parity": 20.0,
     "validate": 10.0,
+    "speed": 3.0,
     "package": 10.0,
 }
 

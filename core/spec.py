@@ -110,8 +110,17 @@ class PruningConfig(StrictModel):
 
 
 class OptimizationConfig(StrictModel):
+    """``goal`` speed: an optimized model for a runtime that runs on this machine (ONNX
+    Runtime, OpenVINO on the CPU) is timed against the float model of the same runtime,
+    and one that is not faster is not handed over (the speed gate, exit 4). ``size``: the
+    speed is measured and recorded, and a slower model is kept for its smaller file."""
+
     quantization: QuantizationConfig | None = None
     pruning: PruningConfig | None = None
+    goal: Annotated[Literal["speed", "size"], Field(
+        description="what the optimization is for: speed (a model that is not faster than the "
+                    "float one is not handed over) or size (the speed is only recorded)",
+        json_schema_extra={"flag": "--goal"})] = "speed"
 
 
 class FailThreshold(StrictModel):
@@ -221,6 +230,11 @@ class ExportSpec(StrictModel):
             raise ValueError("batch_size is larger than export_config.max_batch_size")
         if self.model_name is not None and self.framework not in ("auto", "timm"):
             raise ValueError("model_name names a timm architecture; it needs framework 'timm'")
+        optimization = self.optimization_config
+        if ("goal" in optimization.model_fields_set and optimization.pruning is None
+                and self.precision == "fp32"):
+            raise ValueError("optimization_config.goal says what an optimization is for: it applies "
+                             "with quantization, FP16 or pruning, and this export has none")
         return self
 
     @property

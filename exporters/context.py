@@ -62,6 +62,7 @@ class ExportContext:
     # gates
     parity: dict[str, Any] = field(default_factory=dict)
     validation: dict[str, Any] | None = None
+    speed: dict[str, Any] | None = None  # the speed gate's report (None: nothing optimized)
 
     @property
     def staging(self) -> Path:

@@ -34,6 +34,7 @@ from exporters.optimize.calibration import calibration_images
 from exporters.optimize.fallback import agreement_fallback, can_fall_back, fall_back
 from exporters.optimize.prune import prune_model
 from exporters.optimize.quantize import quantizer_for, start_job
+from exporters.optimize.speed import judge_speed
 from exporters.optimize.workspace import QUANTIZATION_WORK
 from exporters.package import (
     golden_candidates,
@@ -147,11 +148,7 @@ def _quantize(ctx: ExportContext) -> None:
                                        ctx.staging / QUANTIZATION_WORK)
     stats = quantize(job)
     ctx.emitter.log(_quantization_summary(stats))
-    stats = ctx.quant_stats = agreement_fallback(job, stats, ctx.emitter.log)
-    if (stats.get("speedup") or 1.0) < 1.0:
-        ctx.emitter.log(f"the quantized model runs slower than the float one on this machine "
-                        f"({stats['speedup']:.2f}× its speed): the report shows it; keep FP32 "
-                        "or try another format for speed", level="warning")
+    ctx.quant_stats = agreement_fallback(job, stats, ctx.emitter.log)
     ctx.describe()
 
 
@@ -209,6 +206,17 @@ def validate(ctx: ExportContext) -> None:
     write_json(ctx.staging / "validation_results.json", ctx.validation)
 
 
+def speed(ctx: ExportContext) -> None:
+    """The speed gate: an optimized model that is not faster is not handed over (goal speed)."""
+    report = _kept_on_failure(lambda: judge_speed(ctx.spec, ctx.quantization, ctx.prune_stats is not None)
+                              or {}, ctx.out_dir, "speed", "speed_report.json")
+    ctx.speed = report or None
+    if ctx.speed is None:
+        ctx.emitter.progress(1.0, "nothing optimized: no speed to judge")
+    else:
+        ctx.emitter.log(_speed_summary(ctx.speed))
+
+
 def _optimization_stats(ctx: ExportContext, model_size: int) -> dict[str, Any]:
     stats: dict[str, Any] = {
         "original_size_mb": round(ctx.original_size / 1e6, 3),
@@ -218,9 +226,12 @@ def _optimization_stats(ctx: ExportContext, model_size: int) -> dict[str, Any]:
     if ctx.prune_stats is not None:
         stats["pruning"] = ctx.prune_stats
     if ctx.quant_stats is not None:
-        stats["latency_ms_before"] = ctx.quant_stats.get("latency_ms_before")
-        stats["latency_ms_after"] = ctx.quant_stats.get("latency_ms_after")
         stats["quantization"] = ctx.quant_stats
+    if ctx.speed is not None:
+        stats["speed"] = ctx.speed
+        if ctx.speed["judged"]:
+            stats["latency_ms_before"] = ctx.speed["float_ms"]
+            stats["latency_ms_after"] = ctx.speed["optimized_ms"]
     return stats
 
 
@@ -249,6 +260,7 @@ STAGES: tuple[tuple[str, str, Callable[[ExportContext], None]], ...] = (
     ("convert", "", convert),
     ("parity", "comparing the export with the original on real images", parity),
     ("validate", "", validate),
+    ("speed", "timing the optimized model against the float one", speed),
     ("package", "writing metadata, wrappers and the zip", package),
 )
 
@@ -326,10 +338,15 @@ def _quantization_summary(stats: dict[str, Any]) -> str:
     parts = [f"quantized: {stats['method']}"]
     if "quant_format" in stats:
         parts.append(f"{stats['quant_format']}, per-channel {stats['per_channel']}")
-    if stats.get("speedup"):
-        parts.append(f"{stats['latency_ms_before']:.2f} ms → {stats['latency_ms_after']:.2f} ms "
-                     f"({stats['speedup']:.2f}× the float model's speed)")
     return "; ".join(parts)
+
+
+def _speed_summary(report: dict[str, Any]) -> str:
+    if not report["judged"]:
+        return f"speed not judged: {report['reason']}"
+    verdict = "faster" if report["passed"] else "not faster, kept for its size (goal: size)"
+    return (f"speed: {report['optimized_ms']:.2f} ms against {report['float_ms']:.2f} ms for the float "
+            f"model ({report['speedup']:.2f}×): {verdict}")
 
 
 def _validation_summary(report: dict[str, Any]) -> str:

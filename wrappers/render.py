@@ -175,6 +175,18 @@ def _describe_parity(parity: dict[str, Any], task: dict[str, Any]) -> str:
     )
 
 
+def _speed_note(speed: dict[str, Any]) -> str:
+    """The speed gate's finding, in words (its numbers are in metadata.json)."""
+    if not speed["judged"]:
+        return f"Speed not judged on the exporting machine: {speed['reason']}."
+    line = (f"Speed on the exporting machine: {speed['optimized_ms']:.2f} ms per run against "
+            f"{speed['float_ms']:.2f} ms for the float model ({speed['speedup']:.2f}×, "
+            f"with this package's runtime)")
+    if speed.get("kept_for") == "size":
+        line += "; not faster, kept for its smaller file (goal: size)"
+    return line + "."
+
+
 def _optimization_notes(metadata: dict[str, Any]) -> list[str]:
     lines: list[str] = []
     quant = (metadata.get("optimization_stats") or {}).get("quantization")
@@ -183,13 +195,13 @@ def _optimization_notes(metadata: dict[str, Any]) -> list[str]:
         if quant.get("quant_format"):
             line += (f" ({quant['quant_format']}, per-channel {quant['per_channel']}, "
                      f"{quant['calibration_images']} calibration images, {quant['calibration_method']})")
-        if quant.get("speedup"):
-            line += (f"; {quant['latency_ms_before']:.2f} ms → {quant['latency_ms_after']:.2f} ms per "
-                     f"image here ({quant['speedup']:.2f}× the float model's speed)")
         kept = quant.get("kept_in_float") or []
         if kept:
             line += f"; {len(kept)} node(s) kept in float (see metadata.json)"
         lines += [line + ".", ""]
+    speed = (metadata.get("optimization_stats") or {}).get("speed")
+    if speed:
+        lines += [_speed_note(speed), ""]
     validation = metadata.get("validation")
     if validation:
         lines += [f"Validated on {validation['images']} labeled images: {validation['metric']} "

@@ -106,6 +106,9 @@ class Format:
     gui_in_process: bool = False  # the app may run it in its own process (light runtime)
     embeds_preprocessing: bool = False  # normalization can live inside the model file
     needs_gpu: bool = False  # an NVIDIA GPU with CUDA
+    # an optimized export is timed against the float one here (the speed gate): its runtime
+    # runs on this kind of machine's CPU; mobile and GPU targets are not judged on it
+    speed_judged_here: bool = False
     runs_on: tuple[str, ...] = ()  # operating systems with a runtime ('' = any); e.g. ("Darwin",)
     keeps_onnx: bool = False  # the package also carries the model.onnx it was built from
     precision: Precision = _default_precision

@@ -45,6 +45,7 @@ ONNX = register(Format(
     embeds_preprocessing=True,
     parity_runtime="onnxruntime",
     runtime_package="onnxruntime",
+    speed_judged_here=True,
     quantizers=("dynamic", "static", "fp16"),
     triton_platform="onnxruntime_onnx",
     triton_model_file="model.onnx",

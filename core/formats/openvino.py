@@ -57,6 +57,7 @@ OPENVINO = register(Format(
     },
     parity_runtime="openvino",
     runtime_package="openvino",
+    speed_judged_here=True,
     quantizers=("static",),
     extras=("openvino",),
     modules=("openvino",),

@@ -113,6 +113,10 @@ class GraphTaps:
         return self.scopes.tensors
 
 
+# operators of quantized ONNX graphs whose outputs are integers (besides the QLinear* ones)
+INTEGER_OUTPUT_OPS = frozenset({"QuantizeLinear", "DynamicQuantizeLinear", "MatMulInteger", "ConvInteger"})
+
+
 def onnx_taps(path: Path, modules: set[str], shared: set[str], scratch: Path, threads: int = 2) -> GraphTaps:
     """ONNX: the modules' tensors made graph outputs of a scratch copy, run by ONNX Runtime."""
     import onnx
@@ -123,10 +127,19 @@ def onnx_taps(path: Path, modules: set[str], shared: set[str], scratch: Path, th
     inferred = onnx.shape_inference.infer_shapes(model)
     types = {v.name: v.type.tensor_type.elem_type for v in inferred.graph.value_info}
     floats = (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.BFLOAT16)
-    # activations only: shape arithmetic (Shape, Gather of dims …) is no module's output
+
+    def computes_floats(node: Any) -> bool:
+        """Activations only: shape arithmetic (Shape, Gather of dims …) is no module's output,
+        and neither is an integer tensor of a quantized graph (QLinearConv's uint8 output).
+        Where shape inference gave no type (after an operator it does not know), the
+        operator says: the quantized ones compute integers, the others floats."""
+        known = types.get(node.output[0], onnx.TensorProto.UNDEFINED)
+        if known != onnx.TensorProto.UNDEFINED:
+            return known in floats
+        return not (node.op_type.startswith("QLinear") or node.op_type in INTEGER_OUTPUT_OPS)
+
     ops = [(node.name, node.output[0], list(node.input), node.op_type) for node in graph.node
-           if node.output and node.op_type not in ("Constant", "Identity")
-           and types.get(node.output[0], onnx.TensorProto.FLOAT) in floats]
+           if node.output and node.op_type not in ("Constant", "Identity") and computes_floats(node)]
     scopes = last_in_scope(ops, modules, shared)
     tensors = scopes.tensors
     present = {o.name for o in graph.output}

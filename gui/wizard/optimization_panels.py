@@ -16,7 +16,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from core import formats
-from core.spec import FailThreshold, PruningConfig, QuantizationConfig, ValidationConfig
+from core.spec import FailThreshold, OptimizationConfig, PruningConfig, QuantizationConfig, ValidationConfig
 from gui.widgets.collapsible import CollapsiblePanel
 from gui.widgets.model_form import ModelForm
 
@@ -49,13 +49,26 @@ class OptimizationPanels(QWidget):
             "pruning": CollapsiblePanel("Pruning (method, sparsity)", self.pruning),
             "validation": CollapsiblePanel("Validation (dataset, metrics, maximum drop)", validation),
         }
+        # what quantization and pruning are for: speed (the speed gate) or size
+        self.goal = ModelForm(OptimizationConfig, exclude=frozenset({"quantization", "pruning"}))
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        for panel in self.panels.values():
+        for name, panel in self.panels.items():
             panel.sig_toggled.connect(self.sig_changed)
+            panel.sig_toggled.connect(lambda _on: self._show_goal())
             layout.addWidget(panel)
-        for form in (self.quantization, self.pruning, self.validation, self.threshold):
+            if name == "pruning":
+                layout.addWidget(self.goal)
+        for form in (self.quantization, self.pruning, self.validation, self.threshold, self.goal):
             form.sig_changed.connect(self.sig_changed)
+        self._show_goal()
+
+    def _optimizing(self) -> bool:
+        return self.panels["quantization"].enabled or self.panels["pruning"].enabled
+
+    def _show_goal(self) -> None:
+        """The goal means something only for a model that quantization or pruning changes."""
+        self.goal.setEnabled(self._optimizing())
 
     def set_format(self, export_format: str) -> None:
         """Offer the quantization methods this format has; none: the panel cannot be switched on."""
@@ -78,7 +91,7 @@ class OptimizationPanels(QWidget):
         if self.panels["pruning"].enabled:
             optimization["pruning"] = self.pruning.values()
         if optimization:
-            out["optimization_config"] = optimization
+            out["optimization_config"] = {**optimization, **self.goal.values()}
         if self.panels["validation"].enabled:
             section: dict[str, Any] = {"enabled": True, **self.validation.values()}
             if threshold := self.threshold.values():

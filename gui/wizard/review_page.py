@@ -50,6 +50,16 @@ def precision_line(spec: ExportSpec) -> str:
     return f"Precision {spec.precision.upper()}: as the original model computes."
 
 
+def goal_line(spec: ExportSpec) -> str:
+    """What the speed gate will do with this optimized export."""
+    if not spec.format.speed_judged_here:
+        return (f"Goal: {spec.optimization_config.goal} (a {spec.format.title} model is not timed "
+                "on this machine: it runs on other hardware)")
+    if spec.optimization_config.goal == "size":
+        return "Goal: size (its speed against the float model is measured and recorded)"
+    return "Goal: speed (if it is not faster than the float model here, it is not handed over)"
+
+
 def summary(spec: ExportSpec, name: str) -> str:
     described = formats.get(spec.export_format)
     lines = [f"Export {name} to {described.title} ({spec.precision.upper()})", precision_line(spec)]
@@ -69,6 +79,8 @@ def summary(spec: ExportSpec, name: str) -> str:
                        if q.calibration_data else "")
         lines.append(f"Quantization: {q.method}{calibration}")
     lines.append(f"Pruning: {p.method} to {p.sparsity:.0%} sparsity" if p else "Pruning: none")
+    if p is not None or spec.precision != "fp32":
+        lines.append(goal_line(spec))
     v = spec.validation_config
     lines.append(f"Validation on {v.data}, metrics {', '.join(v.metrics) or 'default'}, "
                  f"maximum drop {v.fail_threshold.accuracy_drop_max:.1%}" if v.enabled else

@@ -122,9 +122,29 @@ def _nest(path: str, value: Any) -> dict[str, Any]:
     return {head: _nest(rest, value) if rest else value}
 
 
-# What a quantization, pruning or validation option needs beside it to mean anything.
-def _requisites(path: str, value: Any, framework: str) -> list[dict[str, Any]]:
+def _optimization_for(export_format: str, framework: str) -> dict[str, Any]:
+    """One optimization the format has, for an option that is about optimizing (the goal)."""
+    quantizers = formats.get(export_format).quantizers
+    for method in ("dynamic", "fp16", "static"):
+        if method in quantizers:
+            extra = {"calibration_data": _calibration(framework)} if method == "static" else {}
+            return {"quantization": {"method": method, **extra}}
+    return {"pruning": {"method": "unstructured"}}
+
+
+# What a quantization, pruning or validation option needs beside it to mean anything. The
+# goal of the optimizations is size (the speed gate's own case is the goal's): an option is
+# honoured when its effect is in the file, whether or not it made this model faster here.
+def _requisites(path: str, value: Any, framework: str, export_format: str) -> list[dict[str, Any]]:
+    return [_merge(sections, {"optimization_config": {"goal": "size"}})
+            if "optimization_config" in sections and path != "optimization_config.goal" else sections
+            for sections in _option_sections(path, value, framework, export_format)]
+
+
+def _option_sections(path: str, value: Any, framework: str, export_format: str) -> list[dict[str, Any]]:
     quant, prune = "optimization_config.quantization", "optimization_config.pruning"
+    if path == "optimization_config.goal":
+        return [{"optimization_config": {"goal": value, **_optimization_for(export_format, framework)}}]
     if path == f"{quant}.method":
         extra = {"calibration_data": _calibration(framework)} if value == "static" else {}
         return [_nest(quant, {"method": value, **extra})]
@@ -151,6 +171,7 @@ def _requisites(path: str, value: Any, framework: str) -> list[dict[str, Any]]:
 def _fields() -> Iterator[tuple[str, type[BaseModel], str]]:
     """(path prefix, model, field) for every option outside export_config."""
     yield from (("", ExportSpec, n) for n in ("batch_size", "input_size"))
+    yield "optimization_config", OptimizationConfig, "goal"
     sections: list[tuple[str, type[BaseModel]]] = [
         ("optimization_config.quantization", QuantizationConfig),
         ("optimization_config.pruning", PruningConfig),
@@ -163,7 +184,6 @@ def _fields() -> Iterator[tuple[str, type[BaseModel], str]]:
 
 
 def generate() -> list[Case]:
-    assert OptimizationConfig  # the sections above are its fields
     cases: list[Case] = []
     for fmt in formats.all_formats():
         for framework in SAMPLES:
@@ -171,7 +191,7 @@ def generate() -> list[Case]:
             options += [(f"{p}.{n}" if p else n, m, n) for p, m, n in _fields()]
             for path, model, name in options:
                 for value in candidates(model, name, framework):
-                    for sections in _requisites(path, value, framework):
+                    for sections in _requisites(path, value, framework, fmt.name):
                         cases.append(_judge(Case(framework, fmt.name, path, value, sections)))
     return cases
 

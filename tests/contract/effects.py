@@ -274,7 +274,19 @@ def validated(case: Any, package: Path, meta: dict[str, Any], baseline: Path | N
         assert report["metric"] == case.value[0]
 
 
+def goal(case: Any, package: Path, meta: dict[str, Any], baseline: Path | None) -> None:
+    speed = meta["optimization_stats"]["speed"]
+    assert speed["goal"] == case.value
+    if case.spec.format.speed_judged_here and "quantization" in case.sections["optimization_config"]:
+        # timed against the float model; kept for its size whether or not it was faster here
+        assert speed["judged"] and speed["float_ms"] > 0 and speed["optimized_ms"] > 0, speed
+        assert speed["passed"] or speed["kept_for"] == "size", speed
+    else:
+        assert not speed["judged"] and speed["reason"], speed
+
+
 PROBES: dict[str, Probe] = {
+    "optimization_config.goal": goal,
     "export_config.opset_version": opset,
     "export_config.dynamic_axes": dynamic_axes,
     "export_config.embed_preprocessing": embed_preprocessing,

@@ -87,3 +87,14 @@ def test_progress_without_a_terminal_prints_one_line_per_stage() -> None:
     bar({"type": "log", "level": "info", "message": "chatter"})
     lines = out.getvalue().splitlines()
     assert lines == ["  0.0% load: load", " 25.0% convert: convert", "parity passed on 16 images"]
+
+
+def test_goal_says_what_an_optimization_is_for_and_needs_one(ckpt: str) -> None:
+    assert parse(ckpt, "--format", "onnx", "--int8", "dynamic").optimization_config.goal == "speed"
+    spec = parse(ckpt, "--format", "onnx", "--int8", "dynamic", "--goal", "size")
+    assert spec.optimization_config.goal == "size"
+    assert parse(ckpt, "--format", "openvino", "--precision", "FP16", "--goal", "size").precision == "fp16"
+    with pytest.raises(BadInput, match=r"optimization_config\.goal says what an optimization is for"):
+        parse(ckpt, "--format", "onnx", "--goal", "size")
+    with pytest.raises(BadInput, match=r"optimization_config\.goal: Input should be 'speed' or 'size'"):
+        parse(ckpt, "--format", "onnx", "--int8", "dynamic", "--goal", "fast")

@@ -58,7 +58,7 @@ def test_package_is_complete_and_passed_parity(name: str, exported: Callable[[st
                    for p in ([part] if part.is_file() else part.rglob("*")) if p.is_file()}
     assert model_files | {"metadata.json", "labels.txt", "README.md",
                           "runtimes/python/model_wrapper.py"} <= names
-    assert set(result["timings"]) == {"load", "optimize", "convert", "parity", "validate", "package"}
+    assert set(result["timings"]) == {"load", "optimize", "convert", "parity", "validate", "speed", "package"}
 
 
 def test_detector_wrapper_matches_ultralytics_predict(exported: Callable[[str], CliRun]) -> None:

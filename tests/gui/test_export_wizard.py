@@ -75,6 +75,7 @@ def test_wizard_builds_the_spec_exportspec_validates(qtbot: QtBot, tmp_path: Pat
     assert "to ONNX (INT8)" in review.summary.text()
     assert "Precision INT8 (dynamic): weights (activations are quantized as it runs)" in review.summary.text()
     assert "Remove overlapping boxes inside the model (NMS): yes" in review.summary.text()
+    assert "Goal: speed (if it is not faster than the float model here" in review.summary.text()
     review.copy()
     from PySide6.QtGui import QGuiApplication
 
@@ -246,3 +247,19 @@ def test_settings_are_labelled_in_words_from_the_settings_models(qtbot: QtBot) -
     labels = [w.text() for w in form.findChildren(QLabel)]
     assert "Remove overlapping boxes inside the model (NMS)" in labels and "ONNX opset" in labels
     assert not any("_" in text or text in ("Embed nms", "Opset version") for text in labels)
+
+
+def test_the_goal_applies_to_an_optimization_and_reaches_the_spec(qtbot: QtBot) -> None:
+    wizard = wizard_for(qtbot, "digits-timm")
+    wizard.format_page.choose("onnx")
+    wizard.next()
+    panels = wizard.options_page.panels
+    assert not panels.goal.isEnabled()  # nothing to optimize: no goal to choose
+    panels.goal.set_value("goal", "size")
+    assert wizard.spec is not None and "goal" not in wizard.spec.optimization_config.model_fields_set
+    panels.panels["quantization"].set_enabled(True)
+    panels.quantization.set_value("method", "dynamic")
+    assert panels.goal.isEnabled()
+    assert wizard.spec is not None and wizard.spec.optimization_config.goal == "size"
+    wizard.next()
+    assert "Goal: size (its speed against the float model is measured" in wizard.review_page.summary.text()
