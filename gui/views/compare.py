@@ -17,7 +17,6 @@ from PySide6.QtCore import QCoreApplication, Qt
 from PySide6.QtGui import QBrush, QColor, QDragEnterEvent, QDropEvent, QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
-    QFileDialog,
     QHBoxLayout,
     QLabel,
     QPushButton,
@@ -35,8 +34,9 @@ from core.launch import JobFiles
 from gui.compare_runner import CompareRunner, CompareTarget, outputs_comparable
 from gui.inference_worker import InferenceResult
 from gui.models.formatting import size_label
-from gui.views.inference import IMAGE_SUFFIXES, read_rgb
+from gui.views.inference import IMAGE_FILTER, dropped_image, read_rgb
 from gui.widgets.compare_panel import ComparePanel
+from gui.window_state import open_file_name
 
 if TYPE_CHECKING:
     import numpy as np
@@ -179,22 +179,19 @@ class CompareView(QWidget):
         self.run()
 
     def _pick_image(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open an image", "",
-                                              "Images (" + " ".join(f"*{s}" for s in IMAGE_SUFFIXES) + ")")
+        path = open_file_name(self, "images", "Open an image", IMAGE_FILTER)
         if path:
             self.load_image(Path(path))
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        if any(Path(u.toLocalFile()).suffix.lower() in IMAGE_SUFFIXES for u in event.mimeData().urls()):
+        if dropped_image(event.mimeData()) is not None:
             event.acceptProposedAction()
 
     def dropEvent(self, event: QDropEvent) -> None:
-        for url in event.mimeData().urls():
-            path = Path(url.toLocalFile())
-            if path.suffix.lower() in IMAGE_SUFFIXES:
-                self.load_image(path)
-                event.acceptProposedAction()
-                return
+        path = dropped_image(event.mimeData())
+        if path is not None:
+            self.load_image(path)
+            event.acceptProposedAction()
 
     # --- running ---------------------------------------------------------------------------------
 

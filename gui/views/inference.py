@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QMimeData, Qt
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication, QImage
 from PySide6.QtWidgets import (
     QComboBox,
@@ -39,6 +39,13 @@ from gui.window_state import open_file_name
 NUMBERED_HINT = ("This model's classes are only numbered. Give a labels file (one name per line) "
                  "to see their names.")
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+IMAGE_FILTER = "Images (" + " ".join(f"*{s}" for s in sorted(IMAGE_SUFFIXES)) + ")"
+
+
+def dropped_image(mime: QMimeData) -> Path | None:
+    """The first image file among what is dragged onto a view (None: nothing to take)."""
+    paths = (Path(url.toLocalFile()) for url in mime.urls())
+    return next((path for path in paths if path.suffix.lower() in IMAGE_SUFFIXES), None)
 SLIDER_STEPS = 100
 
 if TYPE_CHECKING:  # numpy loads when an image does, not at start-up
@@ -200,8 +207,7 @@ class InferenceView(QWidget):
         self.run()
 
     def _pick_image(self) -> None:
-        path = open_file_name(self, "images", "Open an image",
-                              "Images (" + " ".join(f"*{s}" for s in IMAGE_SUFFIXES) + ")")
+        path = open_file_name(self, "images", "Open an image", IMAGE_FILTER)
         if path:
             self.load_image(Path(path))
 
@@ -213,16 +219,14 @@ class InferenceView(QWidget):
         self.load_image(qimage_to_rgb(image))
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        if any(Path(u.toLocalFile()).suffix.lower() in IMAGE_SUFFIXES for u in event.mimeData().urls()):
+        if dropped_image(event.mimeData()) is not None:
             event.acceptProposedAction()
 
     def dropEvent(self, event: QDropEvent) -> None:
-        for url in event.mimeData().urls():
-            path = Path(url.toLocalFile())
-            if path.suffix.lower() in IMAGE_SUFFIXES:
-                self.load_image(path)
-                event.acceptProposedAction()
-                return
+        path = dropped_image(event.mimeData())
+        if path is not None:
+            self.load_image(path)
+            event.acceptProposedAction()
 
     # --- running and filtering -------------------------------------------------------------
 
