@@ -231,8 +231,8 @@ class ExportSpec(StrictModel):
         if self.model_name is not None and self.framework not in ("auto", "timm"):
             raise ValueError("model_name names a timm architecture; it needs framework 'timm'")
         optimization = self.optimization_config
-        if ("goal" in optimization.model_fields_set and optimization.pruning is None
-                and self.precision == "fp32"):
+        # the default goal may be spelled out (a spec read back from metadata.json is complete)
+        if optimization.goal != "speed" and optimization.pruning is None and self.precision == "fp32":
             raise ValueError("optimization_config.goal says what an optimization is for: it applies "
                              "with quantization, FP16 or pruning, and this export has none")
         return self

@@ -94,6 +94,8 @@ def test_goal_says_what_an_optimization_is_for_and_needs_one(ckpt: str) -> None:
     spec = parse(ckpt, "--format", "onnx", "--int8", "dynamic", "--goal", "size")
     assert spec.optimization_config.goal == "size"
     assert parse(ckpt, "--format", "openvino", "--precision", "FP16", "--goal", "size").precision == "fp16"
+    # the default spelled out (as in a spec read back from a package's metadata.json) is no request
+    assert parse(ckpt, "--format", "onnx", "--goal", "speed").optimization_config.goal == "speed"
     with pytest.raises(BadInput, match=r"optimization_config\.goal says what an optimization is for"):
         parse(ckpt, "--format", "onnx", "--goal", "size")
     with pytest.raises(BadInput, match=r"optimization_config\.goal: Input should be 'speed' or 'size'"):
