@@ -28,7 +28,8 @@ from core.spec import ExportSpec
 
 SPEC_MOUNT = "/etc/slipway"
 CHECKPOINT_MOUNT = "/checkpoints"
-PACKAGE_DIR = "/work/package"
+SCRATCH_MOUNT = "/scratch"  # the Job's emptyDir: the package is written here, then uploaded
+PACKAGE_DIR = f"{SCRATCH_MOUNT}/package"
 RAY_DASHBOARD_PORT = 8265
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
@@ -131,7 +132,7 @@ def export_job(opts: RenderOptions, spec: ExportSpec, job_name: str) -> list[dic
         "resources": _resources("4", "16Gi", gpus),
         "volumeMounts": [{"name": "spec", "mountPath": SPEC_MOUNT, "readOnly": True},
                          {"name": "checkpoints", "mountPath": CHECKPOINT_MOUNT, "readOnly": True},
-                         {"name": "work", "mountPath": "/work"}],
+                         {"name": "work", "mountPath": SCRATCH_MOUNT}],
     }
     if env_from:
         container["envFrom"] = env_from

@@ -60,7 +60,7 @@ def test_the_rendered_manifests_validate_against_the_kubernetes_models(slipway_h
     assert spec["checkpoint"] == "/checkpoints/" + sample("shapes-yolo11n").checkpoint.name
     container = job["spec"]["template"]["spec"]["containers"][0]
     command = container["command"][2]
-    assert command.startswith("python -m exporters --spec /etc/slipway/spec.json --out /work/package")
+    assert command.startswith("python -m exporters --spec /etc/slipway/spec.json --out /scratch/package")
     assert "--upload" in command and "s3://models/slipway" in command
     assert container["envFrom"] == [{"secretRef": {"name": "slipway-s3"}}]  # never a credential value
     assert "AWS_SECRET" not in json.dumps(files)
