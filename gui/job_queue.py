@@ -51,10 +51,8 @@ def automatic_limit(cores: int | None = None, memory: int | None = None) -> int:
 
 def timeout_sentence(timeout_s: float) -> str:
     minutes = timeout_s / 60
-    span = (f"{minutes:g} minute{'s' if minutes != 1 else ''}" if timeout_s >= 60
-            else f"{timeout_s:g} s")
-    return (f"stopped by the export timeout: it ran longer than {span} "
-            "(Settings → Jobs → Timeout per export)")
+    span = f"{minutes:g} minute{'s' if minutes != 1 else ''}" if timeout_s >= 60 else f"{timeout_s:g} s"
+    return f"stopped by the export timeout: it ran longer than {span} (Settings → Jobs → Timeout per export)"
 
 
 class JobQueue(QObject):
@@ -67,8 +65,13 @@ class JobQueue(QObject):
     sig_settled = Signal(str, object)
     """(job_id, ExportJob): a queued export was cancelled before it started."""
 
-    def __init__(self, service: JobService, launch: Callable[[str], None],
-                 expire: Callable[[str, dict[str, Any]], None], parent: QObject | None = None) -> None:
+    def __init__(
+        self,
+        service: JobService,
+        launch: Callable[[str], None],
+        expire: Callable[[str, dict[str, Any]], None],
+        parent: QObject | None = None,
+    ) -> None:
         super().__init__(parent)
         self.service = service
         self.launch, self.expire = launch, expire
@@ -81,8 +84,7 @@ class JobQueue(QObject):
 
     def load_preferences(self) -> None:
         prefs = Preferences.load()
-        self.configure(prefs.max_parallel_exports or automatic_limit(),
-                       prefs.export_timeout_min * 60 or None)
+        self.configure(prefs.max_parallel_exports or automatic_limit(), prefs.export_timeout_min * 60 or None)
 
     def configure(self, limit: int, timeout_s: float | None) -> None:
         """A new limit applies at once (a higher one starts waiting exports); a new timeout to
@@ -164,5 +166,6 @@ class JobQueue(QObject):
     def _expired(self, job_id: str) -> None:
         if job_id in self.running and job_id in self.timers:
             timeout_s = self.timers[job_id].interval() / 1000
-            self.expire(job_id, {"type": "error", "code": TIMEOUT_CODE,
-                                 "message": timeout_sentence(timeout_s)})
+            self.expire(
+                job_id, {"type": "error", "code": TIMEOUT_CODE, "message": timeout_sentence(timeout_s)}
+            )

@@ -59,8 +59,14 @@ class StoreWatcher(QObject):
 class LiveRead(QObject):
     """Re-reads something off the UI thread whenever the store changes, and applies it."""
 
-    def __init__(self, watcher: StoreWatcher, read: Callable[[], Any], apply: Callable[[Any], None],
-                 owner: QObject, what: str) -> None:
+    def __init__(
+        self,
+        watcher: StoreWatcher,
+        read: Callable[[], Any],
+        apply: Callable[[Any], None],
+        owner: QObject,
+        what: str,
+    ) -> None:
         super().__init__(owner)
         self.read, self.apply, self.owner, self.what = read, apply, owner, what
         self.task: ThreadTask | None = None
@@ -72,9 +78,14 @@ class LiveRead(QObject):
             self.again = True
             return
         self.again = False
-        self.task = run_in_thread(self.read, what=self.what, on_result=self._answered,
-                                  on_error=lambda *_: self._answered(None), owner=self.owner,
-                                  notify=False)
+        self.task = run_in_thread(
+            self.read,
+            what=self.what,
+            on_result=self._answered,
+            on_error=lambda *_: self._answered(None),
+            owner=self.owner,
+            notify=False,
+        )
 
     def _answered(self, value: Any) -> None:
         self.task = None

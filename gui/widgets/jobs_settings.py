@@ -19,8 +19,10 @@ class JobsSettings(QGroupBox):
         self.parallel = QSpinBox()
         self.parallel.setRange(0, MOST_PARALLEL_EXPORTS)
         self.parallel.setSpecialValueText(f"automatic ({automatic_limit()} on this machine)")
-        self.parallel.setToolTip("Exports started in the app beyond this many wait, queued, until "
-                                 "one ends (exports run from the CLI are not counted)")
+        self.parallel.setToolTip(
+            "Exports started in the app beyond this many wait, queued, until "
+            "one ends (exports run from the CLI are not counted)"
+        )
         self.timeout = QSpinBox()
         self.timeout.setRange(0, LONGEST_TIMEOUT_MIN)
         self.timeout.setSuffix(" min")
@@ -28,8 +30,10 @@ class JobsSettings(QGroupBox):
         self.timeout.setToolTip("An export running longer is stopped and recorded failed")
         form.addRow("Exports at once", self.parallel)
         form.addRow("Timeout per export", self.timeout)
-        note = QLabel("Automatic: 1 on a machine with 4 CPU cores or fewer or under 16 GiB of "
-                      "memory, else 2. Queued exports run only while the app is open.")
+        note = QLabel(
+            "Automatic: 1 on a machine with 4 CPU cores or fewer or under 16 GiB of "
+            "memory, else 2. Queued exports run only while the app is open."
+        )
         note.setWordWrap(True)
         form.addRow("", note)
 

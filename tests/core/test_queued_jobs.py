@@ -16,9 +16,14 @@ from core.spec import ExportSpec
 
 
 def queued_job(service: JobService) -> ExportJob:
-    return service.create_job(ExportSpec(checkpoint=sample("digits-timm").checkpoint,
-                                         model_name="mobilenetv3_small_050", export_format="onnx"),
-                              queued=True)
+    return service.create_job(
+        ExportSpec(
+            checkpoint=sample("digits-timm").checkpoint,
+            model_name="mobilenetv3_small_050",
+            export_format="onnx",
+        ),
+        queued=True,
+    )
 
 
 def dead_pid() -> int:

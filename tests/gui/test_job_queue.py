@@ -29,7 +29,8 @@ def shown_status(window: MainWindow, job_id: str) -> str | None:
 
 
 def test_a_second_export_waits_queued_and_runs_when_the_first_ends(
-        window: MainWindow, qtbot: QtBot, tmp_path: Path) -> None:
+    window: MainWindow, qtbot: QtBot, tmp_path: Path
+) -> None:
     runner, service = window.runner, window.service
     runner.queue.configure(1, None)
     window.history.all_models.setChecked(True)
@@ -40,8 +41,9 @@ def test_a_second_export_waits_queued_and_runs_when_the_first_ends(
     assert runner.queue.position(second.id) == 1
     qtbot.waitUntil(lambda: service.get(first.id).status == "running", timeout=30_000)
     assert second.id not in runner.workers  # waiting: no worker of its own yet
-    with qtbot.waitSignal(runner.sig_finished, timeout=30_000,
-                          check_params_cb=lambda job_id, _job: job_id == first.id):
+    with qtbot.waitSignal(
+        runner.sig_finished, timeout=30_000, check_params_cb=lambda job_id, _job: job_id == first.id
+    ):
         assert runner.cancel(first.id)  # the first ends: its slot goes to the second
     assert runner.is_running(second.id) and not runner.is_queued(second.id)
     with qtbot.waitSignal(runner.sig_finished, timeout=FINISH_MS) as ended:
@@ -54,7 +56,8 @@ def test_a_second_export_waits_queued_and_runs_when_the_first_ends(
 
 
 def test_a_queued_export_is_cancelled_before_it_starts(
-        window: MainWindow, qtbot: QtBot, tmp_path: Path) -> None:
+    window: MainWindow, qtbot: QtBot, tmp_path: Path
+) -> None:
     runner, service, history = window.runner, window.service, window.history
     runner.queue.configure(1, None)
     history.all_models.setChecked(True)
@@ -78,7 +81,8 @@ def test_a_queued_export_is_cancelled_before_it_starts(
 
 
 def test_an_export_past_the_timeout_is_stopped_and_failed_with_the_reason(
-        window: MainWindow, qtbot: QtBot, tmp_path: Path) -> None:
+    window: MainWindow, qtbot: QtBot, tmp_path: Path
+) -> None:
     runner, service = window.runner, window.service
     runner.queue.configure(1, 2.0)
     job = runner.start(detector(), tmp_path / "slow")

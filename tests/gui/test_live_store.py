@@ -21,22 +21,38 @@ from tests.helpers import CliRun, slipway
 
 
 def test_an_export_run_from_the_cli_appears_progresses_and_settles_in_the_open_app(
-        window: MainWindow, qtbot: QtBot, slipway_home: Path, tmp_path: Path) -> None:
+    window: MainWindow, qtbot: QtBot, slipway_home: Path, tmp_path: Path
+) -> None:
     history = window.history
     history.all_models.setChecked(True)
     known = {row["id"] for row in history.model.rows}
     seen: list[tuple[str, float]] = []  # (status, progress) of the CLI's row, as shown
 
     def look(*_args: Any) -> None:
-        seen.extend((row["status"], float(row["progress_percent"] or 0))
-                    for row in history.model.rows if row["id"] not in known)
+        seen.extend(
+            (row["status"], float(row["progress_percent"] or 0))
+            for row in history.model.rows
+            if row["id"] not in known
+        )
 
     history.model.dataChanged.connect(look)
     history.model.modelReset.connect(look)
     ran: dict[str, CliRun] = {}
-    cli = threading.Thread(target=lambda: ran.update(run=slipway(
-        "export", str(sample("shapes-yolo11n").checkpoint), "--format", "onnx",
-        "--out", str(tmp_path / "cli"), "--json", home=slipway_home, timeout=300)))
+    cli = threading.Thread(
+        target=lambda: ran.update(
+            run=slipway(
+                "export",
+                str(sample("shapes-yolo11n").checkpoint),
+                "--format",
+                "onnx",
+                "--out",
+                str(tmp_path / "cli"),
+                "--json",
+                home=slipway_home,
+                timeout=300,
+            )
+        )
+    )
     cli.start()
     try:
         qtbot.waitUntil(lambda: any(status == "completed" for status, _ in seen), timeout=300_000)
@@ -51,11 +67,20 @@ def test_an_export_run_from_the_cli_appears_progresses_and_settles_in_the_open_a
     qtbot.waitUntil(lambda: window.models.exports_model.row_of(row["id"]) >= 0, timeout=10_000)
 
 
-def test_the_cli_helper_kills_the_worker_of_a_run_past_its_timeout(slipway_home: Path,
-                                                                    tmp_path: Path) -> None:
+def test_the_cli_helper_kills_the_worker_of_a_run_past_its_timeout(
+    slipway_home: Path, tmp_path: Path
+) -> None:
     with pytest.raises(subprocess.TimeoutExpired):
-        slipway("export", str(sample("shapes-yolo11n").checkpoint), "--format", "onnx",
-                "--out", str(tmp_path / "out"), home=slipway_home, timeout=6)
+        slipway(
+            "export",
+            str(sample("shapes-yolo11n").checkpoint),
+            "--format",
+            "onnx",
+            "--out",
+            str(tmp_path / "out"),
+            home=slipway_home,
+            timeout=6,
+        )
     db = Database(slipway_home / database_path().name)
     with db.session() as s:
         [job] = s.query(ExportJob).all()
