@@ -7,6 +7,7 @@ from pathlib import Path
 
 from pytestqt.qtbot import QtBot
 
+from core.jobs import QUEUED_ORPHANED
 from core.samples import sample
 from core.spec import ExportSpec
 from gui.job_queue import TIMEOUT_CODE, automatic_limit
@@ -117,3 +118,19 @@ def test_the_automatic_limit_is_one_on_a_small_machine() -> None:
     assert automatic_limit(cores=16, memory=8 * gib) == 1
     assert automatic_limit(cores=16, memory=64 * gib) == 2
     assert automatic_limit(cores=8, memory=None) == 2
+
+
+def test_quitting_cancels_the_queued_exports_before_the_running_ones(
+    window: MainWindow, qtbot: QtBot, tmp_path: Path
+) -> None:
+    runner, service = window.runner, window.service
+    runner.queue.configure(1, None)
+    first = runner.start(detector(), tmp_path / "first")
+    second = runner.start(detector(), tmp_path / "second")
+    qtbot.waitUntil(lambda: service.get(first.id).status == "running", timeout=30_000)
+    assert runner.cancel_all() == 2  # what "Cancel exports and quit" asks
+    qtbot.waitUntil(lambda: not runner.running(), timeout=30_000)
+    never = service.get(second.id)
+    assert never.status == "cancelled" and never.error_message == QUEUED_ORPHANED
+    assert never.started_at is None and second.id not in runner.workers
+    assert service.get(first.id).status == "cancelled"

@@ -4,19 +4,24 @@ progresses there live and settles, without a restart or a refresh."""
 from __future__ import annotations
 
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from PySide6.QtWidgets import QWidget
 from pytestqt.qtbot import QtBot
 
 from core.db import Database, ExportJob
+from core.jobs import JobService
 from core.launch import process_alive
 from core.paths import database_path
 from core.samples import sample
+from gui.app import ensure_samples
 from gui.main_window import MainWindow
+from gui.store_watcher import LiveRead, StoreWatcher
 from tests.helpers import CliRun, slipway
 
 
@@ -90,3 +95,27 @@ def test_the_cli_helper_kills_the_worker_of_a_run_past_its_timeout(
     while process_alive(job.process_id) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not process_alive(job.process_id)
+
+
+def test_a_commit_by_another_process_is_heard_and_read_off_the_ui_thread(qtbot: QtBot) -> None:
+    service = JobService()
+    ensure_samples(service)
+    owner = QWidget()
+    qtbot.addWidget(owner)
+    watcher = StoreWatcher(service.db.path, owner)
+    readers: list[int] = []
+    applied: list[list[str]] = []
+
+    def read() -> list[str]:
+        readers.append(threading.get_ident())
+        return [c.name for c in service.checkpoints()]
+
+    LiveRead(watcher, read, applied.append, owner, "Reading the library")
+    rename = (
+        "from core.jobs import JobService; s = JobService(); "
+        f"s.update_checkpoint({service.checkpoints()[0].id!r}, name='renamed elsewhere')"
+    )
+    with qtbot.waitSignal(watcher.sig_changed, timeout=15_000):
+        subprocess.run([sys.executable, "-c", rename], check=True, timeout=120)
+    qtbot.waitUntil(lambda: any("renamed elsewhere" in names for names in applied), timeout=15_000)
+    assert readers and threading.get_ident() not in readers
