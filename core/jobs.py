@@ -38,6 +38,8 @@ from core.timm_names import check_timm_name
 
 EventCallback = Callable[[dict[str, Any]], None]
 PROGRESS_WRITE_INTERVAL_S = 0.25
+QUEUED_ORPHANED = ("cancelled before it started: the app that queued it closed (queued exports run "
+                   "only while the app is open)")
 GENERIC_STEMS = {"model", "best", "last", "weights", "checkpoint", "pytorch_model"}
 TASK_NOUNS = {"detect": "detector", "classify": "classifier", "segment": "segmenter",
               "pose": "pose model", "obb": "rotated-box detector", "semantic": "semantic segmenter"}
@@ -128,7 +130,7 @@ class JobService:
             if checkpoint is None:
                 raise BadInput(f"no model with id {checkpoint_id!r} in the library")
         jobs = self.list_jobs(checkpoint_id)
-        running = [j for j in jobs if j.status == JobStatus.RUNNING and process_alive(j.process_id)]
+        running = [j for j in jobs if _active(j)]
         if running:
             raise BadInput(f"“{checkpoint.name}” has an export running (v{running[0].version}); "
                            "cancel it first, then remove the model")
@@ -150,8 +152,12 @@ class JobService:
     # --- jobs ----------------------------------------------------------------
 
     def create_job(self, spec: ExportSpec, out_dir: Path | None = None,
-                   job_id: str | None = None, cluster_address: str | None = None) -> ExportJob:
+                   job_id: str | None = None, cluster_address: str | None = None,
+                   queued: bool = False) -> ExportJob:
         """A pending job for a spec; its package goes to out_dir or the data directory.
+
+        ``queued``: the app's queue holds it (status ``queued``, owned by this process) until
+        :meth:`dequeue` takes it to start, or :meth:`cancel_queued` settles it.
 
         ``job_id`` is given when the worker was started before the job was recorded
         (the CLI does that: see ``core.launch``). With ``cluster_address`` the job runs on
@@ -171,7 +177,7 @@ class JobService:
                          checkpoint.task if spec.task == "auto" else spec.task,
                          here=cluster_address is None)
         try:
-            job = self._insert_job(spec, files, checkpoint, out_dir, cluster_address)
+            job = self._insert_job(spec, files, checkpoint, out_dir, cluster_address, queued)
         except SQLAlchemyError as err:
             if job_id is None:  # nothing was started for it: leave no folder behind
                 shutil.rmtree(files.folder, ignore_errors=True)
@@ -183,7 +189,8 @@ class JobService:
         return job
 
     def _insert_job(self, spec: ExportSpec, files: JobFiles, checkpoint: Checkpoint,
-                    out_dir: Path | None, cluster_address: str | None = None) -> ExportJob:
+                    out_dir: Path | None, cluster_address: str | None = None,
+                    queued: bool = False) -> ExportJob:
         with self.db.write_session() as s:  # the next version is read and taken under one write lock
             version = (s.scalar(select(func.max(ExportJob.version))
                                 .where(ExportJob.checkpoint_id == checkpoint.id)) or 0) + 1
@@ -196,7 +203,8 @@ class JobService:
                 export_config=spec.export_config.model_dump(mode="json"),
                 optimization_config=spec.optimization_config.model_dump(mode="json"),
                 validation_config=spec.validation_config.model_dump(mode="json"),
-                status=JobStatus.PENDING, progress_percent=0.0,
+                status=JobStatus.QUEUED if queued else JobStatus.PENDING, progress_percent=0.0,
+                process_id=os.getpid() if queued else None,
                 package_dir=str(package_dir(files, out_dir)), owns_package_dir=out_dir is None,
                 log_path=str(files.log), cluster_address=cluster_address,
             )
@@ -224,6 +232,24 @@ class JobService:
             query = query.where(ExportJob.checkpoint_id == checkpoint_id)
         with self.db.session() as s:
             return list(s.scalars(query))
+
+    # --- the app's queue -----------------------------------------------------------
+
+    def dequeue(self, job_id: str) -> bool:
+        """Take a queued job out of the queue to start it (``pending`` again). False when it is
+        no longer queued: cancelled meanwhile (here or from the CLI), or deleted."""
+        return self._from_queue(job_id, status=JobStatus.PENDING)
+
+    def cancel_queued(self, job_id: str, reason: str = "cancelled by the user before it started") -> bool:
+        """Record a queued job cancelled with ``reason`` (it never started); False when not queued."""
+        return self._from_queue(job_id, status=JobStatus.CANCELLED, error_code="cancelled",
+                                error_message=reason, completed_at=utcnow())
+
+    def _from_queue(self, job_id: str, **values: Any) -> bool:
+        with self.db.session() as s:  # only while still queued: one of two racing callers wins
+            moved = s.execute(update(ExportJob).where(ExportJob.id == job_id, ExportJob.status
+                                                      == JobStatus.QUEUED).values(process_id=None, **values))
+        return bool(getattr(moved, "rowcount", 0))
 
     # --- recording a worker's life ---------------------------------------------
 
@@ -367,8 +393,12 @@ class JobService:
                 s.execute(update(ExportJob).where(ExportJob.id == job_id).values(executed_on=node))
 
     def cancel(self, job_id: str) -> None:
-        """Stop a running job's worker: terminate, then kill after a grace period."""
+        """Stop a running job's worker: terminate, then kill after a grace period. A queued
+        job is settled as cancelled (its process is the app that queued it: left alone)."""
         job = self.get(job_id)
+        if job.status == JobStatus.QUEUED:
+            self.cancel_queued(job_id)
+            return
         if job.status != JobStatus.RUNNING or not process_alive(job.process_id):
             return
         self._cancelled.add(job_id)
@@ -386,18 +416,23 @@ class JobService:
     # --- housekeeping --------------------------------------------------------
 
     def reconcile(self, exclude: Collection[str] = ()) -> list[str]:
-        """Settle jobs a dead process left running: result.json decides their end.
+        """Settle jobs a dead process left running: result.json decides their end; a queued
+        job whose app is gone is cancelled with the reason (it never started).
 
         A job whose worker is still alive (one that outlived the app that started it) stays
         ``running``; calling this again after it ended settles it. ``exclude``: jobs whose
         workers the caller follows itself."""
         with self.db.session() as s:
             stale = list(s.scalars(select(ExportJob).where(
-                ExportJob.status.in_([JobStatus.RUNNING, JobStatus.PENDING])
+                ExportJob.status.in_([JobStatus.RUNNING, JobStatus.PENDING, JobStatus.QUEUED])
                 | ((ExportJob.status == JobStatus.CANCELLED) & ExportJob.completed_at.is_(None)))))
         settled = []
         for job in stale:
             if job.id in exclude:
+                continue
+            if job.status == JobStatus.QUEUED:
+                if not process_alive(job.process_id) and self.cancel_queued(job.id, QUEUED_ORPHANED):
+                    settled.append(job.id)
                 continue
             if job.status == JobStatus.CANCELLED:  # cancelled by a process that did not follow it
                 if not process_alive(job.process_id):
@@ -441,8 +476,8 @@ class JobService:
     def delete(self, job_id: str) -> None:
         """Delete an export and its files; a running export must be cancelled first."""
         job = self.get(job_id)
-        if job.status == JobStatus.RUNNING and process_alive(job.process_id):
-            raise BadInput(f"export {job.id[:8]} is still running; cancel it first")
+        if _active(job):
+            raise BadInput(f"export {job.id[:8]} is still {job.status}; cancel it first")
         DeploymentService(self.db).purge_export(job.id)  # refuses while a deployment is live
         package = Path(job.package_dir)
         if package.is_dir() and (job.owns_package_dir or _is_slipway_package(package)):
@@ -452,6 +487,11 @@ class JobService:
             row = s.get(ExportJob, job.id)
             if row is not None:
                 s.delete(row)
+
+
+def _active(job: ExportJob) -> bool:
+    """Running, or queued in an open app: its process is alive."""
+    return job.status in (JobStatus.RUNNING, JobStatus.QUEUED) and process_alive(job.process_id)
 
 
 def _is_slipway_package(folder: Path) -> bool:

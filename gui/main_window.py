@@ -27,6 +27,7 @@ from gui.export_runner import ExportRunner
 from gui.menus import about_box, build_menus
 from gui.models.formatting import display_path, export_label
 from gui.preferences import Preferences
+from gui.store_watcher import StoreWatcher
 from gui.thread_task import errors
 from gui.views.capabilities import CapabilitiesView
 from gui.views.compare import CompareView
@@ -111,9 +112,13 @@ class MainWindow(QMainWindow):
         self.runner.sig_started.connect(lambda _id: self.show_page("Exports"))
         self.settings.sig_theme_changed.connect(self._apply_theme)
         self.settings.sig_saved.connect(self.history.update_actions)
+        self.settings.sig_saved.connect(self.runner.queue.load_preferences)
         errors().sig_error.connect(self.show_error)
         self.quit_guard.sig_message.connect(self.statusBar().showMessage)
         self.detached.sig_settled.connect(self._detached_settled)
+        self.store = StoreWatcher(self.service.db.path, self)  # every commit, the CLI's too
+        self.live = [view.follow(self.store) for view in (self.history, self.models, self.deployments)]
+        self.store.sig_changed.connect(self.detached.check)  # exports run from the CLI: cancellable
 
     def closeEvent(self, event: QCloseEvent) -> None:
         """Running exports: ask first (gui.closing) — cancel and quit, keep running and quit, stay."""
@@ -203,7 +208,11 @@ class MainWindow(QMainWindow):
     def _wizard_done(self, wizard: ExportWizard, result: int) -> None:
         if result == QWizard.DialogCode.Accepted and wizard.spec is not None:
             job = self.runner.start(wizard.spec)
-            self.statusBar().showMessage(f"Export {self.job_label(job)} started")
+            if (place := self.runner.queue.position(job.id)) > 0:
+                self.notification.notify(f"Export {self.job_label(job)} is queued (number {place} in "
+                                         "line); it starts when a running export ends", "info")
+            self.statusBar().showMessage(f"Export {self.job_label(job)} "
+                                         f"{'queued' if place else 'started'}")
         wizard.deleteLater()
 
     def job_label(self, job: ExportJob) -> str:

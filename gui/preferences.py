@@ -15,6 +15,8 @@ from core.paths import data_dir
 from core.spec import ExportFormat
 
 PREFERENCES_FILE = "gui-preferences.json"
+MOST_PARALLEL_EXPORTS = 16
+LONGEST_TIMEOUT_MIN = 7 * 24 * 60
 
 
 class Preferences(BaseModel):
@@ -25,6 +27,10 @@ class Preferences(BaseModel):
     default_opset: int = 17
     endpoint_port: Annotated[int, Field(ge=0, le=65535)] = DEFAULT_PORT  # the endpoint server; 0: any
     removed_samples: list[str] = []  # bundled samples the user took out of the library
+    # Settings → Jobs (gui.job_queue): exports at once (0: automatic for this machine) and the
+    # minutes one may run before it is stopped (0: no limit)
+    max_parallel_exports: Annotated[int, Field(ge=0, le=MOST_PARALLEL_EXPORTS)] = 0
+    export_timeout_min: Annotated[int, Field(ge=0, le=LONGEST_TIMEOUT_MIN)] = 0
 
     @classmethod
     def load(cls) -> Preferences:

@@ -42,6 +42,7 @@ class WorkerProcess(QObject):
         self._last_write = 0.0
         self._last_stage: str | None = None
         self._done = False
+        self._verdict: dict[str, Any] | None = None  # set by stop(): how the job ends, whatever follows
         # its own process group, so cancel reaches the converters it starts too
         self.child = ChildProcess(self.command, self, stderr_file=launch.JobFiles(job.id).log,
                                   new_session=True)
@@ -70,6 +71,13 @@ class WorkerProcess(QObject):
         self.service.cancel(self.job_id)  # records 'cancelled' first, then SIGTERM to the group
         self.child.stop()
 
+    def stop(self, error: dict[str, Any]) -> None:
+        """Stop the worker's group (terminate, then kill) and record the job failed with this
+        error event (the app's export timeout), whatever the worker says on its way out."""
+        if self.running:
+            self.final = self._verdict = error
+            self.child.stop()
+
     def release(self) -> int | None:
         """Quit without it: the worker goes on alone (its pid), and the job stays ``running`` in
         the store until the next start settles it (``JobService.reconcile``)."""
@@ -85,7 +93,7 @@ class WorkerProcess(QObject):
         return self.handle_event(protocol.decode(line))
 
     def handle_event(self, event: dict[str, Any]) -> dict[str, Any]:
-        if event["type"] in ("result", "error"):
+        if event["type"] in ("result", "error") and self._verdict is None:
             self.final = event
         now = time.monotonic()
         if event["type"] == "progress" and (now - self._last_write >= PROGRESS_WRITE_INTERVAL_S

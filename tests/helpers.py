@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -28,10 +30,44 @@ class CliRun:
 
 
 def slipway(*args: str, home: Path, timeout: float = 600) -> CliRun:
+    """Run the CLI to its end. Past ``timeout`` it is killed with the export workers it started
+    (each in its own process group, found in the job store), then TimeoutExpired is raised."""
     env = {**os.environ, "SLIPWAY_HOME": str(home)}
-    proc = subprocess.run([*SLIPWAY, *args], capture_output=True, text=True, env=env,
-                          timeout=timeout)
-    return CliRun(proc.returncode, proc.stdout, proc.stderr)
+    with subprocess.Popen([*SLIPWAY, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          env=env, start_new_session=True) as proc:
+        try:
+            stdout, stderr = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill_workers(home, proc.pid)
+            _kill_group(proc.pid)
+            proc.communicate()
+            raise
+    return CliRun(proc.returncode, stdout, stderr)
+
+
+def _kill_group(pgid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
+def _kill_workers(home: Path, cli_pid: int) -> None:
+    """Kill the process group of every worker that a timed-out CLI run left running."""
+    from core.db import Database, ExportJob
+    from core.launch import process_alive
+    from core.paths import database_path
+
+    database = Path(home) / database_path().name
+    if not database.exists():
+        return
+    db = Database(database)
+    try:
+        with db.session() as s:
+            pids = {job.process_id for job in s.query(ExportJob).filter(ExportJob.completed_at.is_(None))}
+    finally:
+        db.close()
+    for pid in pids:
+        if pid and pid not in (cli_pid, os.getpid()) and process_alive(pid):
+            _kill_group(pid)  # a worker leads its own group (core.launch.spawn)
 
 
 _TIMM = [str(sample("digits-timm").checkpoint), "--model-name", "mobilenetv3_small_050"]

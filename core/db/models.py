@@ -37,6 +37,7 @@ class Base(DeclarativeBase):
 
 class JobStatus(StrEnum):
     PENDING = "pending"
+    QUEUED = "queued"  # the app's queue holds it until a slot frees; process_id: the app's pid
     RUNNING = "running"
     COMPLETED = "completed"
     FAILED = "failed"

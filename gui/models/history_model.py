@@ -22,7 +22,7 @@ PERCENT_ROLE = Qt.ItemDataRole.UserRole + 2
 
 STATUS_COLOURS: dict[str, str] = {
     "completed": "#2e7d32", "failed": "#c62828", "cancelled": "#6d6d6d",
-    "running": "#1565c0", "pending": "#8d6e00",
+    "running": "#1565c0", "pending": "#8d6e00", "queued": "#8d6e00",
 }
 Index = QModelIndex | QPersistentModelIndex
 
@@ -49,6 +49,36 @@ class HistoryModel(QAbstractTableModel):
         self.beginResetModel()
         self.rows = [self._summary(job) for job in reversed(jobs)]  # newest first
         self.endResetModel()
+
+    def read(self) -> tuple[str | None, list[ExportJob], dict[str, str]]:
+        """What :meth:`apply_jobs` needs, read from the store (any thread)."""
+        checkpoint_id = self.checkpoint_id
+        names = {c.id: c.name for c in self.service.checkpoints()}
+        return checkpoint_id, self.service.list_jobs(checkpoint_id), names
+
+    def apply_jobs(self, read: tuple[str | None, list[ExportJob], dict[str, str]]) -> bool:
+        """Rows as :meth:`read` found them: changed rows in place, a reset only when rows came or
+        went (True then). A running row keeps the live progress its worker's events gave it."""
+        checkpoint_id, jobs, names = read
+        if checkpoint_id != self.checkpoint_id:
+            return False  # read for another model: the next change reads the shown one
+        self.model_names = names
+        rows = [self._summary(job) for job in reversed(jobs)]
+        if [r["id"] for r in rows] != [r["id"] for r in self.rows]:
+            self.beginResetModel()
+            self.rows = rows
+            self.endResetModel()
+            return True
+        for row, (old, new) in enumerate(zip(self.rows, rows, strict=True)):
+            if old["status"] == new["status"] == "running" and (
+                    (old["progress_percent"] or 0) > (new["progress_percent"] or 0)):
+                new.update(progress_percent=old["progress_percent"], stage=old["stage"])
+            if "stage_message" in old:
+                new.setdefault("stage_message", old["stage_message"])
+            if new != old:
+                self.rows[row] = new
+                self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))
+        return False
 
     def clear(self) -> None:
         """No rows (nothing selected) until the next set_checkpoint."""
@@ -80,7 +110,7 @@ class HistoryModel(QAbstractTableModel):
             job["progress_percent"] = float(event.get("percent", job["progress_percent"] or 0.0))
             job["stage"] = event.get("stage") or job["stage"]
             job["stage_message"] = event.get("message", "")
-            if job["status"] == "pending":
+            if job["status"] in ("pending", "queued"):
                 job["status"] = "running"
         self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))
 

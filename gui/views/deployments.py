@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from core import packaging
-from core.db import DeploymentType, JobStatus
+from core.db import DeploymentTarget, DeploymentType, ExportJob, JobStatus
 from core.deployments import DeploymentService, deployment_summary
 from core.endpoint_snippets import curl_snippet, infer_url, python_snippet
 from core.errors import BadInput, SlipwayError
@@ -39,6 +39,7 @@ from gui.deploy_wizard import ENDPOINT, DeployChoice, DeployWizard, ExportOption
 from gui.models.formatting import display_path, export_label
 from gui.preferences import Preferences
 from gui.server_process import ServerProcess, ServerState
+from gui.store_watcher import LiveRead, StoreWatcher
 from gui.thread_task import ThreadTask, errors, run_in_thread
 from gui.usage_monitor import UsageMonitor
 from gui.widgets.confirm import confirm_destructive
@@ -64,6 +65,18 @@ def progress_line(event: dict[str, Any]) -> str:
     return f"{float(event.get('percent', 0)):.0f}% {event.get('message', '')}".strip()
 
 
+Cards = tuple[str | None, dict[str, str], dict[str, ExportJob], list[DeploymentTarget]]
+"""(the model shown or None, model names, its exports, their deployments)."""
+
+
+def _fingerprint(cards: Cards) -> tuple[Any, ...]:
+    """What the cards show, less the usage counters (the usage monitor keeps those live)."""
+    shown, names, jobs, targets = cards
+    return shown, tuple(names.items()), tuple(
+        (t.id, t.name, t.status, t.tier, repr(t.deployment_config), jobs[t.export_job_id].version,
+         jobs[t.export_job_id].export_package_path) for t in targets)
+
+
 class DeploymentsView(QWidget):
     sig_export_requested = Signal(str, str)
     """(export_id, format): make an export of that format from this export's model."""
@@ -76,6 +89,7 @@ class DeploymentsView(QWidget):
         self.preselected_export: str | None = None
         self.selected: str | None = None
         self.cards: dict[str, DeploymentCard] = {}
+        self._cards: Cards = (None, {}, {}, [])
         self.server = ServerProcess(parent=self)
         self.server.sig_state_changed.connect(self._server_state)
         self.server.sig_listening.connect(lambda _url: self.refresh())
@@ -201,15 +215,33 @@ class DeploymentsView(QWidget):
                 for job in self.jobs.list_jobs(self.shown_model) if job.status == JobStatus.COMPLETED]
 
     def refresh(self) -> None:
+        self.show_cards(self.read_cards(self.shown_model))
+
+    def read_cards(self, shown: str | None) -> Cards:
+        """What the cards show for one model's deployments (None: all), from the store (any thread)."""
+        names = {c.id: c.name for c in self.jobs.checkpoints()}
+        jobs = {job.id: job for job in self.jobs.list_jobs(shown)}
+        return shown, names, jobs, [t for t in self.deployments.list_deployments() if t.export_job_id in jobs]
+
+    def follow(self, watcher: StoreWatcher) -> LiveRead:
+        """Cards follow the store: deployments made, switched or deleted elsewhere (the CLI).
+        Usage counters are the usage monitor's; a change of them alone rebuilds no card."""
+        return LiveRead(watcher, lambda: self.read_cards(self._cards[0]), self._store_read, self,
+                        "Reading the deployments")
+
+    def _store_read(self, cards: Cards) -> None:
+        if cards[0] == self.shown_model and _fingerprint(cards) != _fingerprint(self._cards):
+            self.show_cards(cards)
+
+    def show_cards(self, cards: Cards) -> None:
+        self._cards = cards
+        _shown, names, jobs, targets = cards
         for card in self.cards.values():
             self.card_list.removeWidget(card)
             card.hide()
             card.deleteLater()
         self.cards = {}
-        names = {c.id: c.name for c in self.jobs.checkpoints()}
         self._fill_model_filter(names)
-        jobs = {job.id: job for job in self.jobs.list_jobs(self.shown_model)}
-        targets = [t for t in self.deployments.list_deployments() if t.export_job_id in jobs]
         for target in reversed(targets):  # newest first
             summary = deployment_summary(target)
             job = jobs[target.export_job_id]

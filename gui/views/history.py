@@ -27,6 +27,7 @@ from gui.export_runner import ExportRunner
 from gui.models.formatting import export_label
 from gui.models.history_model import COLUMNS, MODEL_COLUMN, PROGRESS_COLUMN, HistoryModel
 from gui.package_link import PackageLinker, s3_configured
+from gui.store_watcher import LiveRead, StoreWatcher
 from gui.widgets.confirm import confirm_destructive
 from gui.widgets.job_detail import JobDetailPane
 from gui.widgets.progress_delegate import ProgressDelegate
@@ -124,6 +125,20 @@ class HistoryView(QWidget):
         if selected is not None:
             self.select(selected["id"])
 
+    def follow(self, watcher: StoreWatcher) -> LiveRead:
+        """Rows follow the store: exports run elsewhere (the CLI) appear, progress and settle."""
+        return LiveRead(watcher, self.model.read, self._store_read, self, "Reading the export history")
+
+    def _store_read(self, read: Any) -> None:
+        selected = self.selected_job()
+        if self.model.apply_jobs(read) and selected is not None:
+            self.select(selected["id"])
+        now = self.selected_job()
+        if now is not None and selected is not None and now["id"] == selected["id"] and (
+                now["status"] != selected["status"]):
+            self.detail.show_job(now)
+        self.update_actions()
+
     def select(self, job_id: str) -> None:
         row = self.model.row_of(job_id)
         if row >= 0:
@@ -164,13 +179,14 @@ class HistoryView(QWidget):
         job = self.selected_job()
         status = job["status"] if job else None
         on = self.actions_by_name
-        on["cancel"].setEnabled(job is not None and (self.runner.is_running(job["id"]) or (
+        on["cancel"].setEnabled(job is not None and (self.runner.is_running(job["id"])
+                                                     or self.runner.is_queued(job["id"]) or (
             status == "running" and self.detached is not None and job["id"] in self.detached.waiting)))
         on["open"].setEnabled(job is not None and Path(job["package_dir"]).is_dir())
         for name in ("test", "deploy", "default"):
             on[name].setEnabled(status == "completed")
         on["tag"].setEnabled(job is not None)
-        on["delete"].setEnabled(job is not None and status != "running")
+        on["delete"].setEnabled(job is not None and status not in ("running", "queued"))
         configured = s3_configured()
         on["s3"].setEnabled(status == "completed" and configured)
         on["s3"].setToolTip("Copy a download link of the package" if configured else NO_STORAGE)

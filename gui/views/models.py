@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QItemSelection, Qt, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
@@ -26,7 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.db import Checkpoint
+from core.db import Checkpoint, DeploymentTarget
 from core.deployments import DeploymentService, deployment_summary
 from core.errors import SlipwayError
 from core.jobs import JobService
@@ -36,6 +37,7 @@ from gui.models.checkpoint_model import CHECKPOINT_ID_ROLE, CheckpointListModel
 from gui.models.formatting import display_path, size_label
 from gui.models.history_model import COLUMNS, HistoryModel
 from gui.preferences import Preferences
+from gui.store_watcher import LiveRead, StoreWatcher
 from gui.widgets.confirm import confirm_destructive
 from gui.widgets.deployment_card import type_title
 from gui.window_state import existing_directory, open_file_names
@@ -326,16 +328,31 @@ class ModelsView(QWidget):
         self.exports_model.refresh()
         self.refresh_deployments()
 
-    def refresh_deployments(self) -> None:
-        self.deployment_list.clear()
+    def refresh_deployments(self, targets: list[DeploymentTarget] | None = None) -> None:
+        """The selected model's deployments (``targets``: all of them, read already)."""
         versions = {job["id"]: job["version"] for job in self.exports_model.rows}
-        for target in self.deployments.list_deployments():
-            if target.export_job_id in versions:
-                self.deployment_list.addItem(
-                    f"{target.name} · {type_title(deployment_summary(target))} · {target.status} "
-                    f"(export v{versions[target.export_job_id]})")
-        if not self.deployment_list.count():
-            self.deployment_list.addItem("No deployments yet")
+        lines = [f"{target.name} · {type_title(deployment_summary(target))} · {target.status} "
+                 f"(export v{versions[target.export_job_id]})"
+                 for target in (self.deployments.list_deployments() if targets is None else targets)
+                 if target.export_job_id in versions] or ["No deployments yet"]
+        if lines != [self.deployment_list.item(i).text() for i in range(self.deployment_list.count())]:
+            self.deployment_list.clear()
+            self.deployment_list.addItems(lines)
+
+    def follow(self, watcher: StoreWatcher) -> LiveRead:
+        """The library, the selected model's exports and deployments follow the store."""
+        return LiveRead(watcher, self._read_store, self._store_read, self, "Reading the library")
+
+    def _read_store(self) -> tuple[list[str], Any, list[DeploymentTarget]]:
+        return ([c.id for c in self.service.checkpoints()], self.exports_model.read(),
+                self.deployments.list_deployments())
+
+    def _store_read(self, read: tuple[list[str], Any, list[DeploymentTarget]]) -> None:
+        checkpoint_ids, exports, targets = read
+        if checkpoint_ids != [c.id for c in self.model.items]:
+            self.refresh()  # a model was added or removed elsewhere (the CLI)
+        self.exports_model.apply_jobs(exports)
+        self.refresh_deployments(targets)
 
     def _request_export(self) -> None:
         if (checkpoint := self.current()) is not None:

@@ -26,6 +26,7 @@ from core.spec import FORMATS
 from gui.preferences import Preferences
 from gui.theme import THEMES
 from gui.thread_task import run_in_thread
+from gui.widgets.jobs_settings import JobsSettings
 
 S3_FIELDS = ("s3_bucket", "s3_prefix", "s3_endpoint_url", "s3_region", "s3_profile")
 S3_LABELS = {"s3_bucket": "Bucket", "s3_prefix": "Prefix", "s3_endpoint_url": "Endpoint URL",
@@ -100,6 +101,8 @@ class SettingsView(QWidget):
         defaults_form.addRow("Default ONNX opset", self.default_opset)
         defaults_form.addRow("Theme", self.theme)
         column.addWidget(defaults)
+        self.jobs = JobsSettings()
+        column.addWidget(self.jobs)
 
         save = QPushButton("Save")
         save.clicked.connect(self.save)
@@ -132,6 +135,7 @@ class SettingsView(QWidget):
         self.default_format.setCurrentText(prefs.default_format)
         self.default_opset.setValue(prefs.default_opset)
         self.theme.setCurrentText(prefs.theme)
+        self.jobs.load(prefs)
 
     def current_settings(self) -> Settings:
         values: dict[str, Any] = {"storage_backend": self.backend.currentText(),
@@ -149,7 +153,8 @@ class SettingsView(QWidget):
             return False
         prefs = Preferences.model_validate({  # what this page does not show (the endpoint's port) stays
             **Preferences.load().model_dump(), "theme": self.theme.currentText(),
-            "default_format": self.default_format.currentText(), "default_opset": self.default_opset.value()})
+            "default_format": self.default_format.currentText(), "default_opset": self.default_opset.value(),
+            **self.jobs.values()})
         prefs.save()
         self.sig_theme_changed.emit(prefs.theme)
         self.sig_saved.emit()
