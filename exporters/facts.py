@@ -43,13 +43,15 @@ LIBRARIES = {
 }
 
 
-def tally(rows: Iterable[tuple[str, int, int]]) -> dict[str, Any]:
-    """(layer type, parameters, bytes) per weight-holding layer → totals and a per-type table,
-    the types holding most parameters first."""
+def tally(rows: Iterable[tuple[str, object, int, int]]) -> dict[str, Any]:
+    """(layer type, the layer, parameters, bytes) per weight tensor → totals and a per-type
+    table (``layers``: the distinct layers holding them), the types holding most first."""
     by_type: dict[str, dict[str, Any]] = {}
-    for kind, count, size in rows:
+    layers: dict[str, set[object]] = {}
+    for kind, layer, count, size in rows:
         entry = by_type.setdefault(kind, {"type": kind, "layers": 0, "parameters": 0, "bytes": 0})
-        entry["layers"] += 1
+        layers.setdefault(kind, set()).add(layer)
+        entry["layers"] = len(layers[kind])
         entry["parameters"] += int(count)
         entry["bytes"] += int(size)
     table = sorted(by_type.values(), key=lambda e: (-e["parameters"], e["type"]))
@@ -79,7 +81,7 @@ def torch_module_facts(module: Any) -> dict[str, Any]:
     for sub in module.modules():
         own = list(sub.parameters(recurse=False))
         if own:
-            rows.append((type(sub).__name__, sum(p.numel() for p in own),
+            rows.append((type(sub).__name__, id(sub), sum(p.numel() for p in own),
                          sum(p.numel() * p.element_size() for p in own)))
     return {**op_table(type(m).__name__ for m in leaves), "parameters": tally(rows)}
 

@@ -51,15 +51,16 @@ def facts(path: Path) -> dict[str, Any]:
 
     model = onnx.load(str(path), load_external_data=False)
     graph = model.graph
-    consumer: dict[str, str] = {}
-    for node in graph.node:
+    consumer: dict[str, tuple[str, int]] = {}
+    for index, node in enumerate(graph.node):
         for name in node.input:
-            consumer.setdefault(name, node.op_type)
+            consumer.setdefault(name, (node.op_type, index))
     weights = []
     for init in graph.initializer:
         count = math.prod(init.dims)
         itemsize = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(init.data_type)).itemsize
-        weights.append((consumer.get(init.name, "(unused)"), count, count * itemsize))
+        kind, node_index = consumer.get(init.name, ("(unused)", -1))
+        weights.append((kind, node_index, count, count * itemsize))
     constants = {i.name for i in graph.initializer}
     return {
         "inputs": [_tensor(i) for i in graph.input if i.name not in constants],

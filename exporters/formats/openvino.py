@@ -48,15 +48,20 @@ def facts(path: Path) -> dict[str, Any]:
         name = p.get_any_name() if p.get_names() else p.get_node().get_friendly_name()
         return {"name": name, "shape": shape, "dtype": p.get_element_type().to_dtype().name}
 
-    def consumer(op: Any) -> str:
+    def consumer(op: Any) -> Any:
         for target in op.output(0).get_target_inputs():
             node = target.get_node()
-            return consumer(node) if node.get_type_name() == "Convert" else str(node.get_type_name())
-        return "(unused)"
+            return consumer(node) if node.get_type_name() == "Convert" else node
+        return None
 
     ops = ov_model.get_ordered_ops()
-    weights = [(consumer(op), math.prod(op.get_output_shape(0)), int(op.get_byte_size()))
-               for op in ops if op.get_type_name() == "Constant"]
+    weights = []
+    for op in ops:
+        if op.get_type_name() == "Constant":
+            node = consumer(op)
+            kind = "(unused)" if node is None else str(node.get_type_name())
+            layer = None if node is None else node.get_friendly_name()
+            weights.append((kind, layer, math.prod(op.get_output_shape(0)), int(op.get_byte_size())))
     opsets = {str(op.get_type_info().version_id) for op in ops}
     newest = max(opsets, key=lambda v: int("".join(c for c in v if c.isdigit()) or 0), default=None)
     return {

@@ -51,17 +51,17 @@ def facts(path: Path) -> dict[str, Any]:
     tensors = {t["index"]: t for t in interpreter.get_tensor_details()}
     inputs, outputs = interpreter.get_input_details(), interpreter.get_output_details()
     written = {i for op in ops for i in op["outputs"]} | {t["index"] for t in inputs}
-    consumer: dict[int, str] = {}
+    consumer: dict[int, tuple[str, int]] = {}
     for op in ops:
         for index in op["inputs"]:
             if index >= 0:
-                consumer.setdefault(int(index), op["op_name"])
+                consumer.setdefault(int(index), (op["op_name"], op["index"]))
     weights = []
-    for index, name in consumer.items():
+    for index, (name, op_index) in consumer.items():
         if index in written or index not in tensors:
             continue
         count = math.prod(int(d) for d in tensors[index]["shape"])
-        weights.append((name, count, count * np.dtype(tensors[index]["dtype"]).itemsize))
+        weights.append((name, op_index, count, count * np.dtype(tensors[index]["dtype"]).itemsize))
 
     def io(detail: dict[str, Any]) -> dict[str, Any]:
         return {"name": detail["name"], "shape": _dims(detail["shape"]),

@@ -45,7 +45,8 @@ def facts(path: Path) -> dict[str, Any]:
     for sub in module.modules():
         own = list(sub.parameters(recurse=False))
         if own:
-            rows.append((str(getattr(sub, "original_name", type(sub).__name__)), sum(p.numel() for p in own),
+            kind = str(getattr(sub, "original_name", type(sub).__name__))
+            rows.append((kind, id(sub), sum(p.numel() for p in own),
                          sum(p.numel() * p.element_size() for p in own)))
     return {**op_table(kinds(module.inlined_graph)), "parameters": tally(rows), "opset": None}
 
