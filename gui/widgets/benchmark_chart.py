@@ -67,7 +67,7 @@ class BenchmarkChart(QWidget):
                 painter.fillRect(QRectF(left + 4, y + 3, width, ROW_HEIGHT - 6),
                                  QColor(STATUS_COLOURS.get(status, OTHER_COLOUR)))
                 painter.setPen(text)
-                label = f"{value:.3g}" if value is not None else status
+                label = f"{value:.3g}" if value is not None else "—" if status == "passed" else status
                 painter.drawText(QRectF(left + 8 + width, y, 60, ROW_HEIGHT),
                                  Qt.AlignmentFlag.AlignVCenter, label)
         painter.end()

@@ -33,6 +33,7 @@ from core import launch
 from core.benchmark import PRECISIONS, REPORT_FILE, benchmarks_dir
 from core.spec import FORMATS
 from gui.child_process import ChildProcess
+from gui.models.formatting import display_path
 from gui.widgets.benchmark_chart import BenchmarkChart
 from gui.window_state import open_file_name
 
@@ -181,7 +182,7 @@ class BenchmarkPanel(QWidget):
         if stopped:
             self._end("cancelled", "Cancelled; the variants exported so far stay on the Exports page")
         elif code == 0 and self.report is not None:
-            self._end("done", f"Done: {self.report_path}")
+            self._end("done", f"Done: {display_path(str(self.report_path))}")
         else:
             why = self.child.last_error_line() if self.child else ""
             self._end("failed", f"The benchmark failed (exit {code}): {why}")
@@ -216,7 +217,8 @@ class BenchmarkPanel(QWidget):
             return False
         self.report_path = path
         self.show_report(report)
-        self.status.setText(f"Report of {Path(str(report.get('checkpoint', ''))).name}: {path}")
+        self.status.setText(f"Report of {Path(str(report.get('checkpoint', ''))).name}: "
+                            f"{display_path(str(path))}")
         return True
 
     def show_report(self, report: dict[str, Any] | None) -> None:

@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 
 from core import launch
 from gui.child_process import ChildProcess
-from gui.models.formatting import size_label
+from gui.models.formatting import display_path, size_label
 
 NETRON_MISSING = "Netron is not installed: pip install netron"
 
@@ -118,23 +118,25 @@ class InspectDialog(QDialog):
 
     def show_facts(self, facts: dict[str, Any]) -> None:
         params = facts["parameters"]
-        opset = ", ".join(f"{k} {v}" for k, v in (facts.get("opset") or {}).items()) or "—"
+        opset = ", ".join(f"{k} {v}" for k, v in (facts.get("opset") or {}).items())
         precision = f" · {facts['precision']}" if facts.get("precision") else ""
         self.summary.setText(
-            f"<b>{facts['subject']} · {facts['format']}{precision}</b> — {facts['file']}<br>"
+            f"<b>{facts['subject']} · {facts['format']}{precision}</b> — {display_path(facts['file'])}<br>"
             f"{facts['op_count']:,} ops in {len(facts['ops'])} types · {params['total']:,} parameters "
-            f"({size_label(params['bytes'])}) · opset {opset}"
+            f"({size_label(params['bytes'])})" + (f" · opset {opset}" if opset else "")
             + "".join(f"<br><i>{note}</i>" for note in facts.get("notes", [])))
+        # a dict crossing a Qt signal comes back with its keys sorted: the commonest first again
+        ops = sorted(facts["ops"].items(), key=lambda kv: (-kv[1], kv[0]))
         self.tabs.clear()
         io_rows = [("input", t["name"], str(t["shape"]), t["dtype"]) for t in facts["inputs"]]
         io_rows += [("output", t["name"], str(t["shape"]), t["dtype"]) for t in facts["outputs"]]
         self.io_table = _table(("", "name", "shape", "dtype"), io_rows)
-        self.ops_table = _table(("op type", "count"), list(facts["ops"].items()))
+        self.ops_table = _table(("op type", "count"), ops)
         self.params_table = _table(("layer type", "layers", "parameters", "size"), [
             (r["type"], r["layers"], r["parameters"], size_label(r["bytes"]))
             for r in params["by_layer_type"]])
         self.versions_table = _table(("library", "version"), list(facts["versions"].items()))
-        self.tabs.addTab(self.io_table, "Inputs & outputs")
+        self.tabs.addTab(self.io_table, "Inputs and outputs")
         self.tabs.addTab(self.ops_table, f"Ops ({len(facts['ops'])})")
         self.tabs.addTab(self.params_table, "Parameters")
         self.tabs.addTab(self.versions_table, "Versions")
