@@ -35,11 +35,12 @@ from core.spec import FORMATS
 from gui.child_process import ChildProcess
 from gui.models.formatting import display_path
 from gui.widgets.benchmark_chart import BenchmarkChart
-from gui.window_state import open_file_name
+from gui.window_state import last_folder, open_file_name, remember_folder
 
 COLUMNS = (("variant", "variant"), ("status", "status"), ("size MB", "size_mb"), ("p50 ms", "latency_ms_p50"),
            ("p95 ms", "latency_ms_p95"), ("speed", "speed_vs_first"), ("metric", "metric_value"),
            ("drop", "accuracy_drop"), ("reason", "reason"))
+REPORTS = "benchmark-reports"  # the file dialog's remembered folder
 DEFAULT_FORMATS, DEFAULT_PRECISIONS = ("onnx", "openvino"), ("fp32", "fp16")
 
 
@@ -204,7 +205,9 @@ class BenchmarkPanel(QWidget):
 
     def choose_report(self) -> None:
         benchmarks_dir().mkdir(parents=True, exist_ok=True)
-        chosen = open_file_name(self, "benchmark-reports", "Open a benchmark report",
+        if not last_folder(REPORTS):  # the first time: where the app keeps its runs
+            remember_folder(REPORTS, benchmarks_dir())
+        chosen = open_file_name(self, REPORTS, "Open a benchmark report",
                                 "Benchmark report (report.json)")
         if chosen:
             self.open_report(Path(chosen))
