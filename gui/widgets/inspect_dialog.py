@@ -81,9 +81,10 @@ class InspectDialog(QDialog):
         self.tabs = QTabWidget()
         self.netron_button = QPushButton("Open in Netron")
         available = netron_available()
-        self.netron_button.setEnabled(available)
-        self.netron_button.setToolTip(f"Open {model_file.name} in Netron, in the browser" if available
-                                      else NETRON_MISSING)
+        self.netron_button.setEnabled(available and model_file.is_file())
+        self.netron_button.setToolTip(
+            NETRON_MISSING if not available else f"Open {model_file.name} in Netron, in the browser"
+            if model_file.is_file() else "Netron opens one file; this model is a folder")
         self.netron_button.clicked.connect(lambda: open_in_netron(self.model_file))
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.addButton(self.netron_button, QDialogButtonBox.ButtonRole.ActionRole)
