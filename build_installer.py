@@ -165,6 +165,10 @@ def run_frozen(argv: list[str]) -> int:
         from exporters.inspect import main as inspect_main
 
         return inspect_main(argv[1:])
+    if argv[:1] == ["--facts"]:  # `slipway describe` and the Inspect dialog (core.launch.facts_command)
+        from exporters.facts import main as facts_main
+
+        return facts_main(argv[1:])
     if argv[:1] == ["--original"]:  # the Compare view's original-model child (core.launch.original_command)
         from exporters.original_process import main as original_main
 

@@ -24,6 +24,14 @@ from core.packaging.download import ZIP_NAME
 from core.spec import ExportSpec, parse_spec
 
 PRECISIONS = ("fp32", "fp16", "int8", "int8-dynamic")
+REPORT_FILE = "report.json"
+
+
+def benchmarks_dir() -> Path:
+    """Where the app keeps its benchmark runs, one folder each."""
+    from core.paths import data_dir
+
+    return data_dir() / "benchmarks"
 
 
 @dataclass(frozen=True)
@@ -98,6 +106,8 @@ def run_benchmark(checkpoint: Path, formats: list[str], precisions: list[str], o
                 progress(f"exporting {variant.name}")
             job = service.run(service.create_job(spec, out_dir=out / variant.name).id)
             row.update(_job_row(job))
+            if job.status == "cancelled":  # Ctrl-C (or the app's Cancel) stopped this export: stop the run
+                raise KeyboardInterrupt
     if remote is not None:
         _run_on_cluster(service, remote, pending, out, cluster_resources or {}, progress)
     report = {"checkpoint": str(checkpoint), "rows": rows}

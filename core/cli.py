@@ -421,8 +421,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _interrupt(_signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt  # SIGTERM as Ctrl-C: the running export's worker is stopped too
+
+
 def cmd_benchmark(args: argparse.Namespace) -> int:
+    import signal
+
     from core.benchmark import run_benchmark
+
+    signal.signal(signal.SIGTERM, _interrupt)  # the app's Cancel
 
     report = run_benchmark(
         args.checkpoint, args.formats, args.precisions, args.out, model_name=args.model_name,

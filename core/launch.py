@@ -118,6 +118,20 @@ def inspect_command(spec_path: Path, package: Path, images: int) -> list[str]:
     return [sys.executable, "-m", "exporters.inspect", *args]
 
 
+def facts_command(*, package: Path | None = None, checkpoint: Path | None = None, framework: str = "auto",
+                  task: str | None = None, model_name: str | None = None) -> list[str]:
+    """The child that describes a package's model or a checkpoint (exporters.facts); the
+    packaged app runs it with ``--facts``."""
+    if package is not None:
+        args = ["--package", str(package)]
+    else:
+        args = ["--checkpoint", str(checkpoint), "--framework", framework or "auto", "--task", task or "auto"]
+        args += ["--model-name", model_name] if model_name else []
+    if getattr(sys, "frozen", False):
+        return [sys.executable, "--facts", *args]
+    return [sys.executable, "-m", "exporters.facts", *args]
+
+
 def worker_environment() -> dict[str, str]:
     env = dict(os.environ)
     env.update({"PYTHONUNBUFFERED": "1", "PYTHONIOENCODING": "utf-8"})

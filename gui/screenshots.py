@@ -114,6 +114,7 @@ def render(out: Path, run_exports: bool, suffix: str) -> list[Path]:
         window.history.detail.setCurrentIndex(1)
         grab(window, "exports-parity")
         window.history.detail.setCurrentIndex(0)
+    grab_tools(window, service, grab, run_benchmark=run_exports)
     wizard = window.open_wizard(detector)
     wizard.resize(1000, 760)
     grab(wizard, "wizard-1-format")
@@ -131,6 +132,47 @@ def render(out: Path, run_exports: bool, suffix: str) -> list[Path]:
     apply_theme(app, "light")
     window.close()
     return written
+
+
+def grab_tools(window: Any, service: JobService, grab: Callable[[object, str], None], *,
+               run_benchmark: bool) -> None:
+    """The Inspect dialog (a checkpoint, an ONNX export) and the benchmark panel: a real run of the
+    digits classifier to ONNX fp32 and fp16 in the first pass, its report reopened in the 2× pass."""
+    from core.benchmark import REPORT_FILE, benchmarks_dir
+    from gui.widgets.benchmark_panel import open_benchmark
+    from gui.widgets.inspect_dialog import inspect_checkpoint, inspect_export
+
+    detector = next(c for c in service.checkpoints() if c.sample == "shapes-yolo11n")
+    classifier = next(c for c in service.checkpoints() if c.sample == "digits-timm")
+    onnx_job = next((j for j in service.list_jobs(detector.id)
+                     if j.status == "completed" and j.export_format == "onnx"), None)
+    dialog = inspect_checkpoint(detector, window)
+    wait_until(lambda: dialog.ended, timeout_s=180.0)
+    grab(dialog, "inspect-checkpoint")
+    dialog.close()
+    if onnx_job is not None:
+        from core.jobs import job_summary
+
+        dialog = inspect_export(job_summary(onnx_job), f"{detector.name} (onnx)", window)
+        wait_until(lambda: dialog.ended, timeout_s=120.0)
+        dialog.tabs.setCurrentIndex(1)
+        grab(dialog, "inspect-export")
+        dialog.close()
+    bench = open_benchmark(window, classifier)
+    panel = bench.panel
+    for name, box in panel.format_boxes.items():
+        box.setChecked(name == "onnx")
+    for name, box in panel.precision_boxes.items():
+        box.setChecked(name in ("fp32", "fp16"))
+    if run_benchmark and panel.run():
+        wait_until(lambda: panel.outcome != "", timeout_s=900.0)
+    else:
+        reports = sorted(benchmarks_dir().glob(f"*/{REPORT_FILE}"))
+        if reports:
+            panel.open_report(reports[-1])
+    bench.resize(1100, 700)
+    grab(bench, "benchmark")
+    bench.close()
 
 
 def wait_until(done: Callable[[], bool], timeout_s: float = 60.0) -> None:

@@ -5,8 +5,10 @@ format: the conversion steps that write it (named in the routes of its descripto
 core/formats), the describer that reads the written file's inputs and outputs, the
 quantizers it has, what happens right after conversion (ONNX's portability rewrite
 and embedded preprocessing), the gate when parity cannot run (Core ML's structure
-checks) and what its package carries besides the common files (TensorRT's
-build_engine.sh). The pipeline asks the plug-in; it has no ``if format ==`` of its own.
+checks), what its package carries besides the common files (TensorRT's
+build_engine.sh) and how its written file is read for inspection (``facts``: op
+types, weights by consuming op, opset; exporters/facts.py). The pipeline asks the
+plug-in; it has no ``if format ==`` of its own.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ AfterConvert = Callable[[Path, "LoadedModel", "ExportSpec", "Emitter"], None]
 # (loaded model, the model file, the draft metadata) → the parity report
 Gate = Callable[["LoadedModel", Path, dict[str, Any]], dict[str, Any]]
 PackageExtras = Callable[[Path, dict[str, Any]], None]
+# the written file → its inputs, outputs, ops, parameters, opset (exporters/facts.py)
+Facts = Callable[[Path], dict[str, Any]]
 # metadata.json's preprocessing as the written file takes its input (OpenVINO's reversed channels)
 AdjustPreprocessing = Callable[[dict[str, Any], "ExportSpec"], dict[str, Any]]
 
@@ -48,6 +52,7 @@ class FormatPlugin:
     # replaces the parity gate where the format has no runtime here (it never passes it)
     gate: Gate | None = None
     package_extras: PackageExtras | None = None
+    facts: Facts | None = None  # None: inspection shows metadata.json's inputs and outputs only
 
 
 _PLUGINS: dict[str, FormatPlugin] = {}

@@ -22,19 +22,55 @@ def _dims(value_info: Any) -> list[int | str]:
     return [d.dim_param or d.dim_value for d in value_info.type.tensor_type.shape.dim]
 
 
+def _tensor(value_info: Any) -> dict[str, Any]:
+    """A graph input or output: its name, declared shape and numpy dtype name."""
+    import onnx
+
+    return {"name": value_info.name, "shape": _dims(value_info),
+            "dtype": onnx.helper.tensor_dtype_to_np_dtype(value_info.type.tensor_type.elem_type).name}
+
+
 def describe_onnx(path: Path) -> IOSpec:
     """input_spec and outputs as the ONNX file declares them (uint8 input: embedded, NHWC)."""
     import onnx
 
     graph = onnx.load(str(path), load_external_data=False).graph
-    first = graph.input[0]
-    dtype = onnx.helper.tensor_dtype_to_np_dtype(first.type.tensor_type.elem_type).name
-    input_spec = {"name": first.name, "shape": _dims(first), "dtype": dtype,
-                  "format": "NHWC" if dtype == "uint8" else "NCHW"}
-    outputs = [{"name": o.name, "shape": _dims(o),
-                "dtype": onnx.helper.tensor_dtype_to_np_dtype(o.type.tensor_type.elem_type).name}
-               for o in graph.output]
-    return input_spec, outputs
+    input_spec = _tensor(graph.input[0])
+    input_spec["format"] = "NHWC" if input_spec["dtype"] == "uint8" else "NCHW"
+    return input_spec, [_tensor(o) for o in graph.output]
+
+
+def facts(path: Path) -> dict[str, Any]:
+    """The main graph's node op types; initializers by the op type of their first consumer."""
+    import math
+
+    import numpy as np
+    import onnx
+
+    from exporters.facts import op_table, tally
+
+    model = onnx.load(str(path), load_external_data=False)
+    graph = model.graph
+    consumer: dict[str, tuple[str, int]] = {}
+    for index, node in enumerate(graph.node):
+        for name in node.input:
+            consumer.setdefault(name, (node.op_type, index))
+    weights = []
+    for init in graph.initializer:
+        count = math.prod(init.dims)
+        itemsize = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(init.data_type)).itemsize
+        kind, node_index = consumer.get(init.name, ("(unused)", -1))
+        weights.append((kind, node_index, count, count * itemsize))
+    constants = {i.name for i in graph.initializer}
+    return {
+        "inputs": [_tensor(i) for i in graph.input if i.name not in constants],
+        "outputs": [_tensor(o) for o in graph.output],
+        **op_table(node.op_type for node in graph.node),
+        "parameters": tally(weights),
+        "opset": {o.domain or "ai.onnx": o.version for o in model.opset_import},
+        "versions": {"onnx IR": str(model.ir_version),
+                     "producer": f"{model.producer_name} {model.producer_version}".strip()},
+    }
 
 
 def describe(model: LoadedModel, path: Path, spec: ExportSpec) -> IOSpec:
@@ -60,4 +96,5 @@ ONNX = register(FormatPlugin(
     steps={"ultralytics2onnx": ultralytics2onnx, "torch2onnx": torch2onnx, "hf2onnx": hf2onnx},
     quantizers={"dynamic": quantize.onnx_dynamic, "static": quantize.onnx_static, "fp16": quantize.onnx_fp16},
     after_convert=after_convert,
+    facts=facts,
 ))

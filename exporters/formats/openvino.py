@@ -32,6 +32,46 @@ def describe(model: LoadedModel, path: Path, spec: ExportSpec) -> IOSpec:
     return input_spec, outputs
 
 
+def facts(path: Path) -> dict[str, Any]:
+    """The IR's op types (Parameter, Constant and Result included); each Constant's weights
+    under the op that consumes it, through any decompression Convert; the newest opset used."""
+    import math
+
+    import openvino as ov
+
+    from exporters.facts import op_table, tally
+
+    ov_model = ov.Core().read_model(str(path))
+
+    def port(p: Any) -> dict[str, Any]:
+        shape = [d.get_length() if d.is_static else "?" for d in p.get_partial_shape()]
+        name = p.get_any_name() if p.get_names() else p.get_node().get_friendly_name()
+        return {"name": name, "shape": shape, "dtype": p.get_element_type().to_dtype().name}
+
+    def consumer(op: Any) -> Any:
+        for target in op.output(0).get_target_inputs():
+            node = target.get_node()
+            return consumer(node) if node.get_type_name() == "Convert" else node
+        return None
+
+    ops = ov_model.get_ordered_ops()
+    weights = []
+    for op in ops:
+        if op.get_type_name() == "Constant":
+            node = consumer(op)
+            kind = "(unused)" if node is None else str(node.get_type_name())
+            layer = None if node is None else node.get_friendly_name()
+            weights.append((kind, layer, math.prod(op.get_output_shape(0)), int(op.get_byte_size())))
+    opsets = {str(op.get_type_info().version_id) for op in ops}
+    newest = max(opsets, key=lambda v: int("".join(c for c in v if c.isdigit()) or 0), default=None)
+    return {
+        "inputs": [port(p) for p in ov_model.inputs], "outputs": [port(p) for p in ov_model.outputs],
+        **op_table(str(op.get_type_name()) for op in ops), "parameters": tally(weights),
+        "opset": {"openvino": newest} if newest else None,
+        "versions": {"openvino runtime": ov.get_version()},
+    }
+
+
 def adjust_preprocessing(pre: dict[str, Any], spec: ExportSpec) -> dict[str, Any]:
     """reverse_input_channels swaps the channel order the IR takes: RGB becomes BGR, and a model
     that already took BGR (MobileViT's flipped channels) now takes RGB."""
@@ -49,4 +89,5 @@ OPENVINO = register(FormatPlugin(
     adjust_preprocessing=adjust_preprocessing,
     steps={"ultralytics2openvino": ultralytics2openvino, "onnx2openvino": onnx2openvino},
     quantizers={"static": quantize.openvino_static},
+    facts=facts,
 ))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from core.spec import ExportSpec
 from exporters.formats import FormatPlugin, IOSpec, register
@@ -35,10 +36,46 @@ def describe(model: LoadedModel, path: Path, spec: ExportSpec) -> IOSpec:
     return input_spec, outputs
 
 
+def facts(path: Path) -> dict[str, Any]:
+    """The flatbuffer's operators; tensors no operator writes (and no input is) are its
+    weights, under the operator that reads them first."""
+    import math
+
+    import numpy as np
+    from ai_edge_litert.interpreter import Interpreter
+
+    from exporters.facts import op_table, tally
+
+    interpreter = Interpreter(model_path=str(path))
+    ops = interpreter._get_ops_details()  # the only listing of the graph LiteRT offers
+    tensors = {t["index"]: t for t in interpreter.get_tensor_details()}
+    inputs, outputs = interpreter.get_input_details(), interpreter.get_output_details()
+    written = {i for op in ops for i in op["outputs"]} | {t["index"] for t in inputs}
+    consumer: dict[int, tuple[str, int]] = {}
+    for op in ops:
+        for index in op["inputs"]:
+            if index >= 0:
+                consumer.setdefault(int(index), (op["op_name"], op["index"]))
+    weights = []
+    for index, (name, op_index) in consumer.items():
+        if index in written or index not in tensors:
+            continue
+        count = math.prod(int(d) for d in tensors[index]["shape"])
+        weights.append((name, op_index, count, count * np.dtype(tensors[index]["dtype"]).itemsize))
+
+    def io(detail: dict[str, Any]) -> dict[str, Any]:
+        return {"name": detail["name"], "shape": _dims(detail["shape"]),
+                "dtype": np.dtype(detail["dtype"]).name}
+
+    return {"inputs": [io(d) for d in inputs], "outputs": [io(d) for d in outputs],
+            **op_table(op["op_name"] for op in ops), "parameters": tally(weights), "opset": None}
+
+
 TFLITE = register(FormatPlugin(
     name="tflite",
     describe=describe,
     steps={"onnx2tflite": onnx2tflite},
     quantizers={"dynamic": quantize.tflite_dynamic, "fp16": quantize.tflite_fp16,
                 "static": quantize.tflite_static},
+    facts=facts,
 ))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from core.spec import ExportSpec
 from exporters.formats import FormatPlugin, IOSpec, register
@@ -22,8 +23,37 @@ def describe(model: LoadedModel, path: Path, spec: ExportSpec) -> IOSpec:
     return input_spec, outputs
 
 
+def facts(path: Path) -> dict[str, Any]:
+    """The inlined graph's node kinds (aten ops, constants, lists), nested blocks included;
+    parameters by the scripted submodule that holds them. The file declares no shapes:
+    inputs and outputs stay metadata.json's."""
+    import torch
+
+    from exporters.facts import op_table, tally
+
+    module = torch.jit.load(str(path), map_location="cpu")
+
+    def kinds(block: Any) -> list[str]:
+        found = []
+        for node in block.nodes():
+            found.append(node.kind())
+            for inner in node.blocks():
+                found.extend(kinds(inner))
+        return found
+
+    rows = []
+    for sub in module.modules():
+        own = list(sub.parameters(recurse=False))
+        if own:
+            kind = str(getattr(sub, "original_name", type(sub).__name__))
+            rows.append((kind, id(sub), sum(p.numel() for p in own),
+                         sum(p.numel() * p.element_size() for p in own)))
+    return {**op_table(kinds(module.inlined_graph)), "parameters": tally(rows), "opset": None}
+
+
 TORCHSCRIPT = register(FormatPlugin(
     name="torchscript",
     describe=describe,
     steps={"ultralytics2torchscript": ultralytics2torchscript, "torch2torchscript": torch2torchscript},
+    facts=facts,
 ))

@@ -28,7 +28,9 @@ from gui.models.formatting import export_label
 from gui.models.history_model import COLUMNS, MODEL_COLUMN, PROGRESS_COLUMN, HistoryModel
 from gui.package_link import PackageLinker, s3_configured
 from gui.store_watcher import LiveRead, StoreWatcher
+from gui.widgets.benchmark_panel import BenchmarkDialog, open_benchmark
 from gui.widgets.confirm import confirm_destructive
+from gui.widgets.inspect_dialog import InspectDialog, inspect_export
 from gui.widgets.job_detail import JobDetailPane
 from gui.widgets.progress_delegate import ProgressDelegate
 
@@ -67,6 +69,7 @@ class HistoryView(QWidget):
         header.resizeSection(PROGRESS_COLUMN, 130)
         header.setStretchLastSection(True)
         self.detail = JobDetailPane()
+        self.detail.sig_benchmark.connect(self.benchmark)
         self.linker = PackageLinker(self)
         self.linker.sig_link.connect(self._link_ready)
         self.linker.sig_failed.connect(lambda _id, message: self.sig_message.emit(
@@ -76,6 +79,7 @@ class HistoryView(QWidget):
         for name, text, slot in (
             ("cancel", "Cancel", self.cancel), ("open", "Open folder", self.open_folder),
             ("s3", "Copy S3 link", self.copy_s3_link), ("test", "Test", self.test),
+            ("inspect", "Inspect…", self.inspect),
             ("deploy", "Deploy", self.deploy), ("default", "Set default", self.set_default),
             ("tag", "Tag…", self.tag), ("delete", "Delete…", self.delete),
             ("refresh", "Refresh", self.refresh),
@@ -183,7 +187,7 @@ class HistoryView(QWidget):
                                                      or self.runner.is_queued(job["id"]) or (
             status == "running" and self.detached is not None and job["id"] in self.detached.waiting)))
         on["open"].setEnabled(job is not None and Path(job["package_dir"]).is_dir())
-        for name in ("test", "deploy", "default"):
+        for name in ("test", "deploy", "default", "inspect"):
             on[name].setEnabled(status == "completed")
         on["tag"].setEnabled(job is not None)
         on["delete"].setEnabled(job is not None and status not in ("running", "queued"))
@@ -220,6 +224,18 @@ class HistoryView(QWidget):
     def test(self) -> None:
         if job := self.selected_job():
             self.sig_test.emit(job["id"])
+
+    def inspect(self) -> InspectDialog | None:
+        """The selected export's inputs, outputs, ops, parameters and versions (a child reads them)."""
+        if job := self.selected_job():
+            label = export_label(job.get("model"), job["version"], job["export_format"])
+            return inspect_export(job, label, self)
+        return None
+
+    def benchmark(self, checkpoint_id: str, report: Path | None = None) -> BenchmarkDialog:
+        """The benchmark panel for this export's model, showing the package's report when it has one."""
+        checkpoint = next((c for c in self.service.checkpoints() if c.id == checkpoint_id), None)
+        return open_benchmark(self, checkpoint, report)
 
     def deploy(self) -> None:
         if job := self.selected_job():

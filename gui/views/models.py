@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QItemSelection, Qt, Signal
-from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -34,12 +34,14 @@ from core.jobs import JobService
 from core.spec import FRAMEWORKS, TASKS
 from gui.library import acceptable, add_checkpoint
 from gui.models.checkpoint_model import CHECKPOINT_ID_ROLE, CheckpointListModel
-from gui.models.formatting import display_path, size_label
+from gui.models.formatting import display_path, export_label, size_label
 from gui.models.history_model import COLUMNS, HistoryModel
 from gui.preferences import Preferences
 from gui.store_watcher import LiveRead, StoreWatcher
+from gui.widgets.benchmark_panel import BenchmarkDialog, open_benchmark
 from gui.widgets.confirm import confirm_destructive
 from gui.widgets.deployment_card import type_title
+from gui.widgets.inspect_dialog import InspectDialog, inspect_checkpoint, inspect_export
 from gui.window_state import existing_directory, open_file_names
 
 EXPORT_COLUMNS = ("Version", "Format", "Precision", "Status", "Size", "Parity")
@@ -128,6 +130,14 @@ class ModelsView(QWidget):
         self.remove_button.setToolTip("Take this model out of the library (the file stays on disk)")
         self.remove_button.setEnabled(False)
         self.remove_button.clicked.connect(self.remove_model)
+        self.inspect_button = QPushButton("Inspect…")
+        self.inspect_button.setToolTip("Inputs, outputs, layers, parameters and versions of this checkpoint")
+        self.inspect_button.setEnabled(False)
+        self.inspect_button.clicked.connect(self.inspect)
+        self.benchmark_button = QPushButton("Benchmark…")
+        self.benchmark_button.setToolTip("Export to formats × precisions; compare size, speed and accuracy")
+        self.benchmark_button.setEnabled(False)
+        self.benchmark_button.clicked.connect(self.benchmark)
         self.exports_model = HistoryModel(service, self)
         self.exports = QTableView()
         self.exports.setModel(self.exports_model)
@@ -136,12 +146,20 @@ class ModelsView(QWidget):
         for column, name in enumerate(COLUMNS):
             self.exports.setColumnHidden(column, name not in EXPORT_COLUMNS)
         self.exports.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.exports.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.exports.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
+        self.inspect_export_action = QAction("Inspect export…", self.exports)
+        self.inspect_export_action.triggered.connect(self.inspect_export)
+        self.exports.addAction(self.inspect_export_action)
+        self.exports.doubleClicked.connect(lambda _index: self.inspect_export())
         self.deployment_list = QListWidget()
         right = QWidget()
         right_layout = QVBoxLayout(right)
         header = QHBoxLayout()
         header.addWidget(self.title, 1)
         header.addWidget(self.remove_button)
+        header.addWidget(self.inspect_button)
+        header.addWidget(self.benchmark_button)
         header.addWidget(self.export_button)
         right_layout.addLayout(header)
         right_layout.addWidget(info_box)
@@ -250,6 +268,8 @@ class ModelsView(QWidget):
         checkpoint = self.current()
         self.export_button.setEnabled(checkpoint is not None)
         self.remove_button.setEnabled(checkpoint is not None)
+        self.inspect_button.setEnabled(checkpoint is not None)
+        self.benchmark_button.setEnabled(checkpoint is not None)
         self.show_details(checkpoint)
         self.sig_checkpoint_selected.emit(checkpoint.id if checkpoint else None)
 
@@ -353,6 +373,27 @@ class ModelsView(QWidget):
             self.refresh()  # a model was added or removed elsewhere (the CLI)
         self.exports_model.apply_jobs(exports)
         self.refresh_deployments(targets)
+
+    def inspect(self) -> InspectDialog | None:
+        """The selected checkpoint's facts, read in a child process (torch stays out of the app)."""
+        checkpoint = self.current()
+        return inspect_checkpoint(checkpoint, self) if checkpoint is not None else None
+
+    def inspect_export(self) -> InspectDialog | None:
+        """The export selected in the Exports table (double-click or its context menu)."""
+        selection = self.exports.selectionModel()
+        rows = selection.selectedRows() or selection.selectedIndexes()
+        job = self.exports_model.job_at(rows[0].row()) if rows else None
+        if job is None or job["status"] != "completed":
+            self.sig_message.emit("Select a completed export to inspect")
+            return None
+        checkpoint = self.current()
+        return inspect_export(job, export_label(checkpoint.name if checkpoint else None, job["version"],
+                                                job["export_format"]), self)
+
+    def benchmark(self) -> BenchmarkDialog | None:
+        checkpoint = self.current()
+        return open_benchmark(self, checkpoint) if checkpoint is not None else None
 
     def _request_export(self) -> None:
         if (checkpoint := self.current()) is not None:

@@ -8,11 +8,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFontDatabase, QPixmap
 from PySide6.QtWidgets import (
+    QHBoxLayout,
     QLabel,
     QPlainTextEdit,
+    QPushButton,
     QScrollArea,
     QTabWidget,
     QTextBrowser,
@@ -100,16 +102,32 @@ def with_layers(report: dict[str, Any] | None, package_dir: str) -> dict[str, An
     return {**report, "layers": layers} if isinstance(layers, dict) else report
 
 
+NO_CHART = "No report chart for this export: benchmark its model to compare formats and precisions."
+
+
 class JobDetailPane(QTabWidget):
+    sig_benchmark = Signal(str, object)
+    """(checkpoint id, the package's report.json or None): open the benchmark panel."""
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.summary = QTextBrowser()
-        self.chart = QLabel("No report chart for this export (benchmark runs draw report.png).")
+        self.chart = QLabel(NO_CHART)
         self.chart.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.chart.setWordWrap(True)
         chart_scroll = QScrollArea()
         chart_scroll.setWidgetResizable(True)
         chart_scroll.setWidget(self.chart)
+        self.benchmark_button = QPushButton("Benchmark this model…")
+        self.benchmark_button.clicked.connect(self._benchmark)
+        chart_page = QWidget()
+        chart_layout = QVBoxLayout(chart_page)
+        chart_layout.setContentsMargins(0, 0, 0, 0)
+        chart_layout.addWidget(chart_scroll, 1)
+        chart_row = QHBoxLayout()
+        chart_row.addStretch(1)
+        chart_row.addWidget(self.benchmark_button)
+        chart_layout.addLayout(chart_row)
         self.log = QPlainTextEdit()
         self.log.setReadOnly(True)
         self.log.setPlaceholderText("(no log yet)")
@@ -129,7 +147,7 @@ class JobDetailPane(QTabWidget):
         self.addTab(self.summary, "Details")
         self.addTab(parity_page, "Parity")
         self.addTab(self.parity_raw, "Parity JSON")
-        self.addTab(chart_scroll, "Report chart")
+        self.addTab(chart_page, "Report chart")
         self.addTab(self.log, "Log")
         self.job: dict[str, Any] | None = None
         self.show_job(None)
@@ -144,6 +162,7 @@ class JobDetailPane(QTabWidget):
             self.parity_raw.setPlainText("")
             self.log.setPlainText("")
             self.chart.setPixmap(QPixmap())
+            self.benchmark_button.setEnabled(False)
             return
         self.summary.setHtml(summary_html(job))
         parity = parity_report(job)
@@ -159,7 +178,16 @@ class JobDetailPane(QTabWidget):
             self.chart.setPixmap(pixmap)
         else:
             self.chart.setPixmap(QPixmap())
-            self.chart.setText("No report chart for this export (benchmark runs draw report.png).")
+            self.chart.setText(NO_CHART)
+        has_report = (Path(job["package_dir"]) / "report.json").is_file()
+        self.benchmark_button.setText("Open in the benchmark panel…" if has_report
+                                      else "Benchmark this model…")
+        self.benchmark_button.setEnabled(bool(job.get("checkpoint_id")) or has_report)
+
+    def _benchmark(self) -> None:
+        if self.job is not None:
+            report = Path(self.job["package_dir"]) / "report.json"
+            self.sig_benchmark.emit(self.job.get("checkpoint_id") or "", report if report.is_file() else None)
 
     def refresh_log(self) -> None:
         if self.job is not None:
