@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QItemSelection, Qt, Signal
-from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -50,6 +50,8 @@ class ModelsView(QWidget):
     """A Checkpoint to open the export wizard for."""
     sig_message = Signal(str)
     """A sentence for the status bar."""
+    sig_evaluate = Signal(str)
+    """An export's id to evaluate on a folder (the Evaluate page)."""
 
     def __init__(self, service: JobService, deployments: DeploymentService,
                  parent: QWidget | None = None) -> None:
@@ -134,6 +136,11 @@ class ModelsView(QWidget):
         for column, name in enumerate(COLUMNS):
             self.exports.setColumnHidden(column, name not in EXPORT_COLUMNS)
         self.exports.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.exports.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.evaluate_action = QAction("Evaluate on a folder…", self.exports)
+        self.evaluate_action.triggered.connect(self._request_evaluation)
+        self.exports.addAction(self.evaluate_action)
+        self.exports.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
         self.deployment_list = QListWidget()
         right = QWidget()
         right_layout = QVBoxLayout(right)
@@ -336,6 +343,18 @@ class ModelsView(QWidget):
                     f"(export v{versions[target.export_job_id]})")
         if not self.deployment_list.count():
             self.deployment_list.addItem("No deployments yet")
+
+    def _request_evaluation(self) -> None:
+        """The selected export, if it completed, to the Evaluate page."""
+        rows = self.exports.selectionModel().selectedRows()
+        if not rows:
+            self.sig_message.emit("Select an export to evaluate")
+            return
+        job = self.exports_model.rows[rows[0].row()]
+        if job["status"] != "completed":
+            self.sig_message.emit("Only a completed export can be evaluated")
+            return
+        self.sig_evaluate.emit(str(job["id"]))
 
     def _request_export(self) -> None:
         if (checkpoint := self.current()) is not None:
