@@ -215,6 +215,24 @@ def evaluate(model: Model, dataset: Dataset, names: list[str], progress: Progres
 
 # --------------------------------------------------------------------------- batch prediction
 
+def image_files(paths: Sequence[Path]) -> list[Path]:
+    """The images named: files as given, folders searched recursively (sorted)."""
+    from core.errors import BadInput
+    from core.samples import list_images
+
+    found: list[Path] = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            found += list_images(path)
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise BadInput(f"{path} does not exist")
+    if not found:
+        raise BadInput(f"no images in {', '.join(map(str, paths))}")
+    return found
+
+
 CSV_COLUMNS = ("image", "class_id", "class_name", "confidence", "x1", "y1", "x2", "y2")
 
 

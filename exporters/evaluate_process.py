@@ -61,22 +61,6 @@ def open_model(args: argparse.Namespace, work: Path) -> tuple[Any, str, list[str
     return model, task, list(wrapper.class_names)
 
 
-def image_list(paths: list[Path]) -> list[Path]:
-    from core.samples import list_images
-
-    found: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            found += list_images(path)
-        elif path.is_file():
-            found.append(path)
-        else:
-            raise BadInput(f"{path} does not exist")
-    if not found:
-        raise BadInput(f"no images in {', '.join(map(str, paths))}")
-    return found
-
-
 def run(args: argparse.Namespace, emit: IO[str]) -> Path:
     from core import evaluation
     from core.datasets import check_classes, labels_task, load_dataset
@@ -87,7 +71,7 @@ def run(args: argparse.Namespace, emit: IO[str]) -> Path:
 
     with tempfile.TemporaryDirectory(prefix="slipway-evaluate-") as work:
         if args.mode == "predict":
-            images = image_list(args.images)  # before the model loads: a wrong folder fails at once
+            images = evaluation.image_files(args.images)  # a wrong folder fails before the model loads
             model, task, _ = open_model(args, Path(work))
             rows = evaluation.predict_images(model, images, args.conf, args.iou, progress)
             return evaluation.write_predictions(rows, task, args.out)
