@@ -15,7 +15,6 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from core.evaluation import PARTIAL_SUFFIX
 from core.launch import evaluate_command
 from gui.child_process import ChildProcess
 
@@ -85,6 +84,8 @@ class EvaluateRunner(QObject):
             child.deleteLater()
         out = self._out
         if stopped:
+            from core.evaluation import PARTIAL_SUFFIX  # numpy: loaded when needed, not at start-up
+
             if out is not None:
                 out.with_name(out.name + PARTIAL_SUFFIX).unlink(missing_ok=True)
             self.sig_cancelled.emit()

@@ -36,6 +36,7 @@ from core.db import JobStatus
 from core.jobs import JobService
 from core.launch import JobFiles
 from gui.evaluate_runner import EvaluateRunner
+from gui.models.formatting import display_path
 from gui.window_state import existing_directory, remember_folder
 
 THUMB = 112
@@ -186,6 +187,9 @@ class EvaluateView(QWidget):
             return None
         job = self.jobs.get(self.export_id)
         spec = JobFiles(job.id).spec if self.source.currentData() else None
+        if spec is not None and not spec.is_file():
+            self.status.setText("This export's spec is gone, so its original checkpoint cannot be run.")
+            return None
         return Path(job.package_dir), spec
 
     def _folder(self) -> Path | None:
@@ -220,7 +224,7 @@ class EvaluateView(QWidget):
     def _pick_folder(self) -> None:
         folder = existing_directory(self, "evaluate", "Choose a labelled folder")
         if folder:
-            self.folder.setText(folder)
+            self.folder.setText(display_path(folder))  # ~ is expanded when the run starts
 
     def _pick_output(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Save the predictions", "predictions.csv",
@@ -255,14 +259,14 @@ class EvaluateView(QWidget):
 
     def _predicted(self, path: str) -> None:
         self.predicted = Path(path)
-        self._set_running(False, f"Predictions written to {path}")
+        self._set_running(False, f"Predictions written to {display_path(path)}")
 
     # --- the report ----------------------------------------------------------------------------
 
     def _show_report(self, report: dict[str, Any]) -> None:
         self.report = report
         source = "original checkpoint" if report.get("model", {}).get("original") else "export"
-        self._set_running(False, f"Evaluated the {source} on {report['dataset']['path']} "
+        self._set_running(False, f"Evaluated the {source} on {display_path(report['dataset']['path'])} "
                                  f"({report['dataset']['format']}).")
         self.metrics.setText(metrics_text(report))
         self._fill_confusion(report["confusion"])
@@ -293,7 +297,7 @@ class EvaluateView(QWidget):
             item = QListWidgetItem(icon, f"{Path(entry['image']).name}\ntrue: {entry['truth']}\n"
                                          f"got: {entry['predicted']}")
             item.setData(PATH_ROLE, entry["image"])
-            item.setToolTip(entry["image"])
+            item.setToolTip(display_path(entry["image"]))
             item.setSizeHint(QSize(THUMB + 60, THUMB + 64))
             self.gallery.addItem(item)
 
