@@ -30,7 +30,7 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, Any
 
-from core.errors import BadInput, SlipwayError
+from core.errors import BadInput, SlipwayError, Unsupported
 
 
 class Original:
@@ -76,7 +76,11 @@ def run(args: argparse.Namespace, emit: IO[str]) -> Path:
             rows = evaluation.predict_images(model, images, args.conf, args.iou, progress)
             return evaluation.write_predictions(rows, task, args.out)
         package_task = json.loads((args.package / "metadata.json").read_text(encoding="utf-8"))
-        task = labels_task(str(package_task["model_info"]["task"]))
+        model_task = str(package_task["model_info"]["task"])
+        if model_task in ("obb", "semantic"):
+            raise Unsupported(f"evaluating {model_task} models is not built (no rotated-box mAP or mIoU "
+                              "yet); “Predict to file…” writes their predictions")
+        task = labels_task(model_task)
         dataset = load_dataset(args.data, task, args.limit)
         model, _, names = open_model(args, Path(work))
         check_classes(dataset, names)

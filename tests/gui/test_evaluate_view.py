@@ -104,6 +104,14 @@ def test_classifier_metrics_gallery_cancel_and_batch_predictions(
     assert view.evaluate_button.isEnabled() and not view.cancel_button.isEnabled()
     assert "Cancelled" in view.status.text()
 
+    # a folder that is not there: the child's message, shown; the last report stays
+    view.folder.setText(str(tmp_path / "nowhere"))
+    with qtbot.waitSignal(view.runner.sig_failed, timeout=60_000) as failed:
+        qtbot.mouseClick(view.evaluate_button, Qt.MouseButton.LeftButton)
+    assert "does not exist" in failed.args[0] and view.status.text().startswith("Failed:")
+    assert view.report == report and view.evaluate_button.isEnabled()
+    view.folder.setText(str(folder))
+
     # a cancelled batch prediction writes nothing
     out = tmp_path / "out" / "digits.csv"
     out.parent.mkdir()
