@@ -169,6 +169,10 @@ def run_frozen(argv: list[str]) -> int:
         from exporters.facts import main as facts_main
 
         return facts_main(argv[1:])
+    if argv[:1] == ["--evaluate"]:  # the Evaluate view's child (core.launch.evaluate_command)
+        from exporters.evaluate_process import main as evaluate_main
+
+        return evaluate_main(argv[1:])
     if argv[:1] == ["--original"]:  # the Compare view's original-model child (core.launch.original_command)
         from exporters.original_process import main as original_main
 

@@ -6,6 +6,8 @@
     slipway capabilities [--framework F] [--json]
     slipway jobs list|show ID|delete ID|set-default ID|tag ID TAG
     slipway predict PACKAGE_DIR IMAGE... [--conf X] [--iou X] [--json]
+    slipway predict PACKAGE_DIR FOLDER... --out PREDICTIONS.csv|.json
+    slipway evaluate EXPORT_ID|PACKAGE_DIR FOLDER [--original] [--json]
     slipway keys list|create|revoke|rotate DEPLOYMENT [KEY] [--tier T] [--name N] [--json]
     slipway benchmark CKPT [--formats F...] [--precisions P...] [--calib DIR] [--validate DATA] --out DIR
 
@@ -22,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from core import cli_deployments, cli_inspect, cli_k8s, cli_keys, cli_serve, flags, offers
+from core import cli_deployments, cli_evaluate, cli_inspect, cli_k8s, cli_keys, cli_serve, flags, offers
 from core.errors import BadInput, SlipwayError
 from core.spec import FORMATS, FRAMEWORKS, TASKS, ExportSpec, load_spec, parse_spec
 
@@ -368,6 +370,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from core.inference import open_package
 
     model = open_package(args.package)
+    if args.out is not None:  # a batch: every image of the folders given, one file (core.evaluation)
+        from core import evaluation
+
+        images = evaluation.image_files(args.images)
+        rows = evaluation.predict_images(model, images, args.conf, args.iou)
+        evaluation.write_predictions(rows, str(model.metadata["model_info"]["task"]), args.out)
+        print(f"{len(rows)} images, {sum(len(r['predictions']) for r in rows)} predictions: {args.out}")
+        return 0
     for image in args.images:
         if not Path(image).is_file():
             raise BadInput(f"no such image: {image}")
@@ -398,12 +408,14 @@ def build_parser() -> argparse.ArgumentParser:
     jobs.add_argument("id", nargs="?")
     jobs.add_argument("tag", nargs="?")
     jobs.add_argument("--json", action="store_true")
-    predict = sub.add_parser("predict", help="run a package's Python wrapper on images")
+    predict = sub.add_parser("predict", help="run a package's Python wrapper on images (folders with --out)")
     predict.add_argument("package", type=Path)
     predict.add_argument("images", nargs="+", type=Path)
     predict.add_argument("--conf", type=float)
     predict.add_argument("--iou", type=float)
     predict.add_argument("--json", action="store_true")
+    predict.add_argument("--out", type=Path, help="write every image's predictions (folders too) to a "
+                         ".csv or .json file: a CSV row per image or detection")
     bench = sub.add_parser("benchmark", help="export formats x precisions and report size, speed, accuracy")
     bench.add_argument("checkpoint", type=Path)
     bench.add_argument("--model-name", help="timm architecture of a bare state dict")
@@ -466,7 +478,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 
 # Command groups kept in modules of their own; each registers its subparsers and handlers.
 EXTENSIONS = (cli_deployments.register, cli_keys.register, cli_serve.register, cli_inspect.register,
-              cli_k8s.register)
+              cli_k8s.register, cli_evaluate.register)
 
 
 def main(argv: list[str] | None = None) -> int:

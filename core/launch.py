@@ -110,6 +110,14 @@ def original_command() -> list[str]:
     return [sys.executable, "-m", "exporters.original_process"]
 
 
+def evaluate_command(*args: str) -> list[str]:
+    """The child that runs an export or its original over a folder (exporters.evaluate_process:
+    the Evaluate view and ``slipway evaluate``); the packaged app runs it with ``--evaluate``."""
+    if getattr(sys, "frozen", False):
+        return [sys.executable, "--evaluate", *args]
+    return [sys.executable, "-m", "exporters.evaluate_process", *args]
+
+
 def inspect_command(spec_path: Path, package: Path, images: int) -> list[str]:
     """The per-layer comparison child (exporters.inspect); the packaged app runs it with ``--inspect``."""
     args = ["--spec", str(spec_path), "--package", str(package), "--images", str(images)]

@@ -124,7 +124,7 @@ def classification_metrics(
 # --------------------------------------------------------------------------- detection
 
 
-def _pairwise_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def pairwise_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """IoU of every box in a (N, 4) with every box in b (M, 4), xyxy, as (N, M)."""
     top_left = np.maximum(a[:, None, :2], b[None, :, :2])
     bottom_right = np.minimum(a[:, None, 2:], b[None, :, 2:])
@@ -145,7 +145,7 @@ def _true_positives(pred: Detections, order: np.ndarray, gt: GroundTruth) -> np.
     hits = np.zeros((len(order), len(IOU_THRESHOLDS)), dtype=bool)
     if not len(order) or not len(gt.classes):
         return hits
-    iou = _pairwise_iou(pred.boxes[order], gt.boxes)  # (M, N)
+    iou = pairwise_iou(pred.boxes[order], gt.boxes)  # (M, N)
     iou[pred.classes[order][:, None] != gt.classes[None, :]] = 0.0
     claimed = np.zeros((len(gt.classes), len(IOU_THRESHOLDS)), dtype=bool)
     columns = np.arange(len(IOU_THRESHOLDS))

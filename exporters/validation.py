@@ -14,17 +14,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from core.datasets import Dataset, check_classes, labels_task, load_dataset
 from core.errors import ValidationFailed
+from core.evaluation import VALIDATION_CONF, Scorer, truth_of
 from core.inference import wrapper_module
-from core.metrics import Detections, GroundTruth, classification_metrics, detection_metrics
 from core.spec import ExportSpec
 from exporters.loaders.base import LoadedModel
 from exporters.parity import reference_processing
 
-VALIDATION_CONF = 0.001
 PRIMARY_METRIC = {"classify": "top1", "detect": "mAP50-95"}
 
 
@@ -45,32 +42,6 @@ def load_validation_data(spec: ExportSpec, model: LoadedModel) -> Dataset:
     return dataset
 
 
-class _Scorer:
-    """Collects one model's predictions over the dataset, then scores them."""
-
-    def __init__(self, task: str, names: list[str]) -> None:
-        self.task, self.names = task, names
-        self.scores: list[np.ndarray] = []
-        self.detections: list[Detections] = []
-
-    def add(self, post: Any, outputs: list[np.ndarray], transform: dict[str, float],
-            shape: tuple[int, int]) -> None:
-        if self.task == "classify":
-            self.scores.append(np.asarray(outputs[0], dtype=np.float64).reshape(-1))
-            return
-        found = post.decode(outputs, transform, shape, conf=VALIDATION_CONF)
-        self.detections.append(Detections(
-            boxes=np.array([d["bbox"] for d in found], dtype=np.float64).reshape(-1, 4),
-            scores=np.array([d["confidence"] for d in found], dtype=np.float64),
-            classes=np.array([d["class_id"] for d in found], dtype=np.int64),
-        ))
-
-    def metrics(self, truth: list[Any]) -> dict[str, Any]:
-        if self.task == "classify":
-            return classification_metrics(truth, np.stack(self.scores), self.names)
-        return detection_metrics(self.detections, truth, self.names)
-
-
 def run_validation(model: LoadedModel, model_path: Path, metadata_path: Path, spec: ExportSpec,
                    dataset: Dataset, progress: Callable[[float, str], None]) -> dict[str, Any]:
     """Validate; returns the report (validation_results.json), raises ValidationFailed past the
@@ -79,7 +50,7 @@ def run_validation(model: LoadedModel, model_path: Path, metadata_path: Path, sp
     wrapper = module.ModelWrapper(model_path, metadata_path, threads=2)
     reference_pre, reference_post = reference_processing(module, wrapper.metadata, model)
     task = labels_task(model.task)
-    original, exported = _Scorer(task, model.class_names), _Scorer(task, model.class_names)
+    original, exported = Scorer(task, model.class_names), Scorer(task, model.class_names)
     truth: list[Any] = []
     items = dataset.items
     for index, item in enumerate(items):
@@ -89,10 +60,7 @@ def run_validation(model: LoadedModel, model_path: Path, metadata_path: Path, sp
         exported.add(wrapper.postprocess, outputs, transform, shape)
         tensor, _ = reference_pre(rgb)
         original.add(reference_post, model.forward(tensor, checkpoint=True), transform, shape)
-        if task == "classify":
-            truth.append(item.class_id)
-        else:
-            truth.append(GroundTruth(boxes=item.boxes_xyxy(shape[1], shape[0]), classes=item.classes))
+        truth.append(truth_of(item, shape))
         if index % 8 == 7 or index == len(items) - 1:
             progress((index + 1) / len(items), f"image {index + 1}/{len(items)}")
     cfg = spec.validation_config

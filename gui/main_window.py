@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt
@@ -32,6 +33,7 @@ from gui.thread_task import errors
 from gui.views.capabilities import CapabilitiesView
 from gui.views.compare import CompareView
 from gui.views.deployments import DeploymentsView
+from gui.views.evaluate import EvaluateView
 from gui.views.history import HistoryView
 from gui.views.inference import InferenceView
 from gui.views.models import ModelsView
@@ -40,7 +42,8 @@ from gui.widgets.notification_bar import NotificationBar
 from gui.window_state import StateKeeper, restore_window
 from gui.wizard.export_wizard import ExportWizard
 
-PAGES = ("Models", "Exports", "Inference test", "Compare", "Deployments", "Capabilities", "Settings")
+PAGES = ("Models", "Exports", "Inference test", "Compare", "Evaluate", "Deployments", "Capabilities",
+         "Settings")
 
 
 class MainWindow(QMainWindow):
@@ -58,12 +61,13 @@ class MainWindow(QMainWindow):
         self.history = HistoryView(service, self.runner, deployments=self.deployment_service)
         self.inference = InferenceView(service)
         self.compare = CompareView(service)
+        self.evaluate = EvaluateView(service)
         self.deployments = DeploymentsView(service, self.deployment_service)
         self.capabilities = CapabilitiesView()
         self.settings = SettingsView()
         self.pages: dict[str, QWidget] = dict(zip(PAGES, (
-            self.models, self.history, self.inference, self.compare, self.deployments, self.capabilities,
-            self.settings), strict=True))
+            self.models, self.history, self.inference, self.compare, self.evaluate, self.deployments,
+            self.capabilities, self.settings), strict=True))
         self.nav = QListWidget()
         self.nav.addItems(list(PAGES))
         self.nav.setFixedWidth(170)
@@ -103,6 +107,8 @@ class MainWindow(QMainWindow):
         for view in (self.models, self.history, self.settings):
             view.sig_message.connect(self.statusBar().showMessage)
         self.history.sig_test.connect(self.test_export)
+        self.models.sig_evaluate.connect(self.evaluate_export)
+        self.evaluate.sig_open_image.connect(self.test_image)
         self.history.sig_deploy.connect(self.deploy_export)
         self.history.sig_deleted.connect(self._export_deleted)
         self.history.detached = self.detached
@@ -178,6 +184,15 @@ class MainWindow(QMainWindow):
     def test_export(self, export_id: str) -> None:
         self.inference.set_export(export_id)
         self.show_page("Inference test")
+
+    def evaluate_export(self, export_id: str) -> None:
+        self.evaluate.set_export(export_id)
+        self.show_page("Evaluate")
+
+    def test_image(self, export_id: str, image: str) -> None:
+        """An image from the Evaluate view's gallery, in the Inference test view."""
+        self.test_export(export_id)
+        self.inference.load_image(Path(image))
 
     def deploy_export(self, export_id: str) -> None:
         self.deployments.select_export(export_id)

@@ -92,6 +92,7 @@ def render(out: Path, run_exports: bool, suffix: str) -> list[Path]:
 
     inference: Any = window.inference
     compare: Any = getattr(window, "compare", None)
+    evaluate: Any = getattr(window, "evaluate", None)
     for page in PAGES:
         window.show_page(page)
         if page == "Exports" and jobs:
@@ -104,6 +105,11 @@ def render(out: Path, run_exports: bool, suffix: str) -> list[Path]:
             compare.set_checkpoint(detector.id)
             compare.load_image(sample("shapes-yolo11n").image_files()[0])
             wait_until(lambda: compare.done, timeout_s=180.0)
+        if page == "Evaluate" and jobs and evaluate is not None:
+            evaluate.set_export(jobs[0].id)
+            evaluate.folder.setText("~/" + dataset_copy().relative_to(Path.home()).as_posix())
+            evaluate.evaluate()
+            wait_until(lambda: evaluate.report is not None and not evaluate.runner.busy, timeout_s=180.0)
         if page == "Deployments" and jobs and hasattr(deployments, "select_export"):
             deployments.select_export(jobs[0].id)
         grab(window, _slug(page))
@@ -199,6 +205,16 @@ def import_sample_copies(service: JobService) -> None:
             else:
                 shutil.copyfile(item.checkpoint, target)
         service.import_checkpoint(target, name=item.title, model_name=item.model_name, sample=item.name)
+
+
+def dataset_copy() -> Path:
+    """The sample detector's labelled data, copied under the (throwaway) home folder (~/datasets/…)."""
+    from core.samples import sample
+
+    target = Path.home() / "datasets" / "shapes"
+    if not target.exists():
+        shutil.copytree(sample("shapes-yolo11n").dataset.parent, target)
+    return target
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -138,3 +138,49 @@ def sample_metadata(export_format: str = "onnx", model_file: str = "model.onnx")
                    "framework": "timm", "framework_version": "1"},
         "runtime": {"format": export_format, "precision": "fp32"},
     }
+
+
+def register_export(jobs: Any, sample_name: str, package: Path, export_format: str = "onnx") -> str:
+    """Record a finished CLI export of a sample (its package stays where it is) in a JobService's
+    database; the export's id."""
+    from core.spec import ExportSpec
+
+    spec = ExportSpec(checkpoint=sample(sample_name).checkpoint, export_format=export_format,
+                      model_name=sample(sample_name).model_name)
+    job = jobs.create_job(spec, out_dir=package)
+    finished = jobs.finish(job.id, 0, None)  # reads the package's result.json
+    assert finished.status == "completed", finished.error_message
+    return str(job.id)
+
+
+def digit_folder(root: Path, per_class: int | None = None) -> Path:
+    """An ImageFolder tree of scikit-learn's digits (the validation split the digit samples were
+    checked on, written by their own recipe), ``per_class`` images of each digit at most."""
+    import importlib.util
+
+    recipe = Path(__file__).resolve().parents[1] / "resources" / "samples" / "digits_data.py"
+    spec = importlib.util.spec_from_file_location("digits_data", recipe)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    _, images, _, labels = module.digit_images()
+    if per_class is not None:
+        keep = [i for i, label in enumerate(labels) if list(labels[: i + 1]).count(label) <= per_class]
+        images, labels = [images[i] for i in keep], labels[keep]
+    module.write_imagefolder(root, images, labels)
+    return root
+
+
+def shapes_folder(root: Path) -> Path:
+    """The shapes detector's validation split as a YOLO folder: images/, labels/ and classes.txt."""
+    import shutil
+
+    import yaml
+
+    dataset = sample("shapes-yolo11n").dataset.parent
+    shutil.copytree(dataset / "images" / "val", root / "images")
+    shutil.copytree(dataset / "labels" / "val", root / "labels")
+    names = yaml.safe_load((dataset / "data.yaml").read_text(encoding="utf-8"))["names"]
+    ordered = [names[i] for i in sorted(names)] if isinstance(names, dict) else list(names)
+    (root / "classes.txt").write_text("\n".join(ordered) + "\n", encoding="utf-8")
+    return root

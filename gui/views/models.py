@@ -54,6 +54,8 @@ class ModelsView(QWidget):
     """A Checkpoint to open the export wizard for."""
     sig_message = Signal(str)
     """A sentence for the status bar."""
+    sig_evaluate = Signal(str)
+    """An export's id to evaluate on a folder (the Evaluate page)."""
 
     def __init__(self, service: JobService, deployments: DeploymentService,
                  parent: QWidget | None = None) -> None:
@@ -152,6 +154,9 @@ class ModelsView(QWidget):
         self.inspect_export_action.triggered.connect(self.inspect_export)
         self.exports.addAction(self.inspect_export_action)
         self.exports.doubleClicked.connect(lambda _index: self.inspect_export())
+        self.evaluate_action = QAction("Evaluate on a folder…", self.exports)
+        self.evaluate_action.triggered.connect(self._request_evaluation)
+        self.exports.addAction(self.evaluate_action)
         self.deployment_list = QListWidget()
         right = QWidget()
         right_layout = QVBoxLayout(right)
@@ -394,6 +399,18 @@ class ModelsView(QWidget):
     def benchmark(self) -> BenchmarkDialog | None:
         checkpoint = self.current()
         return open_benchmark(self, checkpoint) if checkpoint is not None else None
+
+    def _request_evaluation(self) -> None:
+        """The selected export, if it completed, to the Evaluate page."""
+        rows = self.exports.selectionModel().selectedRows()
+        if not rows:
+            self.sig_message.emit("Select an export to evaluate")
+            return
+        job = self.exports_model.rows[rows[0].row()]
+        if job["status"] != "completed":
+            self.sig_message.emit("Only a completed export can be evaluated")
+            return
+        self.sig_evaluate.emit(str(job["id"]))
 
     def _request_export(self) -> None:
         if (checkpoint := self.current()) is not None:

@@ -1,7 +1,8 @@
 """A new user's whole flow through the main window's real widgets, end to end:
 
 sample detector → export wizard → a real ONNX export (QProcess worker) → Test in the inference view
-→ Deploy as a local endpoint (API key shown once) → start `slipway serve` from the Deployments view
+→ evaluate it on the sample's labelled folder → Deploy as a local endpoint (API key shown once)
+→ start `slipway serve` from the Deployments view
 → POST /v1/infer over real HTTP with that key → stop the server from the view → a Triton container
 → delete the deployed export from the app (its deployments go with it, after one question).
 
@@ -121,6 +122,20 @@ def test_new_user_exports_tests_deploys_and_serves_the_sample_detector(
     assert expected, "the sample detector finds nothing on its own sample image"
     assert inference.canvas.box_count == len(inference.shown) == len(expected)
     assert signature(inference.shown, "class_name") == signature(expected, "class_name")
+
+    # 2b · evaluate a folder: the export's "Evaluate on a folder…" on the Models page, the sample's own
+    # labelled split, a run in the Evaluate child with its metrics shown
+    window.show_page("Models")
+    window.models.refresh_exports()
+    window.models.exports.selectRow(window.models.exports_model.row_of(job_id))
+    window.models.evaluate_action.trigger()
+    evaluate = window.evaluate
+    assert window.stack.currentWidget() is evaluate and evaluate.export_id == job_id
+    evaluate.folder.setText(str(sample("shapes-yolo11n").dataset))
+    with qtbot.waitSignal(evaluate.runner.sig_report, timeout=120_000) as evaluated:
+        click(qtbot, evaluate.evaluate_button)
+    assert evaluated.args[0]["metrics"]["mAP50"] > 0.5 and evaluate.metrics.text().startswith("mAP50")
+    assert evaluate.gallery.count() > 0
 
     # 3 · "Deploy": the deployments view's wizard → local endpoint, free tier → key shown once
     window.show_page("Exports")
