@@ -5,7 +5,8 @@ SLIPWAY_HOME; the server runs with 2 ONNX Runtime threads and --no-limits (usage
 still counted). Load comes from Debian's `hey` (or a Python client without it) on
 loopback, one JPEG in the seed's JSON body (base64).
 
-Targets: throughput >= 90% of the in-process loop; p50 overhead at concurrency 1
+Targets: throughput >= 95% of the in-process loop (issue 15; each round's ratio is printed
+too, as a busy machine's drift between rounds cancels within one); p50 overhead at concurrency 1
 <= 3 ms; a soak at concurrency 8 with zero errors and server RSS growth <= 5%.
 The in-process loop decodes the same JPEG bytes and calls predict(): the server
 does that work plus HTTP, JSON, base64, auth, rate limiting and usage counting.
@@ -153,6 +154,15 @@ def merged(runs: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def round_ratios(local: list[dict[str, Any]], server: list[dict[str, Any]]) -> list[float]:
+    """Each round's server throughput over the in-process loop's of the same round (drift cancels)."""
+    return [
+        (len(s["latencies"]) / s["elapsed"]) / (len(x["latencies"]) / x["elapsed"])
+        for x, s in zip(local, server, strict=True)
+        if x["latencies"] and s["elapsed"] > 0
+    ]
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far (all its threads)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -177,6 +187,19 @@ def record(package: Path, home: Path) -> str:
     job = jobs.create_job(ExportSpec.model_validate(meta["export"]), out_dir=package)
     jobs.finish(job.id, 0, json.loads((package / "result.json").read_text(encoding="utf-8")))
     return job.id
+
+
+def copy_home(home: Path, to: Path) -> dict[str, str]:
+    """A second data directory with the same deployments (one server per data directory)."""
+    import sqlite3
+
+    to.mkdir(parents=True)
+    source, target = sqlite3.connect(home / "slipway.db"), sqlite3.connect(to / "slipway.db")
+    with target:
+        source.backup(target)
+    source.close()
+    target.close()
+    return {**os.environ, "SLIPWAY_HOME": str(to)}
 
 
 def start_server(env: dict[str, str], *extra: str) -> tuple[subprocess.Popen[str], str]:
@@ -228,7 +251,9 @@ def main() -> None:
 
     wrapper = open_package(exports["static"][0], threads=THREADS)
     server, base = start_server(env)
-    batching, batching_base = start_server(env, "--max-batch", "8", "--batch-window-ms", "2")
+    batching, batching_base = start_server(
+        copy_home(home, tmp / "home-batching"), "--max-batch", "8", "--batch-window-ms", "2"
+    )
     key = deployments["static"]["api_key"]
     url = f"{base}/v1/infer/{deployments['static']['id']}"
     dyn_key = deployments["dynamic"]["api_key"]
@@ -285,8 +310,12 @@ def main() -> None:
         f"fixed cost of a request (HTTP, JSON, base64, auth, limits, usage; refused before decoding): "
         f"p50 {fixed['p50_ms']:.2f} ms, {fixed_cpu_ms:.2f} ms CPU, {fixed['rps']:.0f} req/s at c1"
     )
-    print(f"throughput ratio c1: {c1['rps'] / local['rps']:6.1%}   (target >= 90%)")
-    print(f"throughput ratio c8: {c8['rps'] / local['rps']:6.1%}   (target >= 90%)")
+    for side, run in (("c1", c1), ("c8", c8)):
+        paired = round_ratios(runs["local"], runs[side])
+        print(
+            f"throughput ratio {side}: {run['rps'] / local['rps']:6.1%}   (target >= 95%); per round "
+            f"median {statistics.median(paired):.1%}, {min(paired):.1%}–{max(paired):.1%}"
+        )
     print(f"p50 overhead c1:     {c1['p50_ms'] - local['p50_ms']:+6.2f} ms (target <= 3 ms)")
     print(
         f"dynamic batching at c8: {batched['rps'] / dyn['rps']:6.1%} of the unbatched throughput "

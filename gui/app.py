@@ -10,6 +10,7 @@ import os
 import sys
 
 import shiboken6
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
 from core import probes
@@ -23,12 +24,18 @@ from gui.theme import apply_theme
 from gui.thread_task import run_in_thread, wait_for_tasks
 
 __all__ = ["MainWindow", "ensure_samples", "main", "parity_label"]
+PROBE_DELAY_MS = 3000
 
 
 def ensure_samples(service: JobService) -> None:
     """The library starts with the bundled sample models (not those the user removed)."""
     removed = set(Preferences.load().removed_samples)
+    # those already in the library, as they would be imported: not inspected (unzipped) again at every start
+    present = {(c.path, c.sample): c.model_name for c in service.checkpoints()}
     for sample in samples():
+        key = (str(sample.checkpoint.expanduser().resolve()), sample.name)
+        if key in present and sample.model_name in (None, present[key]):
+            continue
         if sample.checkpoint.exists() and sample.name not in removed:
             service.import_checkpoint(sample.checkpoint, name=sample.title,
                                       model_name=sample.model_name, sample=sample.name)
@@ -46,8 +53,10 @@ def main(argv: list[str] | None = None) -> int:
     window = MainWindow(service)
     window.show()
     # what only torch can tell (XNNPACK for mobile TorchScript) is asked once, in a child
-    # process and off the UI thread, so the wizard's option checks never wait for it
-    run_in_thread(probes.torch_has_xnnpack, what="Probing this machine's torch", notify=False)
+    # process and off the UI thread, so the wizard's option checks never wait for it; once the
+    # window is up (importing torch would take the CPU the first paint needs)
+    QTimer.singleShot(PROBE_DELAY_MS, lambda: run_in_thread(
+        probes.torch_has_xnnpack, what="Probing this machine's torch", notify=False))
     code = int(app.exec())
     if window.quit_guard.released:
         # "Keep running and quit": Qt would kill the released workers while destroying their

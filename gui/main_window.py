@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QCloseEvent
@@ -30,17 +30,19 @@ from gui.models.formatting import display_path, export_label
 from gui.preferences import Preferences
 from gui.store_watcher import StoreWatcher
 from gui.thread_task import errors
-from gui.views.capabilities import CapabilitiesView
-from gui.views.compare import CompareView
-from gui.views.deployments import DeploymentsView
-from gui.views.evaluate import EvaluateView
-from gui.views.history import HistoryView
-from gui.views.inference import InferenceView
 from gui.views.models import ModelsView
-from gui.views.settings import SettingsView
 from gui.widgets.notification_bar import NotificationBar
-from gui.window_state import StateKeeper, restore_window
-from gui.wizard.export_wizard import ExportWizard
+from gui.window_state import StateKeeper, restore_splitters, restore_window
+
+if TYPE_CHECKING:
+    from gui.views.capabilities import CapabilitiesView
+    from gui.views.compare import CompareView
+    from gui.views.deployments import DeploymentsView
+    from gui.views.evaluate import EvaluateView
+    from gui.views.history import HistoryView
+    from gui.views.inference import InferenceView
+    from gui.views.settings import SettingsView
+    from gui.wizard.export_wizard import ExportWizard
 
 PAGES = ("Models", "Exports", "Inference test", "Compare", "Evaluate", "Deployments", "Capabilities",
          "Settings")
@@ -58,16 +60,10 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("Slipway — model export studio")
         self.resize(1280, 800)
         self.models = ModelsView(service, self.deployment_service)
-        self.history = HistoryView(service, self.runner, deployments=self.deployment_service)
-        self.inference = InferenceView(service)
-        self.compare = CompareView(service)
-        self.evaluate = EvaluateView(service)
-        self.deployments = DeploymentsView(service, self.deployment_service)
-        self.capabilities = CapabilitiesView()
-        self.settings = SettingsView()
-        self.pages: dict[str, QWidget] = dict(zip(PAGES, (
-            self.models, self.history, self.inference, self.compare, self.evaluate, self.deployments,
-            self.capabilities, self.settings), strict=True))
+        # the other pages are built (and their modules imported) when first shown: a shorter start
+        self.pages: dict[str, QWidget] = {name: QWidget() for name in PAGES} | {"Models": self.models}
+        self._built = {"Models"}
+        self._checkpoint_id: str | None = None
         self.nav = QListWidget()
         self.nav.addItems(list(PAGES))
         self.nav.setFixedWidth(170)
@@ -76,7 +72,7 @@ class MainWindow(QMainWindow):
         self.stack = QStackedWidget()
         for page in self.pages.values():
             self.stack.addWidget(page)
-        self.nav.currentRowChanged.connect(self.stack.setCurrentIndex)
+        self.nav.currentRowChanged.connect(lambda row: self.stack.setCurrentWidget(self.page(PAGES[row])))
         self.notification = NotificationBar()
         body = QWidget()
         body_layout = QVBoxLayout(body)
@@ -104,27 +100,118 @@ class MainWindow(QMainWindow):
     def _wire(self) -> None:
         self.models.sig_checkpoint_selected.connect(self._checkpoint_selected)
         self.models.sig_export_requested.connect(self.open_wizard)
-        for view in (self.models, self.history, self.settings):
-            view.sig_message.connect(self.statusBar().showMessage)
-        self.history.sig_test.connect(self.test_export)
+        self.models.sig_message.connect(self.statusBar().showMessage)
         self.models.sig_evaluate.connect(self.evaluate_export)
-        self.evaluate.sig_open_image.connect(self.test_image)
-        self.history.sig_deploy.connect(self.deploy_export)
-        self.history.sig_deleted.connect(self._export_deleted)
-        self.history.detached = self.detached
-        self.deployments.sig_export_requested.connect(self.export_as)
         self.runner.sig_event.connect(self._worker_event)
         self.runner.sig_finished.connect(self._export_finished)
         self.runner.sig_started.connect(lambda _id: self.show_page("Exports"))
-        self.settings.sig_theme_changed.connect(self._apply_theme)
-        self.settings.sig_saved.connect(self.history.update_actions)
-        self.settings.sig_saved.connect(self.runner.queue.load_preferences)
         errors().sig_error.connect(self.show_error)
         self.quit_guard.sig_message.connect(self.statusBar().showMessage)
         self.detached.sig_settled.connect(self._detached_settled)
         self.store = StoreWatcher(self.service.db.path, self)  # every commit, the CLI's too
-        self.live = [view.follow(self.store) for view in (self.history, self.models, self.deployments)]
+        self.live = [self.models.follow(self.store)]  # pages built later follow it from then on
         self.store.sig_changed.connect(self.detached.check)  # exports run from the CLI: cancellable
+
+    # --- pages, built on first use ------------------------------------------------------
+
+    def page(self, name: str) -> QWidget:
+        """The page, built (and wired, its splitters restored) the first time it is asked for."""
+        if name not in self._built:
+            self._built.add(name)
+            widget = self._build_page(name)
+            placeholder = self.pages[name]
+            self.pages[name] = widget
+            self.stack.insertWidget(PAGES.index(name), widget)
+            self.stack.removeWidget(placeholder)
+            placeholder.deleteLater()
+            restore_splitters({name: widget})
+        return self.pages[name]
+
+    def built(self, name: str) -> QWidget | None:
+        """The page if it was built, without building it."""
+        return self.pages[name] if name in self._built else None
+
+    def _build_page(self, name: str) -> QWidget:
+        if name == "Exports":
+            from gui.views.history import HistoryView
+
+            history = HistoryView(self.service, self.runner, deployments=self.deployment_service)
+            history.sig_message.connect(self.statusBar().showMessage)
+            history.sig_test.connect(self.test_export)
+            history.sig_deploy.connect(self.deploy_export)
+            history.sig_deleted.connect(self._export_deleted)
+            history.detached = self.detached
+            history.set_checkpoint(self._checkpoint_id)
+            self.live.append(history.follow(self.store))
+            return history
+        if name == "Inference test":
+            from gui.views.inference import InferenceView
+
+            return InferenceView(self.service)
+        if name == "Compare":
+            from gui.views.compare import CompareView
+
+            compare = CompareView(self.service)
+            compare.set_checkpoint(self._checkpoint_id)
+            return compare
+        if name == "Deployments":
+            from gui.views.deployments import DeploymentsView
+
+            deployments = DeploymentsView(self.service, self.deployment_service)
+            deployments.sig_export_requested.connect(self.export_as)
+            deployments.set_checkpoint(self._checkpoint_id)
+            self.live.append(deployments.follow(self.store))
+            return deployments
+        if name == "Evaluate":
+            from gui.views.evaluate import EvaluateView
+
+            evaluate = EvaluateView(self.service)
+            evaluate.sig_open_image.connect(self.test_image)
+            return evaluate
+        if name == "Capabilities":
+            from gui.views.capabilities import CapabilitiesView
+
+            return CapabilitiesView()
+        from gui.views.settings import SettingsView
+
+        settings = SettingsView()
+        settings.sig_message.connect(self.statusBar().showMessage)
+        settings.sig_theme_changed.connect(self._apply_theme)
+        settings.sig_saved.connect(self._settings_saved)
+        return settings
+
+    def _settings_saved(self) -> None:
+        self.runner.queue.load_preferences()
+        if self.built("Exports"):
+            self.history.update_actions()
+
+    @property
+    def history(self) -> HistoryView:
+        return cast("HistoryView", self.page("Exports"))
+
+    @property
+    def inference(self) -> InferenceView:
+        return cast("InferenceView", self.page("Inference test"))
+
+    @property
+    def compare(self) -> CompareView:
+        return cast("CompareView", self.page("Compare"))
+
+    @property
+    def evaluate(self) -> EvaluateView:
+        return cast("EvaluateView", self.page("Evaluate"))
+
+    @property
+    def deployments(self) -> DeploymentsView:
+        return cast("DeploymentsView", self.page("Deployments"))
+
+    @property
+    def capabilities(self) -> CapabilitiesView:
+        return cast("CapabilitiesView", self.page("Capabilities"))
+
+    @property
+    def settings(self) -> SettingsView:
+        return cast("SettingsView", self.page("Settings"))
 
     def closeEvent(self, event: QCloseEvent) -> None:
         """Running exports: ask first (gui.closing) — cancel and quit, keep running and quit, stay."""
@@ -177,9 +264,10 @@ class MainWindow(QMainWindow):
         return about_box(self)
 
     def _checkpoint_selected(self, checkpoint_id: str | None) -> None:
-        self.history.set_checkpoint(checkpoint_id)
-        self.compare.set_checkpoint(checkpoint_id)
-        self.deployments.set_checkpoint(checkpoint_id)
+        self._checkpoint_id = checkpoint_id  # pages built later start from it
+        for name in ("Exports", "Compare", "Deployments"):
+            if self.built(name):
+                cast(Any, self.pages[name]).set_checkpoint(checkpoint_id)
 
     def test_export(self, export_id: str) -> None:
         self.inference.set_export(export_id)
@@ -201,6 +289,8 @@ class MainWindow(QMainWindow):
     # --- exports ------------------------------------------------------------------------
 
     def open_wizard(self, checkpoint: Checkpoint) -> ExportWizard:
+        from gui.wizard.export_wizard import ExportWizard
+
         preferences = Preferences.load()
         wizard = ExportWizard(checkpoint, self, onnx_opset=preferences.default_opset)
         if preferences.default_format in wizard.format_page.cards:
@@ -258,12 +348,14 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Export {label} {job.status}")
 
     def _export_deleted(self, _export_id: str) -> None:
-        self.deployments.refresh()  # its deployments went with it
+        if self.built("Deployments"):
+            self.deployments.refresh()  # its deployments went with it
         self.models.refresh_exports()
 
     def _detached_settled(self, jobs: list[ExportJob]) -> None:
         """Exports that ran on while the app was closed have ended: show their results."""
-        self.history.refresh()
+        if self.built("Exports"):
+            self.history.refresh()
         self.models.refresh_exports()
         for job in jobs:
             self._export_finished(job.id, job)

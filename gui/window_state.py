@@ -93,12 +93,18 @@ def restore_window(window: QMainWindow, pages: dict[str, QWidget]) -> str | None
     state = settings.value("window/state")
     if isinstance(state, QByteArray) and not state.isEmpty():
         window.restoreState(state)
+    restore_splitters(pages)
+    page = settings.value("window/page")
+    return str(page) if isinstance(page, str) and page in pages else None
+
+
+def restore_splitters(pages: dict[str, QWidget]) -> None:
+    """The pages' splitters as they were saved (a page built later restores its own)."""
+    settings = state_settings()
     for key, splitter in splitters(pages).items():
         saved = settings.value(f"splitters/{key}")
         if isinstance(saved, QByteArray) and not saved.isEmpty():
             splitter.restoreState(saved)
-    page = settings.value("window/page")
-    return str(page) if isinstance(page, str) and page in pages else None
 
 
 class StateKeeper(QObject):

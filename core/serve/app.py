@@ -184,6 +184,8 @@ def create_app(db: Database, settings: ServeSettings | None = None) -> FastAPI:
 
     app = FastAPI(title="Slipway local endpoint", version="1", lifespan=lifespan,
                   docs_url=None, redoc_url=None,  # both load from a CDN; docs_page serves /docs
+                  # no OpenTelemetry: its per-request provider checks cost more than a key check
+                  telemetry={"tracing": False, "metrics": False, "logs": False},
                   description="The seed's /v1 inference API and KServe v2 (Open Inference Protocol) "
                               "for every active platform_endpoint deployment.")
     app.state.serve = state

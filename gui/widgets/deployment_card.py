@@ -7,7 +7,6 @@ from typing import Any
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QWidget
 
-from core import packaging
 from core.db import DeploymentStatus, DeploymentType
 from core.errors import BadInput
 from core.tiers import DEFAULT_TIER
@@ -28,6 +27,8 @@ def type_title(summary: dict[str, Any]) -> str:
     config = summary.get("config") or {}
     name = config.get("package_type") or (f"edge-{config['target_platform']}" if config.get("target_platform")
                                           else str(summary["type"]))
+    from core import packaging  # here, not at start-up: the models page shows no deployment at first
+
     try:
         return packaging.get(name).title
     except BadInput:  # a record from before the registry named its package type

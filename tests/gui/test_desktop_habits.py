@@ -116,9 +116,9 @@ def test_window_page_and_splitters_come_back_after_a_restart(qtbot: QtBot, slipw
                                                              tmp_path: Path) -> None:
     first = open_window(qtbot)
     first.resize(780, 520)  # inside the offscreen screen (800×600), not the first-run 1280×800
+    first.show_page("Deployments")  # built now: the window may grow to the page's minimum width
     size = first.size()
     assert (size.width(), size.height()) != (1280, 800)
-    first.show_page("Deployments")
     splitter = first.history.findChildren(QSplitter)[0]
     default = splitter.sizes()
     splitter.setSizes([60, 400])
