@@ -218,7 +218,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     cluster: Any = None
     try:
-        from core.cluster import connect, needs_of, resolve_address
+        from core.cluster import preflight, resolve_address
 
         spec = spec_from_args(args)
         address = resolve_address(args.cluster)
@@ -229,9 +229,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
             parse_s3_url(args.upload)  # a malformed location fails before the export, not after
         if address is not None:  # unreachable (exit 2) or no node for its needs (exit 3): no job row
-            cluster = connect(address)
-            needs = needs_of(spec.export_format, _cluster_resources(args.cluster_resource))
-            cluster.check_placement(needs)
+            cluster, needs = preflight(address, spec.export_format, _cluster_resources(args.cluster_resource))
     except SlipwayError as err:
         if args.json:  # scripts get their one JSON line, with no export behind it
             print(json.dumps({**err.to_event(), "export_id": None, "status": "refused"}, default=str))

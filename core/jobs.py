@@ -366,8 +366,11 @@ class JobService:
             with self.db.session() as s:
                 s.execute(update(ExportJob).where(ExportJob.id == job_id).values(executed_on=node))
 
-    def cancel(self, job_id: str) -> None:
-        """Stop a running job's worker: terminate, then kill after a grace period."""
+    def cancel(self, job_id: str, stop_remote: bool = True) -> None:
+        """Stop a running job's worker: terminate, then kill after a grace period.
+
+        ``stop_remote=False``: a cluster job's conductor is stopped by the caller (it stops
+        the Ray job itself, see ``core.cluster_run``); only the cancellation is recorded."""
         job = self.get(job_id)
         if job.status != JobStatus.RUNNING or not process_alive(job.process_id):
             return
@@ -376,6 +379,8 @@ class JobService:
             s.execute(update(ExportJob).where(ExportJob.id == job_id).values(
                 status=JobStatus.CANCELLED))
         if job.cluster_address:  # the process is the one following it here; the worker is remote
+            if not stop_remote:
+                return
             from core.cluster import connect, submission_id
 
             connect(job.cluster_address).stop(submission_id(job.id))

@@ -27,8 +27,10 @@ class ExportRunner(QObject):
         self.service = service
         self.workers: dict[str, WorkerProcess] = {}
 
-    def start(self, spec: ExportSpec, out_dir: Path | None = None) -> ExportJob:
-        job = self.service.create_job(spec, out_dir)
+    def start(self, spec: ExportSpec, out_dir: Path | None = None,
+              cluster_address: str | None = None) -> ExportJob:
+        """``cluster_address``: run it on that Ray cluster (checked first: gui.cluster_exports)."""
+        job = self.service.create_job(spec, out_dir, cluster_address=cluster_address)
         worker = self.adopt(job)
         worker.start()
         self.sig_started.emit(job.id)

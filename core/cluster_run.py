@@ -1,0 +1,71 @@
+"""The conductor of one recorded cluster export, as a process of its own.
+
+``python -m core.cluster_run JOB_ID`` runs a job created with a ``cluster_address``
+(the app creates it after :func:`core.cluster.preflight`) through
+:meth:`JobService.run_on_cluster`, the same code ``slipway export --cluster`` runs
+in-process: it submits the worker command to Ray, records progress, the node and the
+end in the job store, and echoes every protocol event on stdout, so the app follows it
+exactly like a local worker (a QProcess reading JSON lines). SIGTERM (the app's cancel)
+stops the Ray job and records the export cancelled. Exit status as the CLI's.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from types import FrameType
+from typing import Any
+
+from core import protocol
+from core.errors import EXIT_CODES, SlipwayError
+
+
+def _interrupt(_signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def _echo(event: dict[str, Any]) -> None:
+    sys.stdout.write(protocol.encode(event) + "\n")
+    sys.stdout.flush()
+
+
+def conduct(job_id: str) -> int:
+    """Run the recorded cluster job to its end; its exit status (0, 130 cancelled, the error's)."""
+    from core.cluster import connect, needs_of
+    from core.jobs import JobService
+
+    service = JobService()
+    job = service.get(job_id)
+    if not job.cluster_address:
+        raise SystemExit(f"export {job_id} is not a cluster export")
+    try:
+        try:
+            cluster = connect(job.cluster_address)
+        except SlipwayError as err:  # reachable a moment ago (the app's check): a failed job now
+            _echo(err.to_event())
+            service.finish(job_id, err.exit_code, err.to_event())
+            return err.exit_code
+        job = service.run_on_cluster(job_id, cluster, needs_of(job.export_format), on_event=_echo)
+    except KeyboardInterrupt:  # stopped before the Ray job was submitted: nothing runs remotely
+        service.mark_started(job_id, os.getpid())
+        service.cancel(job_id, stop_remote=False)
+        job = service.finish(job_id, 130, None)
+    if job.status == "completed":
+        return 0
+    if job.status == "cancelled":
+        return 130
+    return EXIT_CODES.get(job.error_code or "internal", 1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, _interrupt)
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        sys.stderr.write("usage: python -m core.cluster_run JOB_ID\n")
+        return 2
+    return conduct(args[0])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
