@@ -1,6 +1,7 @@
-"""The conductor of one recorded cluster export, as a process of its own.
+"""Following an export on a Ray cluster: the CLI's ``--cluster`` path and the app's conductor.
 
-``python -m core.cluster_run JOB_ID`` runs a job created with a ``cluster_address``
+:func:`submit_and_record` is ``slipway export --cluster``. ``python -m core.cluster_run
+JOB_ID`` (:func:`conduct`) runs a job created with a ``cluster_address``
 (the app creates it after :func:`core.cluster.preflight`) through
 :meth:`JobService.run_on_cluster`, the same code ``slipway export --cluster`` runs
 in-process: it submits the worker command to Ray, records progress, the node and the
@@ -15,10 +16,19 @@ import os
 import signal
 import sys
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from core import protocol
+from core import launch, protocol
 from core.errors import EXIT_CODES, SlipwayError
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from core.cluster import Cluster, Needs
+    from core.db import ExportJob
+    from core.jobs import EventCallback
+    from core.launch import JobFiles
+    from core.spec import ExportSpec
 
 
 def _interrupt(_signum: int, _frame: FrameType | None) -> None:
@@ -28,6 +38,29 @@ def _interrupt(_signum: int, _frame: FrameType | None) -> None:
 def _echo(event: dict[str, Any]) -> None:
     sys.stdout.write(protocol.encode(event) + "\n")
     sys.stdout.flush()
+
+
+def submit_and_record(spec: ExportSpec, files: JobFiles, out_dir: Path | None, cluster: Cluster, needs: Needs,
+                      on_event: EventCallback | None = None) -> ExportJob:
+    """``slipway export --cluster``: as locally, the worker is started first (submitted to Ray,
+    which places and starts it while this process records the job), then followed to its end.
+    Refused (no job, no files left) when the cluster refuses it or the job cannot be recorded."""
+    from core.jobs import JobService
+
+    try:
+        sid = cluster.submit(files.job_id, launch.write_spec(files, spec), launch.package_dir(files, out_dir),
+                             needs)
+    except BaseException:
+        launch.discard_files(files, out_dir)
+        raise
+    try:
+        service = JobService()
+        job = service.create_job(spec, out_dir=out_dir, job_id=files.job_id, cluster_address=cluster.address)
+    except BaseException:
+        cluster.stop(sid)
+        launch.discard_files(files, out_dir)  # no job was recorded: no folder is left behind
+        raise
+    return service.run_on_cluster(job.id, cluster, needs, on_event=on_event, submitted=sid)
 
 
 def conduct(job_id: str) -> int:

@@ -314,16 +314,18 @@ class JobService:
         return self.follow(job_id, self.start(job_id), on_event)
 
     def run_on_cluster(self, job_id: str, cluster: Cluster, needs: Needs,
-                       on_event: EventCallback | None = None) -> ExportJob:
+                       on_event: EventCallback | None = None, submitted: str | None = None) -> ExportJob:
         """Run a pending job's worker on a Ray cluster and record it like a local run.
 
         The same worker command, its JSON lines streamed from Ray's job log into the
         same bookkeeping; other lines go to the job's log file. This process stands in
         for the worker's pid, so reconcile and cancel from elsewhere see it alive.
+        ``submitted``: the Ray submission id when the caller submitted it before recording
+        the job (the CLI does, as it starts a local worker first: Ray starts it meanwhile).
         """
         job = self.get(job_id)
         try:
-            sid = cluster.submit(job.id, JobFiles(job.id).spec, Path(job.package_dir), needs)
+            sid = submitted or cluster.submit(job.id, JobFiles(job.id).spec, Path(job.package_dir), needs)
         except SlipwayError as err:  # refused by the cluster: a failed job, not a pending one forever
             return self.finish(job.id, err.exit_code, err.to_event())
         self.mark_started(job.id, os.getpid())

@@ -38,6 +38,8 @@ from core.errors import BadInput, InternalError, Unsupported, missing_extra
 CLUSTER_ENV = "SLIPWAY_CLUSTER"
 REACH_TIMEOUT_S = 5.0
 POLL_INTERVAL_S = 0.25
+END_POLL_INTERVAL_S = 0.05  # once the worker has said its last word, its exit is moments away
+_FINAL_EVENTS = ('{"type":"result"', '{"type":"error"')  # protocol.encode's first key
 TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
 _INTERNAL = ("node:", "memory", "object_store", "accelerator_type:")
 
@@ -191,7 +193,7 @@ class Cluster:
         ended. The status is read before the log, so the last read after the job ended holds
         every line. A log that cannot be read (its node died) adds nothing; the status ends it.
         """
-        seen, buffer = 0, ""
+        seen, buffer, ending = 0, "", False
         while True:
             status = self.status(sid)
             try:
@@ -202,12 +204,13 @@ class Cluster:
                 buffer += text[seen:]
                 seen = len(text)
                 *complete, buffer = buffer.split("\n")
+                ending = ending or any(line.startswith(_FINAL_EVENTS) for line in complete)
                 yield from complete
             if status in TERMINAL:
                 if buffer:
                     yield buffer
                 return
-            time.sleep(POLL_INTERVAL_S)
+            time.sleep(END_POLL_INTERVAL_S if ending else POLL_INTERVAL_S)
 
     def status(self, sid: str) -> str:
         return str(getattr(self._client.get_job_status(sid), "value", "UNKNOWN"))
