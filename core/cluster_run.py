@@ -65,13 +65,14 @@ def submit_and_record(spec: ExportSpec, files: JobFiles, out_dir: Path | None, c
 
 def conduct(job_id: str) -> int:
     """Run the recorded cluster job to its end; its exit status (0, 130 cancelled, the error's)."""
-    from core.cluster import connect, needs_of
+    from core.cluster import connect, needs_of, submission_id
     from core.jobs import JobService
 
     service = JobService()
     job = service.get(job_id)
     if not job.cluster_address:
         raise SystemExit(f"export {job_id} is not a cluster export")
+    cluster: Cluster | None = None
     try:
         try:
             cluster = connect(job.cluster_address)
@@ -80,7 +81,9 @@ def conduct(job_id: str) -> int:
             service.finish(job_id, err.exit_code, err.to_event())
             return err.exit_code
         job = service.run_on_cluster(job_id, cluster, needs_of(job.export_format), on_event=_echo)
-    except KeyboardInterrupt:  # stopped before the Ray job was submitted: nothing runs remotely
+    except KeyboardInterrupt:  # stopped before it was followed: submitted a moment ago, perhaps
+        if cluster is not None:
+            cluster.stop(submission_id(job_id))
         service.mark_started(job_id, os.getpid())
         service.cancel(job_id, stop_remote=False)
         job = service.finish(job_id, 130, None)

@@ -374,7 +374,10 @@ class JobService:
         ``stop_remote=False``: a cluster job's conductor is stopped by the caller (it stops
         the Ray job itself, see ``core.cluster_run``); only the cancellation is recorded."""
         job = self.get(job_id)
-        if job.status != JobStatus.RUNNING or not process_alive(job.process_id):
+        live = job.status == JobStatus.RUNNING and process_alive(job.process_id)
+        # a conductor the caller is stopping itself may not have marked its start yet
+        starting = bool(job.cluster_address) and not stop_remote and job.status == JobStatus.PENDING
+        if not (live or starting):
             return
         self._cancelled.add(job_id)
         with self.db.session() as s:  # visible to whichever process is running the worker

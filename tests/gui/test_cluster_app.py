@@ -4,8 +4,8 @@
 and an export both say so, naming the address; no job row). `make test-cluster`
 (SLIPWAY_CLUSTER_FULL=1) starts a real loopback cluster (tests/raycluster.py: a head and a
 second node, every process stopped at the end) and tests the connection, a TensorRT refusal,
-an export from the app's runner whose node is in the history, and a cancel that leaves the
-Ray job STOPPED.
+an export from the app's runner whose node is in the history, and cancels (as the conductor
+starts, and while the export runs) that leave the Ray job STOPPED.
 """
 
 from __future__ import annotations
@@ -149,6 +149,24 @@ def test_an_app_export_runs_on_the_cluster_and_its_node_is_in_the_history(
     assert job.executed_on in summary and ray_cluster.address in summary, summary
     [recorded] = _jobs(slipway_home)  # one row, recorded once
     assert recorded.status == "completed" and recorded.process_id is None
+
+
+@full
+def test_a_cancel_as_the_conductor_starts_leaves_nothing_running(
+    ray_cluster: RayCluster, qtbot: QtBot, window: MainWindow, slipway_home: Path,
+) -> None:
+    from ray.job_submission import JobSubmissionClient
+
+    _choose_cluster(qtbot, ray_cluster.address)
+    job_id = _start(qtbot, window)
+    with qtbot.waitSignal(window.runner.sig_finished, timeout=90_000) as finished:
+        assert window.runner.cancel(job_id)  # before the conductor has marked its start
+    assert finished.args[1].status == "cancelled"
+    client = JobSubmissionClient(ray_cluster.address)
+    submitted = [j for j in client.list_jobs() if j.submission_id == f"slipway-{job_id}"]
+    if submitted:  # it got as far as submitting: stopped, not left to run
+        qtbot.waitUntil(lambda: client.get_job_status(f"slipway-{job_id}").value == "STOPPED",
+                        timeout=30_000)
 
 
 @full
