@@ -294,5 +294,5 @@ def describe(address: str) -> str:
     if not nodes:
         raise BadInput(f"the Ray cluster at {address} answered but has no live node")
     gpus = sum(n.resources.get("GPU", 0.0) for n in nodes)
-    listing = "; ".join(f"{n.ip}: {n.offers}" for n in nodes)
-    return (f"{address}: {len(nodes)} node(s), {gpus:g} GPU(s) in all — {listing}")
+    listing = "".join(f"\n{n.ip}: {n.offers}" for n in nodes)
+    return f"{address}: {len(nodes)} node(s), {gpus:g} GPU(s) in all:{listing}"
