@@ -53,7 +53,8 @@ def resolve_address(address: str | None) -> str | None:
         chosen = f"http://{chosen}"
     parts = urlsplit(chosen)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise BadInput(f"--cluster {chosen!r}: give the Ray Jobs API address, e.g. http://HOST:8265")
+        raise BadInput(f"{chosen!r} is not a Ray cluster's address: give its Jobs API address, "
+                       "e.g. http://HOST:8265")
     return chosen.rstrip("/")
 
 

@@ -89,6 +89,12 @@ def test_an_unreachable_cluster_is_named_by_the_test_and_refuses_exports(
     assert again.cluster.cluster.isChecked() and again.cluster.address.text() == address
     ok, text = _test_connection(qtbot, view)
     assert not ok and address in text and "cannot be reached" in text
+    view.cluster.address.setText("ftp://head")  # not an address at all: said at once
+    with qtbot.waitSignal(view.cluster.sig_tested, timeout=5_000) as tested:
+        view.cluster.test_button.click()
+    assert tested.args[0] is False and "Jobs API address" in tested.args[1]
+    assert view.cluster.result.text().startswith("✗")
+    view.cluster.address.setText(address)
     # an export from the app is refused before any job row exists, in the notification bar
     started: list[str] = []
     window.runner.sig_started.connect(started.append)
