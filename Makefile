@@ -93,9 +93,10 @@ test-slow: venv sysdeps
 test-zoo: venv
 	$(PY) -m tests.zoo.run $(ZOO_ARGS)
 
-# Every Ray cluster test (make test runs a slice): cancel, a node killed mid-export, S3, a benchmark fanned out.
+# Every Ray cluster test (make test runs a slice): cancel, a node killed mid-export, S3, a benchmark fanned out,
+# and the app on the cluster (Settings test, an export with its node in the history, cancel).
 test-cluster: venv
-	SLIPWAY_CLUSTER_FULL=1 $(PY) -m pytest -q tests/core/test_cluster.py
+	SLIPWAY_CLUSTER_FULL=1 $(PY) -m pytest -q tests/core/test_cluster.py tests/gui/test_cluster_app.py
 
 # The option contract, every case (make test runs the refusals and a slice of the exports).
 test-contract: venv sysdeps

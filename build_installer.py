@@ -181,6 +181,10 @@ def run_frozen(argv: list[str]) -> int:
         from core.predict_process import main as predict_main
 
         return predict_main()
+    if argv[:1] == ["--cluster-run"]:  # the app's cluster export conductor (core.launch.cluster_run_command)
+        from core.cluster_run import main as cluster_run_main
+
+        return cluster_run_main(argv[1:])
     if argv[:1] == ["--self-test"]:
         return self_test()
     from gui.launcher import main as launcher_main

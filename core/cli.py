@@ -220,7 +220,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     cluster: Any = None
     try:
-        from core.cluster import connect, needs_of, resolve_address
+        from core.cluster import preflight, resolve_address
 
         spec = spec_from_args(args)
         address = resolve_address(args.cluster)
@@ -231,9 +231,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
             parse_s3_url(args.upload)  # a malformed location fails before the export, not after
         if address is not None:  # unreachable (exit 2) or no node for its needs (exit 3): no job row
-            cluster = connect(address)
-            needs = needs_of(spec.export_format, _cluster_resources(args.cluster_resource))
-            cluster.check_placement(needs)
+            cluster, needs = preflight(address, spec.export_format, _cluster_resources(args.cluster_resource))
     except SlipwayError as err:
         if args.json:  # scripts get their one JSON line, with no export behind it
             print(json.dumps({**err.to_event(), "export_id": None, "status": "refused"}, default=str))
@@ -249,16 +247,19 @@ def cmd_export(args: argparse.Namespace) -> int:
         elif not args.json or sys.stderr.isatty():
             bar(event)
 
+    files = launch.JobFiles(launch.new_job_id())
     if cluster is not None:
-        from core.jobs import JobService
+        from core.cluster_run import submit_and_record
 
-        service = JobService()
-        job = service.create_job(spec, out_dir=args.out, cluster_address=cluster.address)
-        job = service.run_on_cluster(job.id, cluster, needs, on_event=on_event)
+        try:
+            job = submit_and_record(spec, files, args.out, cluster, needs, on_event)
+        except SlipwayError as err:  # the cluster refused it, or the job could not be recorded: no job
+            if args.json:
+                print(json.dumps({**err.to_event(), "export_id": None, "status": "refused"}, default=str))
+            raise
         if not args.json:
             print(f"ran on {job.executed_on or 'an unknown node'} of {cluster.address}", file=sys.stderr)
         return _export_ended(args, job, final, bar)
-    files = launch.JobFiles(launch.new_job_id())
     # Start the worker first: it spends a second or more importing torch, time enough
     # to open the database and record the job without adding to the export's wall time.
     command = launch.worker_command(launch.write_spec(files, spec), launch.package_dir(files, args.out))

@@ -340,16 +340,18 @@ class JobService:
         return self.follow(job_id, self.start(job_id), on_event)
 
     def run_on_cluster(self, job_id: str, cluster: Cluster, needs: Needs,
-                       on_event: EventCallback | None = None) -> ExportJob:
+                       on_event: EventCallback | None = None, submitted: str | None = None) -> ExportJob:
         """Run a pending job's worker on a Ray cluster and record it like a local run.
 
         The same worker command, its JSON lines streamed from Ray's job log into the
         same bookkeeping; other lines go to the job's log file. This process stands in
         for the worker's pid, so reconcile and cancel from elsewhere see it alive.
+        ``submitted``: the Ray submission id when the caller submitted it before recording
+        the job (the CLI does, as it starts a local worker first: Ray starts it meanwhile).
         """
         job = self.get(job_id)
         try:
-            sid = cluster.submit(job.id, JobFiles(job.id).spec, Path(job.package_dir), needs)
+            sid = submitted or cluster.submit(job.id, JobFiles(job.id).spec, Path(job.package_dir), needs)
         except SlipwayError as err:  # refused by the cluster: a failed job, not a pending one forever
             return self.finish(job.id, err.exit_code, err.to_event())
         self.mark_started(job.id, os.getpid())
@@ -392,20 +394,28 @@ class JobService:
             with self.db.session() as s:
                 s.execute(update(ExportJob).where(ExportJob.id == job_id).values(executed_on=node))
 
-    def cancel(self, job_id: str) -> None:
+    def cancel(self, job_id: str, stop_remote: bool = True) -> None:
         """Stop a running job's worker: terminate, then kill after a grace period. A queued
-        job is settled as cancelled (its process is the app that queued it: left alone)."""
+        job is settled as cancelled (its process is the app that queued it: left alone).
+
+        ``stop_remote=False``: a cluster job's conductor is stopped by the caller (it stops
+        the Ray job itself, see ``core.cluster_run``); only the cancellation is recorded."""
         job = self.get(job_id)
         if job.status == JobStatus.QUEUED:
             self.cancel_queued(job_id)
             return
-        if job.status != JobStatus.RUNNING or not process_alive(job.process_id):
+        live = job.status == JobStatus.RUNNING and process_alive(job.process_id)
+        # a conductor the caller is stopping itself may not have marked its start yet
+        starting = bool(job.cluster_address) and not stop_remote and job.status == JobStatus.PENDING
+        if not (live or starting):
             return
         self._cancelled.add(job_id)
         with self.db.session() as s:  # visible to whichever process is running the worker
             s.execute(update(ExportJob).where(ExportJob.id == job_id).values(
                 status=JobStatus.CANCELLED))
         if job.cluster_address:  # the process is the one following it here; the worker is remote
+            if not stop_remote:
+                return
             from core.cluster import connect, submission_id
 
             connect(job.cluster_address).stop(submission_id(job.id))

@@ -87,6 +87,14 @@ def worker_command(spec_path: Path, out_dir: Path) -> list[str]:
     return [sys.executable, "-m", "exporters", "--spec", str(spec_path), "--out", str(out_dir)]
 
 
+def cluster_run_command(job_id: str) -> list[str]:
+    """The conductor of a recorded cluster export (core.cluster_run): the app runs it where it
+    runs a local worker; the packaged app runs it with ``--cluster-run``."""
+    if getattr(sys, "frozen", False):
+        return [sys.executable, "--cluster-run", job_id]
+    return [sys.executable, "-m", "core.cluster_run", job_id]
+
+
 def cli_command(*args: str) -> list[str]:
     """``slipway ARGS`` as a child's command line (the packaged app is its own CLI)."""
     if getattr(sys, "frozen", False):

@@ -1,4 +1,4 @@
-"""The app's own settings: where packages are stored. Kept as JSON in the data directory.
+"""The app's own settings: where packages are stored and where exports run. JSON in the data directory.
 
 No secrets live here. S3 credentials come from boto3's chain (environment,
 ``~/.aws`` profiles, SSO, instance roles); a setting left empty falls back to
@@ -35,6 +35,8 @@ class Settings(BaseModel):
                                    description="a profile of ~/.aws/config; empty: AWS_PROFILE / default")
     presign_expiry_s: int = Field(default=PRESIGN_DEFAULT_S, ge=1, le=7 * 24 * 3600)
     multipart_threshold_mb: int = Field(default=8, ge=5, le=5 * 1024)
+    run_exports_on: Literal["local", "cluster"] = "local"
+    cluster_address: str | None = Field(default=None, description="a Ray Jobs API, e.g. http://HOST:8265")
 
     @classmethod
     def path(cls) -> Path:
@@ -72,6 +74,16 @@ class Settings(BaseModel):
         return S3Storage(name, self.s3_prefix if prefix is None else prefix,
                          endpoint_url=self.s3_endpoint_url, region=self.s3_region, profile=self.s3_profile,
                          multipart_threshold=size, multipart_chunksize=size)
+
+    def export_cluster(self) -> str | None:
+        """The Ray cluster the app's exports run on (its normalised address), or None: here."""
+        if self.run_exports_on != "cluster":
+            return None
+        from core.cluster import resolve_address
+
+        if not (self.cluster_address or "").strip():
+            raise BadInput("exports are set to run on a Ray cluster but no address is given in Settings")
+        return resolve_address(self.cluster_address)
 
     def storage(self) -> Storage:
         return self.s3_storage() if self.storage_backend == "s3" else self.local_storage()

@@ -31,11 +31,19 @@ class ExportRunner(QObject):
         self.queue = JobQueue(service, self._launch, self._expire, self)
         self.queue.sig_settled.connect(self.sig_finished)
 
-    def start(self, spec: ExportSpec, out_dir: Path | None = None) -> ExportJob:
-        """Create the job and start its worker, or queue it while every slot is taken."""
-        queued = not self.queue.has_room()
-        job = self.service.create_job(spec, out_dir, queued=queued)
-        self.queue.add(job.id, queued)
+    def start(self, spec: ExportSpec, out_dir: Path | None = None,
+              cluster_address: str | None = None) -> ExportJob:
+        """Create the job and start its worker, or queue it while every slot is taken.
+
+        ``cluster_address``: run it on that Ray cluster (checked first: gui.cluster_exports);
+        it runs there at once, outside this machine's queue."""
+        if cluster_address is not None:
+            job = self.service.create_job(spec, out_dir, cluster_address=cluster_address)
+            self.adopt(job).start()
+        else:
+            queued = not self.queue.has_room()
+            job = self.service.create_job(spec, out_dir, queued=queued)
+            self.queue.add(job.id, queued)
         self.sig_started.emit(job.id)
         return job
 

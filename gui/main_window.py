@@ -23,6 +23,7 @@ from core.db import Checkpoint, ExportJob
 from core.deployments import DeploymentService
 from core.jobs import JobService
 from gui.closing import QuitGuard
+from gui.cluster_exports import start_on_cluster
 from gui.detached_jobs import DetachedJobs
 from gui.export_runner import ExportRunner
 from gui.menus import about_box, build_menus
@@ -312,6 +313,9 @@ class MainWindow(QMainWindow):
 
     def _wizard_done(self, wizard: ExportWizard, result: int) -> None:
         if result == QWizard.DialogCode.Accepted and wizard.spec is not None:
+            if start_on_cluster(self, wizard.spec):
+                wizard.deleteLater()
+                return
             job = self.runner.start(wizard.spec)
             if (place := self.runner.queue.position(job.id)) > 0:
                 self.notification.notify(f"Export {self.job_label(job)} is queued (number {place} in "

@@ -6,6 +6,11 @@ appended to the job's log file; each stdout line is a protocol event (free text
 becomes a log event), recorded through the same ``JobService`` calls the CLI uses
 (``mark_started``, ``record_event``, ``finish``). Cancel records the cancellation and
 stops the group: terminate, then kill after the grace period.
+
+A job with a ``cluster_address`` runs its conductor instead (``core.cluster_run``: the
+code behind ``slipway export --cluster``), which records the job itself and echoes the
+remote worker's events; this object relays them, and on cancel the conductor's SIGTERM
+stops the Ray job. Only a conductor that died without recording is settled here.
 """
 
 from __future__ import annotations
@@ -19,10 +24,11 @@ from PySide6.QtCore import QObject, QProcess, Signal
 from core import launch, protocol
 from core.db import ExportJob
 from core.jobs import PROGRESS_WRITE_INTERVAL_S, JobService
-from gui.child_process import ChildProcess, process_environment
+from gui.child_process import DEFAULT_GRACE_MS, ChildProcess, process_environment
 
 __all__ = ["WorkerProcess", "process_environment"]
 EVENT_TYPES = get_args(protocol.EventType)
+REMOTE_GRACE_MS = 30_000  # a conductor stopping its Ray job waits for Ray to say STOPPED
 
 
 class WorkerProcess(QObject):
@@ -37,15 +43,17 @@ class WorkerProcess(QObject):
         super().__init__(parent)
         self.service = service
         self.job_id = job.id
-        self.command = service.command(job)
+        self.remote = bool(job.cluster_address)  # the conductor records; this object relays
+        self.command = launch.cluster_run_command(job.id) if self.remote else service.command(job)
         self.final: dict[str, Any] | None = None
         self._last_write = 0.0
         self._last_stage: str | None = None
         self._done = False
         self._verdict: dict[str, Any] | None = None  # set by stop(): how the job ends, whatever follows
         # its own process group, so cancel reaches the converters it starts too
+        grace_ms = REMOTE_GRACE_MS if self.remote else DEFAULT_GRACE_MS
         self.child = ChildProcess(self.command, self, stderr_file=launch.JobFiles(job.id).log,
-                                  new_session=True)
+                                  new_session=True, grace_ms=grace_ms)
         self.child.sig_message.connect(self._on_message)
         self.child.sig_text.connect(self.handle_line)
         self.child.sig_started.connect(self._on_started)
@@ -68,7 +76,8 @@ class WorkerProcess(QObject):
         """Terminate the worker's process group; kill it if it lingers past the grace period."""
         if not self.running:
             return
-        self.service.cancel(self.job_id)  # records 'cancelled' first, then SIGTERM to the group
+        # records 'cancelled' first, then SIGTERM to the group (a conductor stops its Ray job)
+        self.service.cancel(self.job_id, stop_remote=False)
         self.child.stop()
 
     def stop(self, error: dict[str, Any]) -> None:
@@ -96,8 +105,9 @@ class WorkerProcess(QObject):
         if event["type"] in ("result", "error") and self._verdict is None:
             self.final = event
         now = time.monotonic()
-        if event["type"] == "progress" and (now - self._last_write >= PROGRESS_WRITE_INTERVAL_S
-                                            or event.get("stage") != self._last_stage):
+        due = (now - self._last_write >= PROGRESS_WRITE_INTERVAL_S
+               or event.get("stage") != self._last_stage)
+        if not self.remote and event["type"] == "progress" and due:
             self.service.record_event(self.job_id, event)  # throttled; a new stage always lands
             self._last_write, self._last_stage = now, event.get("stage")
         self.sig_event.emit(self.job_id, event)
@@ -114,12 +124,15 @@ class WorkerProcess(QObject):
         if self._done:
             return self.service.get(self.job_id)
         self._done = True
-        job = self.service.finish(self.job_id, exit_code, self.final)
+        job = self.service.get(self.job_id) if self.remote else None
+        if job is None or job.completed_at is None:  # a conductor that died records nothing
+            job = self.service.finish(self.job_id, exit_code, self.final)
         self.sig_finished.emit(self.job_id, job)
         return job
 
     def _on_started(self, pid: int) -> None:
-        self.service.mark_started(self.job_id, pid)
+        if not self.remote:  # the conductor marks its own start
+            self.service.mark_started(self.job_id, pid)
 
     def _on_failed_to_start(self, reason: str) -> None:
         self.final = {"type": "error", "code": "internal",

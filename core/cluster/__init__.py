@@ -11,9 +11,12 @@ from core.cluster.client import (
     Cluster,
     Needs,
     connect,
+    describe,
     needs_of,
+    preflight,
     resolve_address,
     submission_id,
 )
 
-__all__ = ["CLUSTER_ENV", "Cluster", "Needs", "connect", "needs_of", "resolve_address", "submission_id"]
+__all__ = ["CLUSTER_ENV", "Cluster", "Needs", "connect", "describe", "needs_of", "preflight",
+           "resolve_address", "submission_id"]

@@ -38,7 +38,10 @@ from core.errors import BadInput, InternalError, Unsupported, missing_extra
 CLUSTER_ENV = "SLIPWAY_CLUSTER"
 REACH_TIMEOUT_S = 5.0
 POLL_INTERVAL_S = 0.25
+END_POLL_INTERVAL_S = 0.05  # once the worker has said its last word, its exit is moments away
+_FINAL_EVENTS = ('{"type":"result"', '{"type":"error"')  # protocol.encode's first key
 TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
+_INTERNAL = ("node:", "memory", "object_store", "accelerator_type:")
 
 
 def resolve_address(address: str | None) -> str | None:
@@ -50,7 +53,8 @@ def resolve_address(address: str | None) -> str | None:
         chosen = f"http://{chosen}"
     parts = urlsplit(chosen)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise BadInput(f"--cluster {chosen!r}: give the Ray Jobs API address, e.g. http://HOST:8265")
+        raise BadInput(f"{chosen!r} is not a Ray cluster's address: give its Jobs API address, "
+                       "e.g. http://HOST:8265")
     return chosen.rstrip("/")
 
 
@@ -92,6 +96,13 @@ class Node:
     def label(self) -> str:
         return f"{self.ip} (Ray node {self.node_id[:12]})"
 
+    @property
+    def offers(self) -> str:
+        """Its resources for people: "CPU 1, GPU 0, slipway_head 1" (Ray's internals left out)."""
+        shown = {k: v for k, v in self.resources.items() if not k.startswith(_INTERNAL)}
+        shown.setdefault("GPU", 0.0)
+        return ", ".join(f"{k} {v:g}" for k, v in sorted(shown.items()))
+
 
 @dataclass(frozen=True)
 class RemoteEnd:
@@ -116,6 +127,7 @@ class Cluster:
     def __init__(self, address: str, client: Any) -> None:
         self.address = address
         self._client = client
+        self._nodes: list[Node] | None = None  # the last listing (a node's label needs no new one)
 
     # --- what the cluster offers ------------------------------------------------
 
@@ -126,8 +138,9 @@ class Cluster:
             states = list_nodes(address=self.address, detail=True, timeout=int(REACH_TIMEOUT_S) * 2)
         except Exception as err:  # Ray raises its own and requests' errors here
             raise BadInput(f"the Ray cluster at {self.address} did not list its nodes: {err}") from None
-        return [Node(s.node_id, s.node_ip, dict(s.resources_total or {}))
-                for s in states if str(s.state) in ("ALIVE", "NodeState.ALIVE")]
+        self._nodes = [Node(s.node_id, s.node_ip, dict(s.resources_total or {}))
+                       for s in states if str(s.state) in ("ALIVE", "NodeState.ALIVE")]
+        return self._nodes
 
     def check_placement(self, needs: Needs) -> None:
         """Refuse an export no live node can run, naming what is missing."""
@@ -142,18 +155,18 @@ class Cluster:
         why = f" ({needs.why})" if needs.why and "GPU" in missing else ""
         raise Unsupported(f"no node of the Ray cluster at {self.address} offers {amounts}{why}; "
                           f"its {len(nodes)} node(s) offer "
-                          + "; ".join(", ".join(f"{k} {v:g}" for k, v in sorted(n.resources.items())
-                                                if not k.startswith(("node:", "memory", "object_store")))
-                                      for n in nodes),
-                          details={"missing_resources": missing})
+                          + "; ".join(n.offers for n in nodes),
+                          details={"missing_resources": missing, "needs": {k: wanted[k] for k in missing},
+                                   "why": needs.why, "nodes": len(nodes)})
 
     def node_label(self, node_id: str | None) -> str | None:
         if not node_id:
             return None
-        with contextlib.suppress(BadInput):
-            for node in self.nodes():
-                if node.node_id == node_id:
-                    return node.label
+        for listing in (self._nodes or [], None):  # the placement check's listing, else a new one
+            with contextlib.suppress(BadInput):
+                for node in self.nodes() if listing is None else listing:
+                    if node.node_id == node_id:
+                        return node.label
         return f"Ray node {node_id[:12]}"
 
     # --- one job ---------------------------------------------------------------
@@ -181,7 +194,7 @@ class Cluster:
         ended. The status is read before the log, so the last read after the job ended holds
         every line. A log that cannot be read (its node died) adds nothing; the status ends it.
         """
-        seen, buffer = 0, ""
+        seen, buffer, ending = 0, "", False
         while True:
             status = self.status(sid)
             try:
@@ -192,12 +205,13 @@ class Cluster:
                 buffer += text[seen:]
                 seen = len(text)
                 *complete, buffer = buffer.split("\n")
+                ending = ending or any(line.startswith(_FINAL_EVENTS) for line in complete)
                 yield from complete
             if status in TERMINAL:
                 if buffer:
                     yield buffer
                 return
-            time.sleep(POLL_INTERVAL_S)
+            time.sleep(END_POLL_INTERVAL_S if ending else POLL_INTERVAL_S)
 
     def status(self, sid: str) -> str:
         return str(getattr(self._client.get_job_status(sid), "value", "UNKNOWN"))
@@ -263,3 +277,23 @@ def connect(address: str) -> Cluster:
     except Exception as err:
         raise BadInput(f"the Ray cluster at {address} cannot be reached: {err}") from None
     return Cluster(address, client)
+
+
+def preflight(address: str, export_format: str, resources: dict[str, float] | None = None
+              ) -> tuple[Cluster, Needs]:
+    """Reach the cluster and check a node can run this export: refused here (``BadInput``
+    naming the address, ``Unsupported`` naming the missing resource) before any job row."""
+    cluster = connect(address)
+    needs = needs_of(export_format, resources)
+    cluster.check_placement(needs)
+    return cluster, needs
+
+
+def describe(address: str) -> str:
+    """What a cluster offers, for people: its live nodes and their resources (or ``BadInput``)."""
+    nodes = connect(address).nodes()
+    if not nodes:
+        raise BadInput(f"the Ray cluster at {address} answered but has no live node")
+    gpus = sum(n.resources.get("GPU", 0.0) for n in nodes)
+    listing = "".join(f"\n{n.ip}: {n.offers}" for n in nodes)
+    return f"{address}: {len(nodes)} node(s), {gpus:g} GPU(s) in all:{listing}"

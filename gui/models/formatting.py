@@ -65,3 +65,11 @@ def duration_label(seconds: float | None) -> str:
 def export_label(model: str | None, version: int, export_format: str) -> str:
     """An export for people, naming its model: “Shapes detector” v3 (onnx)."""
     return f"“{model or 'a removed model'}” v{version} ({export_format})"
+
+
+def ran_on(job: dict[str, Any]) -> str:
+    """Where the export ran: this machine, or the Ray cluster's node (once Ray has placed it)."""
+    if not job.get("cluster_address"):
+        return "this machine"
+    node = job.get("executed_on") or "a node not known yet"
+    return f"{node} of the Ray cluster at {job['cluster_address']}"

@@ -9,10 +9,10 @@ from PySide6.QtGui import QBrush, QColor
 
 from core.db import ExportJob
 from core.jobs import JobService, job_summary
-from gui.models.formatting import duration_label, parity_label, size_label, validation_label
+from gui.models.formatting import duration_label, parity_label, ran_on, size_label, validation_label
 
 COLUMNS: tuple[str, ...] = ("Version", "Model", "Tag", "Format", "Precision", "Status", "Progress",
-                            "Stage", "Size", "Parity", "Validation", "Duration")
+                            "Stage", "Size", "Parity", "Validation", "Duration", "Ran on")
 MODEL_COLUMN = COLUMNS.index("Model")
 PROGRESS_COLUMN = COLUMNS.index("Progress")
 STATUS_COLUMN = COLUMNS.index("Status")
@@ -164,6 +164,8 @@ class HistoryModel(QAbstractTableModel):
                 return job["error_message"]
             if column == COLUMNS.index("Stage") and job.get("stage_message"):
                 return job["stage_message"]
+            if column == COLUMNS.index("Ran on"):
+                return ran_on(job)
         return None
 
     @staticmethod
@@ -191,4 +193,6 @@ class HistoryModel(QAbstractTableModel):
             return parity_label(job["parity"])
         if name == "Validation":
             return validation_label(job["validation_metrics"])
+        if name == "Ran on":  # a cluster node's address (the tooltip and the detail say the rest)
+            return str(job["executed_on"] or "cluster").split()[0] if job.get("cluster_address") else "here"
         return duration_label(job["duration_s"])

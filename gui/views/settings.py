@@ -1,4 +1,5 @@
-"""Settings: the data directory, storage (local or S3) with a connection test, export defaults, theme."""
+"""Settings: the data directory, storage (local or S3) with a connection test, where exports run, export
+defaults, theme."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from core.spec import FORMATS
 from gui.preferences import Preferences
 from gui.theme import THEMES
 from gui.thread_task import run_in_thread
+from gui.widgets.cluster_settings import ClusterSettings
 from gui.widgets.jobs_settings import JobsSettings
 
 S3_FIELDS = ("s3_bucket", "s3_prefix", "s3_endpoint_url", "s3_region", "s3_profile")
@@ -88,6 +90,8 @@ class SettingsView(QWidget):
         row.addWidget(self.connection, 1)
         form.addRow(row)
         column.addWidget(storage)
+        self.cluster = ClusterSettings()
+        column.addWidget(self.cluster)
 
         defaults = QGroupBox("Export defaults and appearance")
         defaults_form = QFormLayout(defaults)
@@ -129,6 +133,7 @@ class SettingsView(QWidget):
             settings = Settings()
         self.backend.setCurrentText(settings.storage_backend)
         self.local_dir.setText(settings.local_storage_dir or "")
+        self.cluster.load(settings)
         for name, line in self.s3.items():
             line.setText(getattr(settings, name) or "")
         prefs = Preferences.load()
@@ -143,6 +148,7 @@ class SettingsView(QWidget):
         for name, line in self.s3.items():
             text = line.text().strip()
             values[name] = text if name == "s3_prefix" else (text or None)
+        values.update(self.cluster.values())
         return Settings.model_validate({**Settings.load().model_dump(), **values})
 
     def save(self) -> bool:

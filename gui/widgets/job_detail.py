@@ -22,7 +22,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from gui.models.formatting import display_path, duration_label, parity_label, size_label, validation_label
+from gui.models.formatting import (
+    display_path,
+    duration_label,
+    parity_label,
+    ran_on,
+    size_label,
+    validation_label,
+)
 from gui.widgets.parity_charts import AgreementChart, LayerErrorChart
 from gui.widgets.parity_report import parity_html
 
@@ -55,6 +62,7 @@ def summary_html(job: dict[str, Any]) -> str:
         ("Status", job["status"] + (f" — {job['error_message']}" if job.get("error_message") else "")),
         ("Framework / task", f"{job['framework']} / {job['task']}"),
         ("Package", display_path(job["package_dir"])),
+        ("Ran on", ran_on(job)),
         ("Model size", size_label(job["model_size_bytes"])),
         ("Duration", duration_label(job["duration_s"])),
         ("Parity", parity_label(job["parity"])),
