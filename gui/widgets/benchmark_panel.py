@@ -31,6 +31,8 @@ from PySide6.QtWidgets import (
 
 from core import launch
 from core.benchmark import PRECISIONS, REPORT_FILE, benchmarks_dir
+from core.errors import SlipwayError
+from core.settings import Settings
 from core.spec import FORMATS
 from gui.child_process import ChildProcess
 from gui.models.formatting import display_path
@@ -152,6 +154,13 @@ class BenchmarkPanel(QWidget):
                 "--out", str(out), "--json"]
         if self.checkpoint.model_name:
             args += ["--model-name", self.checkpoint.model_name]
+        try:  # Settings → Where exports run: the variants fan out across that Ray cluster
+            cluster = Settings.load().export_cluster()
+        except SlipwayError as err:
+            self._end("failed", f"Not started: {err.message}")
+            return False
+        if cluster is not None:
+            args += ["--cluster", cluster]
         self.report_path, self.outcome = out / REPORT_FILE, ""
         self.show_report(None)
         self.child = ChildProcess(launch.cli_command(*args), self, new_session=True,
@@ -161,7 +170,8 @@ class BenchmarkPanel(QWidget):
         self.child.sig_finished.connect(self._finished)
         self.child.sig_failed_to_start.connect(lambda message: self._end("failed", message))
         self.progress.setRange(0, 0)  # busy: the CLI names each step, not a share of the whole
-        self.status.setText(f"Benchmarking {len(formats) * len(precisions)} variant(s)…")
+        where = f" on the Ray cluster at {cluster}" if cluster else ""
+        self.status.setText(f"Benchmarking {len(formats) * len(precisions)} variant(s){where}…")
         self.child.start()
         self._update_buttons()
         return True

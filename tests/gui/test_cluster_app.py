@@ -108,6 +108,25 @@ def test_an_unreachable_cluster_is_named_by_the_test_and_refuses_exports(
     assert view.save() and not start_on_cluster(window, TIMM)
 
 
+def test_the_benchmark_panel_runs_on_the_cluster_settings_choose(
+    qtbot: QtBot, window: MainWindow, slipway_home: Path,
+) -> None:
+    """The benchmark panel's `slipway benchmark` goes to the chosen cluster (`--cluster`): one
+    that cannot be reached ends the run with the address named, before any export exists."""
+    from tests.gui.test_inspect_benchmark import benchmark_panel
+
+    address = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    _choose_cluster(qtbot, address)
+    panel = benchmark_panel(qtbot, window, ("fp32",))
+    assert panel.run()
+    assert address in panel.status.text()
+    child = panel.child
+    assert child is not None and child.command[-2:] == ["--cluster", address]
+    qtbot.waitUntil(lambda: panel.outcome != "", timeout=120_000)
+    assert panel.outcome == "failed" and address in panel.status.text(), panel.status.text()
+    assert _jobs(slipway_home) == []
+
+
 @full
 def test_the_app_tests_the_cluster_and_refuses_tensorrt_without_a_gpu(
     ray_cluster: RayCluster, qtbot: QtBot, window: MainWindow, slipway_home: Path,
