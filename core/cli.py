@@ -332,7 +332,8 @@ def cmd_capabilities(args: argparse.Namespace) -> int:
 
 
 def cmd_jobs(args: argparse.Namespace) -> int:
-    from core.jobs import JobService, job_summary
+    from core.job_summary import job_summary
+    from core.jobs import JobService
 
     service = JobService()
     if args.action == "list":

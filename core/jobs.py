@@ -10,7 +10,6 @@ with a QProcess and feeds its lines to :meth:`record_event` and
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -22,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from core import formats, launch, offers, protocol
+from core import launch, offers, protocol
 from core.checkpoint import inspect_checkpoint
 from core.db import Checkpoint, Database, ExportJob, JobStatus
 from core.db.models import utcnow
@@ -30,7 +29,7 @@ from core.deployments import DeploymentService
 from core.errors import EXIT_CODES, BadInput, InternalError, SlipwayError
 from core.launch import JobFiles, package_dir, process_alive, stop_pid, stop_process, write_spec
 from core.paths import database_path, size_of
-from core.spec import ExportSpec, QuantizationConfig
+from core.spec import ExportSpec
 
 if TYPE_CHECKING:
     from core.cluster import Cluster, Needs
@@ -510,38 +509,3 @@ def _is_slipway_package(folder: Path) -> bool:
             "runtimes", "export.log", "export-package.zip", "result.json", "parity_report.json",
             "validation_results.json", "report.json", "report.png", protocol.STAGING_DIR}
     return all(p.name in ours or p.name.startswith("model") for p in folder.iterdir())
-
-
-def precision_label(job: ExportJob) -> str:
-    """What the export computes in, for tables: FP32, FP16, BF16, or INT8 with its method
-    (static, dynamic); read from the recorded settings through the format's descriptor."""
-    try:
-        described = formats.get(job.export_format)
-    except BadInput:
-        return ""
-    config = described.config.model_construct(**(job.export_config or {}))
-    settings = (job.optimization_config or {}).get("quantization")
-    quantization = QuantizationConfig.model_construct(**settings) if settings else None
-    precision = described.precision(config, quantization)
-    if precision == "int8" and quantization is not None:
-        return f"INT8 {quantization.method}"
-    return precision.upper()
-
-
-def job_summary(job: ExportJob) -> dict[str, Any]:
-    """A job as plain JSON-able data (CLI --json, the GUI's detail pane)."""
-    return json.loads(json.dumps({
-        "id": job.id, "checkpoint_id": job.checkpoint_id, "version": job.version,
-        "version_tag": job.version_tag, "is_default": job.is_default,
-        "export_format": job.export_format, "precision": precision_label(job),
-        "framework": job.framework, "task": job.task_type,
-        "status": job.status, "progress_percent": job.progress_percent, "stage": job.stage,
-        "package_dir": job.package_dir, "model_path": job.exported_model_path,
-        "model_size_bytes": job.model_size_bytes, "optimization_stats": job.optimization_stats,
-        "parity": job.parity, "validation_metrics": job.validation_metrics,
-        "timings": job.timings, "created_at": job.created_at, "started_at": job.started_at,
-        "completed_at": job.completed_at, "duration_s": job.duration_s,
-        "error_code": job.error_code, "error_message": job.error_message,
-        "checkpoint_path": job.checkpoint_path, "cluster_address": job.cluster_address,
-        "executed_on": job.executed_on,
-    }, default=str))

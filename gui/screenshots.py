@@ -157,7 +157,7 @@ def grab_tools(window: Any, service: JobService, grab: Callable[[object, str], N
     grab(dialog, "inspect-checkpoint")
     dialog.close()
     if onnx_job is not None:
-        from core.jobs import job_summary
+        from core.job_summary import job_summary
 
         dialog = inspect_export(job_summary(onnx_job), f"{detector.name} (onnx)", window)
         wait_until(lambda: dialog.ended, timeout_s=120.0)

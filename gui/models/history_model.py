@@ -8,7 +8,8 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelInd
 from PySide6.QtGui import QBrush, QColor
 
 from core.db import ExportJob
-from core.jobs import JobService, job_summary
+from core.job_summary import job_summary
+from core.jobs import JobService
 from gui.models.formatting import duration_label, parity_label, ran_on, size_label, validation_label
 
 COLUMNS: tuple[str, ...] = ("Version", "Model", "Tag", "Format", "Precision", "Status", "Progress",
