@@ -17,6 +17,7 @@ import json
 import os
 import signal
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -245,3 +246,25 @@ class ChildProcess(QObject):
         if error == QProcess.ProcessError.FailedToStart:
             self.sig_failed_to_start.emit(
                 f"{self.command[0]} could not be started: {self.process.errorString()}")
+
+
+def serving_child(
+    child: ChildProcess | None,
+    command: list[str],
+    parent: QObject,
+    on_answer: Callable[[dict[str, Any]], None],
+    on_end: Callable[..., None],
+) -> ChildProcess:
+    """A long-lived child that answers one JSON line per request: ``child`` while it runs,
+    else a new one (the ended one deleted) started with ``command``. ``on_end(code, stopped)``
+    when it ends, ``on_end(-1, False, reason)`` when it cannot start."""
+    if child is not None and child.running:
+        return child
+    if child is not None:
+        child.deleteLater()
+    child = ChildProcess(command, parent)
+    child.sig_message.connect(on_answer)
+    child.sig_finished.connect(on_end)
+    child.sig_failed_to_start.connect(lambda reason: on_end(-1, False, reason))
+    child.start()
+    return child

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QObject, Signal
 
 from core.launch import original_command
-from gui.child_process import ChildProcess
+from gui.child_process import ChildProcess, serving_child
 from gui.inference_worker import InferenceResult, InferenceRunner, postprocessor, read_metadata
 
 if TYPE_CHECKING:  # numpy loads when an image does, not at start-up
@@ -136,15 +136,9 @@ class CompareRunner(QObject):
     # --- the original, in its own child -------------------------------------------------------
 
     def _ensure_child(self) -> ChildProcess:
-        if self._child is None or not self._child.running:
-            if self._child is not None:
-                self._child.deleteLater()
-            child = ChildProcess(original_command(), self)
-            child.sig_message.connect(self._original_answer)
-            child.sig_finished.connect(self._child_finished)
-            child.sig_failed_to_start.connect(lambda reason: self._child_finished(-1, False, reason))
-            child.start()
-            self._child = child
+        self._child = serving_child(
+            self._child, original_command(), self, self._original_answer,
+            self._child_finished)
         return self._child
 
     def _original_answer(self, answer: dict[str, Any]) -> None:

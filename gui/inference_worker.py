@@ -28,7 +28,7 @@ from core import formats
 from core.inference import open_package, wrapper_module
 from core.launch import predict_command
 from core.metadata import read_metadata as metadata_file
-from gui.child_process import ChildProcess
+from gui.child_process import ChildProcess, serving_child
 from gui.thread_task import run_in_thread
 
 if TYPE_CHECKING:  # numpy loads when an image does, not at start-up
@@ -156,15 +156,9 @@ class InferenceRunner(QObject):
     # --- the child process for runtimes that may not load in the GUI ----------------------
 
     def _ensure_child(self) -> ChildProcess:
-        if self._child is None or not self._child.running:
-            if self._child is not None:
-                self._child.deleteLater()
-            child = ChildProcess(predict_command(), self)
-            child.sig_message.connect(self._child_answer)
-            child.sig_finished.connect(self._child_finished)
-            child.sig_failed_to_start.connect(lambda reason: self._child_finished(-1, False, reason))
-            child.start()
-            self._child = child
+        self._child = serving_child(
+            self._child, predict_command(), self, self._child_answer,
+            self._child_finished)
         return self._child
 
     def _run_in_child(self, package_dir: Path, rgb: np.ndarray) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QCoreApplication, Qt
-from PySide6.QtGui import QBrush, QColor, QDragEnterEvent, QDropEvent, QShowEvent
+from PySide6.QtGui import QBrush, QColor, QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -34,7 +34,7 @@ from core.launch import JobFiles
 from gui.compare_runner import CompareRunner, CompareTarget, outputs_comparable
 from gui.inference_worker import InferenceResult
 from gui.models.formatting import size_label
-from gui.views.inference import IMAGE_FILTER, dropped_image, read_rgb
+from gui.views.inference import IMAGE_FILTER, TakesDroppedImages, read_rgb
 from gui.widgets.compare_panel import ComparePanel
 from gui.window_state import open_file_name
 
@@ -72,7 +72,7 @@ def gate_tolerance(metadata: dict[str, Any]) -> tuple[float | None, float | None
     return (tolerance.get("atol"), tolerance.get("rtol")) if tolerance else None
 
 
-class CompareView(QWidget):
+class CompareView(TakesDroppedImages):
     def __init__(self, jobs: JobService, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.jobs = jobs
@@ -182,16 +182,6 @@ class CompareView(QWidget):
         path = open_file_name(self, "images", "Open an image", IMAGE_FILTER)
         if path:
             self.load_image(Path(path))
-
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        if dropped_image(event.mimeData()) is not None:
-            event.acceptProposedAction()
-
-    def dropEvent(self, event: QDropEvent) -> None:
-        path = dropped_image(event.mimeData())
-        if path is not None:
-            self.load_image(path)
-            event.acceptProposedAction()
 
     # --- running ---------------------------------------------------------------------------------
 

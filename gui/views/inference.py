@@ -46,6 +46,24 @@ def dropped_image(mime: QMimeData) -> Path | None:
     """The first image file among what is dragged onto a view (None: nothing to take)."""
     paths = (Path(url.toLocalFile()) for url in mime.urls())
     return next((path for path in paths if path.suffix.lower() in IMAGE_SUFFIXES), None)
+
+
+class TakesDroppedImages(QWidget):
+    """A view an image file can be dropped on: it goes to the view's ``load_image``."""
+
+    def load_image(self, path: Path) -> Any:
+        raise NotImplementedError
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if dropped_image(event.mimeData()) is not None:
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        path = dropped_image(event.mimeData())
+        if path is not None:
+            self.load_image(path)
+            event.acceptProposedAction()
+
 SLIDER_STEPS = 100
 
 if TYPE_CHECKING:  # numpy loads when an image does, not at start-up
@@ -78,7 +96,7 @@ def qimage_to_rgb(image: QImage) -> np.ndarray:
     return np.ascontiguousarray(rows[:, : width * 3].reshape(height, width, 3))
 
 
-class InferenceView(QWidget):
+class InferenceView(TakesDroppedImages):
     def __init__(self, jobs: JobService, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.jobs = jobs
@@ -217,16 +235,6 @@ class InferenceView(QWidget):
             self.status.setText("The clipboard holds no image.")
             return
         self.load_image(qimage_to_rgb(image))
-
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        if dropped_image(event.mimeData()) is not None:
-            event.acceptProposedAction()
-
-    def dropEvent(self, event: QDropEvent) -> None:
-        path = dropped_image(event.mimeData())
-        if path is not None:
-            self.load_image(path)
-            event.acceptProposedAction()
 
     # --- running and filtering -------------------------------------------------------------
 
