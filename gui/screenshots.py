@@ -84,6 +84,7 @@ def render(out: Path, run_exports: bool, suffix: str) -> list[Path]:
         window.models.refresh_exports()
 
     def grab(widget: object, name: str) -> None:
+        window.statusBar().clearMessage()  # the deliberately failed export's news is not the picture
         for _ in range(5):
             app.processEvents()
         path = out / f"{name}{suffix}.png"
