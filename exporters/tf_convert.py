@@ -72,6 +72,9 @@ def convert(onnx_path: Path | None, out: Path, supported_ops: list[str], quantiz
                 not_use_onnxsim=True,  # the ONNX stage already simplified the graph
                 output_signaturedefs=True,
                 verbosity="error",
+                # an Erf that is not part of a GELU onnx2tf recognises has no TFLite builtin;
+                # its polynomial form (|error| < 1.5e-7) converts, unless TF ops may be kept
+                replace_to_pseudo_operators=[] if "SELECT_TF_OPS" in supported_ops else ["erf"],
             )
     converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model))
     ops = [getattr(tf.lite.OpsSet, name) for name in supported_ops]

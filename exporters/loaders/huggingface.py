@@ -43,7 +43,15 @@ REFUSED = {
 _DEFORMABLE_TFLITE = ("onnx2tf cannot convert its multi-scale deformable attention (GridSample, then a "
                       "Tile of the sampling offsets: 'multiples' of the wrong length); export to ONNX, "
                       "OpenVINO or TorchScript instead")
-NO_TFLITE = {"rt_detr": _DEFORMABLE_TFLITE, "rt_detr_v2": _DEFORMABLE_TFLITE, "d_fine": _DEFORMABLE_TFLITE}
+NO_TFLITE = {"rt_detr": _DEFORMABLE_TFLITE, "rt_detr_v2": _DEFORMABLE_TFLITE, "d_fine": _DEFORMABLE_TFLITE,
+             "deformable_detr": "onnx2tf cannot convert its multi-scale deformable attention (its sampling "
+                                "weights are a 6-D tensor, which onnx2tf's broadcasting cannot take); export "
+                                "to ONNX, OpenVINO or TorchScript instead",
+             "mobilevitv2": "onnx2tf does not finish converting its patch folding (col2im): stopped "
+                            "after 25 minutes; export to ONNX, OpenVINO or TorchScript instead",
+             "segformer": "onnx2tf's conversion computes something else (logits off by up to 7, top-1 "
+                          "agreeing on 1 image of 16): the parity gate would refuse it; export to ONNX, "
+                          "OpenVINO or TorchScript instead"}
 # detectors whose graph only runs at the size it was traced at: they need --imgsz N
 FIXED_SIZE_ONLY = {
     "deformable_detr": "its multi-scale deformable attention computes the feature-map sizes in Python, so "

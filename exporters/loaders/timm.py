@@ -30,6 +30,14 @@ NO_ONNX: dict[str, str] = {
                 "('ONNX export of operator Unfold, input size not accessible'); byoanet's other "
                 "architectures (botnet, lambda_resnet, ...) are not refused",
 }
+# families onnx2tf or TensorFlow's converter cannot take to TFLite, and why (found by the zoo)
+NO_TFLITE: dict[str, str] = {
+    "sknet": "onnx2tf cannot convert its selective-kernel attention (the two branches stacked in a 5-D "
+             "tensor and weighted there: its broadcasting of that product fails)",
+    "csatv2": "TensorFlow's converter crashes (a segmentation fault) on its graph",
+    "volo": "onnx2tf cannot convert its outlook attention (the patches folded back with col2im, then "
+            "reshaped: the reshape fails)",
+}
 # families whose graph needs a newer ONNX opset than the default, and why
 MIN_OPSET: dict[str, tuple[int, str]] = {
     "volo": (18, "VOLO's outlook attention folds patches back with col2im, an ONNX operator since opset 18"),
@@ -88,12 +96,15 @@ def refuse_family(arch: str, export_format: str | None = None) -> None:
     from timm.models import get_arch_name, is_model_in_modules
 
     name = get_arch_name(arch)
-    table = {**REFUSED, **(NO_ONNX if export_format in ONNX_ROUTES else {})}
-    for key, reason in table.items():
+    by_route = {**(NO_ONNX if export_format in ONNX_ROUTES else {}),
+                **(NO_TFLITE if export_format == "tflite" else {})}
+    for key, reason in {**REFUSED, **by_route}.items():
         if fnmatch(name, key) or is_model_in_modules(name, [key]):
             family = next((m for m in timm.list_modules() if is_model_in_modules(name, [m])), key)
-            route = f" to {export_format}" if key in NO_ONNX else ""
-            raise Unsupported(f"timm '{name}' (family {family}) cannot be exported{route} yet: {reason}")
+            route = f" to {export_format}" if key in by_route else ""
+            way_out = "; export to ONNX, OpenVINO or TorchScript instead" if key in NO_TFLITE else ""
+            raise Unsupported(f"timm '{name}' (family {family}) cannot be exported{route} yet: "
+                              f"{reason}{way_out}")
 
 
 def min_opset(arch: str) -> tuple[int, str] | None:

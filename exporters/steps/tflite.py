@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -98,8 +99,46 @@ def run_tf_convert(onnx: Path | None, out: Path, supported_ops: list[str], *extr
 _GRID_SAMPLE_MODES = {b"linear": b"bilinear", b"cubic": b"bicubic"}
 
 
+def fold_fixed_shapes(model: Any, rounds: int = 8) -> tuple[Any, int]:
+    """``Shape`` of a tensor whose shape is fixed, replaced by that constant, and the shape
+    arithmetic after it folded (onnxslim); how many were replaced.
+
+    Swin's windows, SAM's ViT and Hiera compute reshape targets from ``Shape`` at run
+    time; traced at a fixed input size those are constants, but left in the graph they
+    reach onnx2tf as unknown dimensions, and its conversion fails ('NoneType' has no
+    'shape', or a constant of shape (None,))."""
+    import onnx
+    import onnxslim
+    from onnx import numpy_helper
+
+    replaced = 0
+    for _ in range(rounds):
+        inferred = onnx.shape_inference.infer_shapes(model, data_prop=True).graph
+        fixed = {init.name: list(init.dims) for init in inferred.initializer}
+        for value in (*inferred.value_info, *inferred.input, *inferred.output):
+            tensor = value.type.tensor_type
+            if tensor.HasField("shape") and all(d.HasField("dim_value") for d in tensor.shape.dim):
+                fixed[value.name] = [d.dim_value for d in tensor.shape.dim]
+        before = replaced
+        graph = model.graph
+        for index, node in reversed(list(enumerate(graph.node))):
+            if node.op_type != "Shape" or node.input[0] not in fixed:
+                continue
+            dims = fixed[node.input[0]]
+            bounds = {a.name: a.i for a in node.attribute}  # opset 15's start/end
+            value = np.array(dims[bounds.get("start", 0):bounds.get("end", len(dims))], dtype=np.int64)
+            graph.initializer.append(numpy_helper.from_array(value, node.output[0]))
+            del graph.node[index]
+            replaced += 1
+        if replaced == before:
+            break
+        model = onnxslim.slim(model)
+    return model, replaced
+
+
 def _for_onnx2tf(source: Path, work: Path) -> Path:
-    """The ONNX graph in forms onnx2tf converts: ``ReduceL2`` over several axes (ConvNeXt V2's
+    """The ONNX graph in forms onnx2tf converts: run-time shape arithmetic on fixed shapes
+    folded (:func:`fold_fixed_shapes`); ``ReduceL2`` over several axes (ConvNeXt V2's
     global response norm) trips its TensorFlow call, so it becomes ``Sqrt(ReduceSumSquare)``,
     the same computation; GridSample's 2-D ``linear`` mode (opset 20's name, RT-DETR's and
     D-FINE's deformable attention) is written by its earlier name ``bilinear``, the only one
@@ -108,7 +147,8 @@ def _for_onnx2tf(source: Path, work: Path) -> Path:
     from onnx import helper
 
     model = onnx.load(str(source))
-    graph, rewritten = model.graph, 0
+    model, rewritten = fold_fixed_shapes(model)
+    graph = model.graph
     for node in (n for n in graph.node if n.op_type == "GridSample"):
         for attribute in node.attribute:
             if attribute.name == "mode" and attribute.s in _GRID_SAMPLE_MODES:

@@ -79,6 +79,9 @@ REFUSALS = [  # (family, format, extra flags, words the refusal names)
     ("deformable_detr", "onnx", (), "--imgsz"),
     ("detr", "tflite", (), "TFLite"),
     ("rt_detr", "tflite", (), "deformable attention"),
+    ("deformable_detr", "tflite", ("--imgsz", "640"), "6-D tensor"),
+    ("segformer", "tflite", (), "parity gate"),
+    ("mobilevitv2", "tflite", (), "col2im"),
     ("convnext", "onnx", ("--imgsz", "320"), "--imgsz 320"),
 ]
 

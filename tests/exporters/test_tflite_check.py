@@ -49,6 +49,44 @@ def test_reduce_l2_over_several_axes_becomes_an_equal_sum_of_squares(tmp_path: P
     np.testing.assert_allclose(after, before, rtol=1e-6)
 
 
+def test_shape_arithmetic_on_a_fixed_size_graph_is_folded_to_constants(tmp_path: Path) -> None:
+    """Swin's window partition computes its reshape target from Shape at run time; onnx2tf
+    sees unknown dimensions there and fails. Traced at a fixed size, the target is a
+    constant: the graph it is given has no Shape left and computes the same."""
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    from exporters.steps.tflite import _for_onnx2tf
+
+    ints = lambda name, values: helper.make_tensor(name, TensorProto.INT64, [len(values)], values)  # noqa: E731
+    nodes = [  # y = x.reshape(x.shape[0] * x.shape[1] // 4, 4, x.shape[2])
+        helper.make_node("Shape", ["x"], ["shape"]),
+        helper.make_node("Gather", ["shape", "i0"], ["d0"], axis=0),
+        helper.make_node("Gather", ["shape", "i1"], ["d1"], axis=0),
+        helper.make_node("Gather", ["shape", "i2"], ["d2"], axis=0),
+        helper.make_node("Mul", ["d0", "d1"], ["n"]),
+        helper.make_node("Div", ["n", "four"], ["windows"]),
+        helper.make_node("Concat", ["windows", "four", "d2"], ["target"], axis=0),
+        helper.make_node("Reshape", ["x", "target"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes, "windows", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 8, 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [ints("i0", [0]), ints("i1", [1]), ints("i2", [2]), ints("four", [4])])
+    source = tmp_path / "m.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(source))
+    rewritten = _for_onnx2tf(source, tmp_path)
+    assert rewritten != source
+    assert "Shape" not in {n.op_type for n in onnx.load(str(rewritten)).graph.node}
+    x = np.random.default_rng(0).normal(size=(2, 8, 3)).astype(np.float32)
+    before = ort.InferenceSession(str(source)).run(None, {"x": x})[0]
+    after = ort.InferenceSession(str(rewritten)).run(None, {"x": x})[0]
+    assert after.shape == before.shape == (4, 4, 3)
+    np.testing.assert_array_equal(after, before)
+
+
 def test_a_failed_conversion_reports_the_converters_words_not_tensorflows_log() -> None:
     """RT-DETR's failed conversion was reported as 'I0000 00:00:17960… cudart_stub.cc:31] …'."""
     from exporters.steps.tflite import converter_words
@@ -132,3 +170,34 @@ def test_a_bicubic_resize_is_refused_before_the_conversion_unless_select_tf_ops(
     with pytest.raises(Unsupported, match=r"bicubic resize.*/patch_embed/Resize.*SELECT_TF_OPS"):
         refuse_unconvertible(source, ["TFLITE_BUILTINS"])
     refuse_unconvertible(source, ["TFLITE_BUILTINS", "SELECT_TF_OPS"])  # TensorFlow's op is allowed
+
+
+@pytest.mark.slow
+def test_an_erf_outside_a_gelu_converts_to_builtins_and_stays_exact(tmp_path: Path) -> None:
+    """TFLite has no Erf builtin; onnx2tf only rewrites the Erf of the GELU pattern it knows.
+    Any other Erf becomes its polynomial form, within 1.5e-7 of the real one."""
+    import math
+
+    import numpy as np
+    import onnx
+    from ai_edge_litert.interpreter import Interpreter
+    from onnx import TensorProto, helper
+
+    from exporters.steps.tflite import run_tf_convert
+
+    graph = helper.make_graph(
+        [helper.make_node("Erf", ["x"], ["e"]), helper.make_node("Mul", ["e", "x"], ["y"])], "erf",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 4, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 4, 4])])
+    source = tmp_path / "m.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(source))
+    path = run_tf_convert(source, tmp_path / "out", ["TFLITE_BUILTINS"])
+    interpreter = Interpreter(model_path=str(path))
+    interpreter.allocate_tensors()
+    given, taken = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    x = np.random.default_rng(0).normal(scale=2.0, size=(1, 3, 4, 4)).astype(np.float32)
+    interpreter.set_tensor(given["index"], x.transpose(0, 2, 3, 1))  # onnx2tf's NHWC input
+    interpreter.invoke()
+    got = interpreter.get_tensor(taken["index"])
+    expected = np.vectorize(math.erf)(x.astype(np.float64)) * x
+    np.testing.assert_allclose(got.transpose(0, 3, 1, 2), expected, atol=1e-6)

@@ -106,6 +106,18 @@ def test_family_torch_onnx_cannot_take_is_refused_for_onnx_routes_only(timm_lib:
     assert load(spec, checkpoint, work).model_name == "halonet_h1"
 
 
+def test_family_the_tflite_converters_cannot_take_is_refused_for_tflite_only(tmp_path: Path) -> None:
+    """skresnet's selective-kernel attention defeats onnx2tf: TFLite is refused by name (the
+    family, the reason, the formats that work) before the weights are read; ONNX is not."""
+    from exporters.loaders.timm import refuse_family
+
+    refused = r"family sknet\) cannot be exported to tflite yet: .*selective-kernel.*ONNX, OpenVINO"
+    with pytest.raises(Unsupported, match=refused):
+        refuse_family("skresnet18", "tflite")
+    refuse_family("skresnet18", "onnx")
+    refuse_family("skresnet18", "torchscript")
+
+
 def test_volo_is_written_in_the_opset_its_fold_needs(timm_lib: Any, tmp_path: Path) -> None:
     """VOLO folds patches back (F.fold → ONNX Col2Im, opset 18): left at the default opset the
     graph is written in 18, with fold's output size a constant, and ONNX Runtime gives the

@@ -141,6 +141,9 @@ REFUSED = {name: dict.fromkeys(FORMATS, "no classifier head")
            for name in ("deepseek_vit", "gemma4_vit", "qwen3_vit")}
 # refused for the routes through torch.onnx only (TorchScript traces them)
 REFUSED_ONNX = {"byoanet": dict.fromkeys(ONNX_ROUTES, "Unfold")}
+# refused for TFLite only (exporters/loaders/timm.py NO_TFLITE)
+REFUSED_TFLITE = {"sknet": {"tflite": "selective-kernel"}, "csatv2": {"tflite": "segmentation fault"},
+                  "volo": {"tflite": "outlook attention"}}
 
 
 def smallest_per_module() -> dict[str, str]:
@@ -235,7 +238,7 @@ def _family(name: str, arch: str) -> Family:
         framework_predict=lambda ckpt, rgb, conf: framework_predict(arch, ckpt, rgb),
         in_slice=name in SLICE,
         note=arch,
-        refused=REFUSED_ONNX.get(name, {}),
+        refused={**REFUSED_ONNX.get(name, {}), **REFUSED_TFLITE.get(name, {})},
     )
 
 
