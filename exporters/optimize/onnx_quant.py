@@ -335,18 +335,34 @@ def _stats(
 WEIGHTED_OPS = {"Conv", "ConvTranspose", "Gemm", "MatMul"}
 
 
+def is_fixed_projection(weights: np.ndarray) -> bool:
+    """Weights 0, 1, …, n-1: a decoding step written as a layer (YOLO's DFL), not learned."""
+    flat = np.asarray(weights, dtype=np.float64).ravel()
+    return flat.size > 1 and bool(np.array_equal(flat, np.arange(flat.size)))
+
+
 def postprocessing_nodes(prepared: Path) -> list[str]:
     """The nodes that feed no weighted layer: the decoding arithmetic after the model's
     last convolutions (anchors, strides, box coordinates in pixels), which INT8 would round
     to ~1/255 of its range. Cheap in float, and costly in mAP when quantized, so static INT8
     leaves them float. Found from the graph's edges, not the node order, which rewrites
-    and pre-processing are free to change."""
+    and pre-processing are free to change. A fixed projection (YOLO's DFL: a 1×1 conv
+    whose weights are 0, 1, …, n-1, the expectation over distance bins) is decoding, not a
+    learned layer: it and the softmax before it stay float too."""
     import onnx
+    from onnx import numpy_helper
 
-    nodes = list(onnx.load(str(prepared)).graph.node)
+    graph = onnx.load(str(prepared)).graph
+    nodes = list(graph.node)
+    initializers = {t.name: t for t in graph.initializer}
+
+    def learned(node: onnx.NodeProto) -> bool:
+        weight = initializers.get(node.input[1]) if len(node.input) > 1 else None
+        return weight is None or not is_fixed_projection(numpy_helper.to_array(weight))
+
     producers = {out: node for node in nodes for out in node.output}
     feeds_weights: set[int] = set()
-    stack = [n for n in nodes if n.op_type in WEIGHTED_OPS]
+    stack = [n for n in nodes if n.op_type in WEIGHTED_OPS and learned(n)]
     while stack:  # walk upstream from every weighted layer
         node = stack.pop()
         if id(node) in feeds_weights:

@@ -115,44 +115,20 @@ def onnx_static(job: QuantizationJob) -> dict[str, Any]:
 
 
 def openvino_static(job: QuantizationJob) -> dict[str, Any]:
-    """NNCF post-training quantization of the IR; decoding after the last weighted layer
-    stays float, as for ONNX."""
-    import nncf
-    import openvino as ov
+    """NNCF post-training quantization of the IR, its options fitted and measured
+    (openvino_quant); the decoding tail stays float, as for ONNX."""
+    from exporters.optimize import openvino_quant
 
     tensors, probe = job.calibration()
-    model = ov.Core().read_model(str(job.source))
-    tail = openvino_postprocessing(model)
-    quantized = nncf.quantize(
-        model,
-        nncf.Dataset(tensors),
-        subset_size=len(tensors),
-        # asymmetric activations: SiLU/Swish outputs are far from symmetric around zero
-        preset=nncf.QuantizationPreset.MIXED,
-        ignored_scope=nncf.IgnoredScope(names=tail + job.exclude, validate=False),
-    )
-    target = job.work / "static.xml"
-    ov.save_model(quantized, str(target), compress_to_fp16=False)
-    stats = {
-        "method": "static",
-        "tool": f"NNCF {nncf.__version__} post-training quantization",
-        "calibration_images": len(tensors),
-        "postprocessing_in_float": tail,
-        "agreement": round(probe(target), 4),
-    }
+
+    def measure(paths: list[Path]) -> list[float]:
+        return interleaved_latencies(job.wrapper, paths, tensors[0])
+
+    with job.timed("quantize candidates"):
+        target, stats = openvino_quant.quantize_candidates(
+            job.source, job.work, tensors, job.exclude, probe, measure
+        )
     return _replace(job, target, stats)
-
-
-WEIGHTED_OV_OPS = {"Convolution", "GroupConvolution", "MatMul", "ConvolutionBackpropData"}
-
-
-def openvino_postprocessing(model: Any) -> list[str]:
-    """Names of the IR's operations after its last weighted layer (see onnx_quant)."""
-    ops = [
-        op for op in model.get_ordered_ops() if op.get_type_name() not in ("Constant", "Result", "Parameter")
-    ]
-    last = max((i for i, op in enumerate(ops) if op.get_type_name() in WEIGHTED_OV_OPS), default=len(ops))
-    return [op.get_friendly_name() for op in ops[last + 1 :]]
 
 
 def _replace(job: QuantizationJob, target: Path, stats: dict[str, Any]) -> dict[str, Any]:
