@@ -71,6 +71,21 @@ class _Scorer:
         return detection_metrics(self.detections, truth, self.names)
 
 
+def score_package(wrapper: Any, dataset: Dataset, task: str, names: list[str]) -> dict[str, Any]:
+    """One exported model's metrics on a labeled dataset, by the code validation uses (for
+    benchmarks that score models Slipway did not export, such as a peer's, the same way)."""
+    task = labels_task(task)
+    scorer, truth = _Scorer(task, names), []
+    for item in dataset.items:
+        rgb = wrapper.load_image(str(item.image))
+        outputs, transform = wrapper.run(rgb)
+        scorer.add(wrapper.postprocess, outputs, transform, rgb.shape[:2])
+        height, width = rgb.shape[:2]
+        truth.append(item.class_id if task == "classify" else
+                     GroundTruth(boxes=item.boxes_xyxy(width, height), classes=item.classes))
+    return scorer.metrics(truth)
+
+
 def run_validation(model: LoadedModel, model_path: Path, metadata_path: Path, spec: ExportSpec,
                    dataset: Dataset, progress: Callable[[float, str], None]) -> dict[str, Any]:
     """Validate; returns the report (validation_results.json), raises ValidationFailed past the
