@@ -39,9 +39,9 @@ DET, TIMM = sample("shapes-yolo11n"), sample("digits-timm")
 TIMM_ARGS = [str(TIMM.checkpoint), "--model-name", "mobilenetv3_small_050"]
 DET_INT8 = ["--int8", "static", "--calib", str(DET.images)]
 CLS_INT8 = ["--int8", "static", "--calib", str(TIMM.images)]
-DET640 = [str(DET.checkpoint), "--input-size", "640"]
+DET640 = [str(DET.checkpoint), "--imgsz", "640"]
 R50 = "{r50}"  # the random-weights ResNet-50 checkpoint, written at run time
-R50_ARGS = [R50, "--model-name", "resnet50", "--input-size", "224"]
+R50_ARGS = [R50, "--model-name", "resnet50", "--imgsz", "224"]
 PEER = "det640-ultralytics-openvino-int8"
 VARIANTS: dict[str, list[str]] = {
     "det-onnx-fp32": [str(DET.checkpoint), "--format", "onnx"],
