@@ -245,7 +245,7 @@ def main() -> None:
             f"{'-' if drop is None else f'{drop * 100:.2f}':>8}"
         )
     for r in rows:
-        if r.get("quantization", {}).get("candidates"):
+        if (r.get("quantization") or {}).get("candidates"):
             print(f"CANDIDATES {r['variant']}: {json.dumps(r['quantization']['candidates'])}")
             steps = json.dumps(r["quantization"].get("seconds"))
             print(f"STEPS {r['variant']}: {steps} stages {r['stage_s']}")
