@@ -8,7 +8,7 @@ import numpy as np
 import openvino as ov
 import openvino.opset13 as ops
 
-from exporters.optimize.openvino_quant import is_transformer, postprocessing
+from exporters.optimize.openvino_quant import is_transformer, postprocessing, preferred
 
 
 def _named(node: ov.Node, name: str) -> ov.Node:
@@ -54,3 +54,10 @@ def test_attention_in_a_network_of_matrix_products_is_a_transformer() -> None:
     q, k = _linear(tokens, 16, 7), _linear(tokens, 16, 8)
     cnn = ov.Model([ops.result(ops.matmul(q, k, False, True))], [image])
     assert not is_transformer(cnn)
+
+
+def test_the_fitting_preset_stays_unless_another_is_clearly_faster() -> None:
+    assert preferred([0.98, 0.98], [120.7, 115.0]) == 0  # 5% apart at most: noise
+    assert preferred([0.98, 0.98], [120.0, 100.0]) == 1
+    assert preferred([0.90, 0.98], [100.0, 120.0]) == 1  # the first agrees too little
+    assert preferred([0.98, 0.975], [120.0, 100.0]) == 1  # within a point of the best
