@@ -292,6 +292,9 @@ def _export_ended(args: argparse.Namespace, job: Any, final: dict[str, Any], bar
         print(json.dumps({**final, "export_id": job.id, "status": job.status}, default=str))
     if job.status == "completed":
         if not args.json:
+            if final.get("timings"):
+                stages = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in final["timings"].items())
+                print(f"time per stage: {stages}", file=sys.stderr)
             print(f"export {job.id} (v{job.version}) → {job.package_dir}")
         return 0
     if job.status == "cancelled":

@@ -227,6 +227,8 @@ def _optimization_stats(ctx: ExportContext, model_size: int) -> dict[str, Any]:
         stats["pruning"] = ctx.prune_stats
     if ctx.quant_stats is not None:
         stats["quantization"] = ctx.quant_stats
+        if ctx.quantization is not None and ctx.quantization.seconds:
+            stats["quantization"] = {**ctx.quant_stats, "seconds": dict(ctx.quantization.seconds)}
     if ctx.speed is not None:
         stats["speed"] = ctx.speed
         if ctx.speed["judged"]:
@@ -241,6 +243,8 @@ def package(ctx: ExportContext) -> None:
     model_size = sum(size_of(f) for f in model_files(ctx.file))
     metadata = ctx.metadata(ctx.parity)
     metadata["optimization_stats"] = _optimization_stats(ctx, model_size)
+    # seconds per stage so far (packaging's own is in the result's timings)
+    metadata["export"] = {**metadata["export"], "stage_seconds": dict(ctx.emitter.timings)}
     if ctx.validation is not None:
         metadata["validation"] = validation_metrics(ctx.validation)
     golden_images = golden_candidates(parity_images(ctx.spec, model.task))

@@ -7,7 +7,6 @@ validation judge the final file: the same task-level agreement as the gate
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -22,18 +21,6 @@ BOX_IOU = 0.75
 def same_runtime(wrapper: Any, path: Path) -> Any:
     """Another model file of the same format, run the way the package's wrapper runs it."""
     return type(wrapper.runtime)(str(path), 2, wrapper.metadata)
-
-
-def runtime_latency_ms(wrapper: Any, path: Path, tensor: np.ndarray, runs: int = 20) -> float:
-    run = same_runtime(wrapper, path)
-    for _ in range(3):
-        run(tensor)
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        run(tensor)
-        times.append(time.perf_counter() - start)
-    return float(np.median(times)) * 1000
 
 
 class AgreementProbe:

@@ -29,15 +29,18 @@ def can_fall_back(job: QuantizationJob | None) -> bool:
     return job is not None and job.spec.export_format == "onnx" and job.config.method == "static"
 
 
-def fall_back(job: QuantizationJob, stats: dict[str, Any], check: Check,
-              log: Log) -> tuple[dict[str, Any], dict[str, Any]] | None:
+def fall_back(
+    job: QuantizationJob, stats: dict[str, Any], check: Check, log: Log
+) -> tuple[dict[str, Any], dict[str, Any]] | None:
     """(check report, quantization stats) of the fewest float nodes that pass, or None
     when even reverting every sensitive node fails (the last failing setting stays)."""
     tensors, _ = job.calibration()
-    # the setting the first round chose stays fixed: only the excluded nodes change
-    job.config = job.config.model_copy(update={"quant_format": stats["quant_format"],
-                                               "per_channel": stats["per_channel"]})
-    order = onnx_quant.sensitive_nodes(job.prepared(), tensors, job.config, job.work)
+    # the setting the first round chose (job.setting) stays fixed: only the float nodes change,
+    # and every step quantizes from the same calibrated ranges
+    assert job.setting is not None
+    config = job.config.model_copy(update={"per_channel": job.setting.per_channel})
+    with job.timed("rank sensitive nodes"):
+        order = onnx_quant.sensitive_nodes(job.prepared(), tensors, job.calibrated(), config, job.work)
     quantize = quantizer_for(job.spec)
     assert quantize is not None
     attempts: list[dict[str, Any]] = []
@@ -75,9 +78,10 @@ def fall_back(job: QuantizationJob, stats: dict[str, Any], check: Check,
         best = (best[0], quantize(job))
     report, result = best
     result["kept_in_float"] = list(job.exclude)
-    result["fallback"] = {"sensitivity": "worst per-channel activation SQNR on the calibration images "
-                                         "(lowest first)",
-                          "attempts": attempts}
+    result["fallback"] = {
+        "sensitivity": "worst per-channel activation SQNR on the calibration images (lowest first)",
+        "attempts": attempts,
+    }
     return report, result
 
 
@@ -88,8 +92,10 @@ def agreement_fallback(job: QuantizationJob, stats: dict[str, Any], log: Log) ->
     required = float(job.spec.parity_for_precision().min_task_agreement or 1.0)
     if not can_fall_back(job) or stats.get("agreement", 1.0) >= required:
         return stats
-    log(f"INT8 agrees with the float model on {stats['agreement']:.0%} of the calibration "
-        f"images (needs {required:.0%}); keeping the most sensitive layers in float")
+    log(
+        f"INT8 agrees with the float model on {stats['agreement']:.0%} of the calibration "
+        f"images (needs {required:.0%}); keeping the most sensitive layers in float"
+    )
     _, probe = job.calibration()
 
     def agreement() -> dict[str, Any]:
@@ -98,9 +104,11 @@ def agreement_fallback(job: QuantizationJob, stats: dict[str, Any], log: Log) ->
 
     settled = fall_back(job, stats, agreement, log)
     if settled is None:
-        raise ValidationFailed("static INT8 does not agree with the float model even with every "
-                               f"sensitive layer in float (needs {required:.0%}); export without "
-                               "quantization or with method 'fp16'")
+        raise ValidationFailed(
+            "static INT8 does not agree with the float model even with every "
+            f"sensitive layer in float (needs {required:.0%}); export without "
+            "quantization or with method 'fp16'"
+        )
     report, stats = settled
     stats["agreement"] = report["agreement"]
     log(f"INT8 agrees on {report['agreement']:.0%} with {len(stats['kept_in_float'])} node(s) in float")

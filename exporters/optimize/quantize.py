@@ -7,7 +7,9 @@ model's preprocessing). Returns what optimization_stats reports.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,8 +17,9 @@ from typing import Any
 from core.registry import move_model
 from core.spec import ExportSpec, QuantizationConfig
 from exporters.optimize import onnx_quant
-from exporters.optimize.agreement import AgreementProbe, runtime_latency_ms
+from exporters.optimize.agreement import AgreementProbe
 from exporters.optimize.calibration import calibration_images, calibration_tensors
+from exporters.optimize.speed import interleaved_latencies
 
 
 @dataclass
@@ -33,21 +36,45 @@ class QuantizationJob:
     exclude: list[str] = field(default_factory=list)
     tensors: list[Any] = field(default_factory=list)  # calibration tensors, once read
     probe: AgreementProbe | None = None
+    ranges: Path | None = None  # ONNX Runtime's activation ranges, calibrated once
+    setting: onnx_quant.Setting | None = None  # the static INT8 setting chosen by measuring
+    seconds: dict[str, float] = field(default_factory=dict)  # time spent per step
+    calibrations: int = 0  # passes of the calibration images through the model for ranges
 
     def calibration(self) -> tuple[list[Any], AgreementProbe]:
         if not self.tensors or self.probe is None:
             assert self.config.calibration_data is not None
-            images = calibration_images(self.config.calibration_data, self.config.calibration_samples)
-            self.tensors = calibration_tensors(self.wrapper, images)
-            self.probe = AgreementProbe(self.wrapper, images, self.task)
+            with self.timed("read calibration images"):
+                images = calibration_images(self.config.calibration_data, self.config.calibration_samples)
+                self.tensors = calibration_tensors(self.wrapper, images)
+                self.probe = AgreementProbe(self.wrapper, images, self.task)
         return self.tensors, self.probe
 
     def prepared(self) -> Path:
         """The float model after ONNX Runtime's pre-processing, made once."""
         path = self.work / "float_prepared.onnx"
         if not path.exists():
-            onnx_quant.prepare(self.source, self.work)
+            with self.timed("pre-process (shape inference, graph optimization)"):
+                onnx_quant.prepare(self.source, self.work)
         return path
+
+    def calibrated(self) -> Path:
+        """The activation ranges of the prepared model on the calibration images, once per export."""
+        if self.ranges is None:
+            tensors, _ = self.calibration()
+            prepared = self.prepared()
+            with self.timed("calibrate"):
+                self.ranges = onnx_quant.calibrate(prepared, tensors, self.config, self.work)
+            self.calibrations += 1
+        return self.ranges
+
+    @contextmanager
+    def timed(self, step: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[step] = round(self.seconds.get(step, 0.0) + time.perf_counter() - start, 3)
 
 
 Quantizer = Callable[[QuantizationJob], dict[str, Any]]
@@ -66,50 +93,42 @@ def onnx_fp16(job: QuantizationJob) -> dict[str, Any]:
 
 
 def onnx_static(job: QuantizationJob) -> dict[str, Any]:
+    """Candidates quantized from one calibration (job.calibrated), timed together; a fallback
+    step keeps the chosen setting and only adds float nodes."""
     tensors, probe = job.calibration()
+    ranges = job.calibrated()
     target = job.work / "static.onnx"
     tail = onnx_quant.postprocessing_nodes(job.prepared())
     exclude = tail + [n for n in job.exclude if n not in tail]
-    def measure(path: Path) -> float:
-        return runtime_latency_ms(job.wrapper, path, tensors[0])
 
-    stats = onnx_quant.quantize_static(job.prepared(), target, tensors, job.config, probe, measure, exclude)
-    stats["postprocessing_in_float"] = tail
+    def measure(paths: list[Path]) -> list[float]:
+        return interleaved_latencies(job.wrapper, paths, tensors[0])
+
+    with job.timed("quantize candidates" if job.setting is None else "quantize fallback steps"):
+        stats, job.setting = onnx_quant.quantize_static(
+            job.prepared(), target, ranges, job.config, probe, measure, exclude, job.setting
+        )
+    stats.update(
+        postprocessing_in_float=tail, calibration_images=len(tensors), calibration_passes=job.calibrations
+    )
     return _replace(job, target, stats)
 
 
 def openvino_static(job: QuantizationJob) -> dict[str, Any]:
-    """NNCF post-training quantization of the IR; decoding after the last weighted layer
-    stays float, as for ONNX."""
-    import nncf
-    import openvino as ov
+    """NNCF post-training quantization of the IR, its options fitted and measured
+    (openvino_quant); the decoding tail stays float, as for ONNX."""
+    from exporters.optimize import openvino_quant
 
     tensors, probe = job.calibration()
-    model = ov.Core().read_model(str(job.source))
-    tail = openvino_postprocessing(model)
-    quantized = nncf.quantize(
-        model, nncf.Dataset(tensors), subset_size=len(tensors),
-        # asymmetric activations: SiLU/Swish outputs are far from symmetric around zero
-        preset=nncf.QuantizationPreset.MIXED,
-        ignored_scope=nncf.IgnoredScope(names=tail + job.exclude, validate=False),
-    )
-    target = job.work / "static.xml"
-    ov.save_model(quantized, str(target), compress_to_fp16=False)
-    stats = {"method": "static", "tool": f"NNCF {nncf.__version__} post-training quantization",
-             "calibration_images": len(tensors), "postprocessing_in_float": tail,
-             "agreement": round(probe(target), 4)}
+
+    def measure(paths: list[Path]) -> list[float]:
+        return interleaved_latencies(job.wrapper, paths, tensors[0])
+
+    with job.timed("quantize candidates"):
+        target, stats = openvino_quant.quantize_candidates(
+            job.source, job.work, tensors, job.exclude, probe, measure
+        )
     return _replace(job, target, stats)
-
-
-WEIGHTED_OV_OPS = {"Convolution", "GroupConvolution", "MatMul", "ConvolutionBackpropData"}
-
-
-def openvino_postprocessing(model: Any) -> list[str]:
-    """Names of the IR's operations after its last weighted layer (see onnx_quant)."""
-    ops = [op for op in model.get_ordered_ops() if op.get_type_name() not in ("Constant", "Result",
-                                                                               "Parameter")]
-    last = max((i for i, op in enumerate(ops) if op.get_type_name() in WEIGHTED_OV_OPS), default=len(ops))
-    return [op.get_friendly_name() for op in ops[last + 1:]]
 
 
 def _replace(job: QuantizationJob, target: Path, stats: dict[str, Any]) -> dict[str, Any]:

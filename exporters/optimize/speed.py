@@ -35,22 +35,33 @@ WARMUP = 3
 ROUNDS = 15
 
 
-def interleaved_medians(wrapper: Any, first: Path, second: Path, tensor: np.ndarray,
-                        rounds: int = ROUNDS) -> tuple[float, float]:
-    """Median milliseconds per run of two model files of one format, timed in turns
-    (first-second, then second-first, ...) so neither profits from a quiet moment."""
-    runs = [same_runtime(wrapper, first), same_runtime(wrapper, second)]
+def interleaved_latencies(
+    wrapper: Any, files: list[Path], tensor: np.ndarray, rounds: int = ROUNDS
+) -> list[float]:
+    """Median milliseconds per run of several model files of one format, all loaded in this
+    process and timed in turns (each round starts one file further along, so no file always
+    runs first or right after another), so none profits from a quiet moment."""
+    runs = [same_runtime(wrapper, path) for path in files]
     for run in runs:
         for _ in range(WARMUP):
             run(tensor)
-    times: list[list[float]] = [[], []]
+    times: list[list[float]] = [[] for _ in runs]
     for index in range(rounds):
-        order = (0, 1) if index % 2 == 0 else (1, 0)
-        for which in order:
+        for step in range(len(runs)):
+            which = (index + step) % len(runs)
             start = time.perf_counter()
             runs[which](tensor)
             times[which].append(time.perf_counter() - start)
-    return float(np.median(times[0])) * 1000, float(np.median(times[1])) * 1000
+    return [float(np.median(t)) * 1000 for t in times]
+
+
+def interleaved_medians(
+    wrapper: Any, first: Path, second: Path, tensor: np.ndarray, rounds: int = ROUNDS
+) -> tuple[float, float]:
+    """Median milliseconds per run of two model files of one format, timed in turns
+    (first-second, then second-first, ...)."""
+    first_ms, second_ms = interleaved_latencies(wrapper, [first, second], tensor, rounds)
+    return first_ms, second_ms
 
 
 def _not_judged(goal: str, reason: str) -> dict[str, Any]:
@@ -68,31 +79,45 @@ def judge_speed(spec: ExportSpec, job: Any, pruned: bool) -> dict[str, Any] | No
         return None
     goal, fmt = spec.optimization_config.goal, spec.format
     if not fmt.speed_judged_here:
-        return _not_judged(goal, f"{fmt.title} models run on other hardware (phones, GPUs, Apple "
-                                 "silicon): their speed on this machine's CPU says nothing of it")
+        return _not_judged(
+            goal,
+            f"{fmt.title} models run on other hardware (phones, GPUs, Apple "
+            "silicon): their speed on this machine's CPU says nothing of it",
+        )
     if job is None:
-        what = "pruning changed the network before conversion" if pruned else \
-            f"the converter wrote the {spec.precision.upper()} model directly"
+        what = (
+            "pruning changed the network before conversion"
+            if pruned
+            else f"the converter wrote the {spec.precision.upper()} model directly"
+        )
         return _not_judged(goal, f"no float model of this export to time against ({what})")
     tensor, _ = job.wrapper.preprocess(probe_photo())
     tensor = np.repeat(tensor, job.wrapper.fixed_batch, axis=0)
     float_ms, optimized_ms = interleaved_medians(job.wrapper, job.source, job.model_file, tensor)
     speedup = float_ms / optimized_ms if optimized_ms else 0.0
     report: dict[str, Any] = {
-        "goal": goal, "judged": True, "runtime": fmt.parity_runtime,
-        "float_ms": round(float_ms, 3), "optimized_ms": round(optimized_ms, 3),
-        "speedup": round(speedup, 3), "min_speedup": MIN_SPEEDUP, "rounds": ROUNDS,
+        "goal": goal,
+        "judged": True,
+        "runtime": fmt.parity_runtime,
+        "float_ms": round(float_ms, 3),
+        "optimized_ms": round(optimized_ms, 3),
+        "speedup": round(speedup, 3),
+        "min_speedup": MIN_SPEEDUP,
+        "rounds": ROUNDS,
         "passed": speedup >= MIN_SPEEDUP,
     }
     if report["passed"]:
         return report
-    measured = (f"the {spec.precision.upper()} {fmt.title} model runs at {speedup:.2f}× the float "
-                f"model's speed ({optimized_ms:.2f} ms against {float_ms:.2f} ms, medians of {ROUNDS} "
-                f"interleaved runs with the package's runtime; faster means ≥ {MIN_SPEEDUP}×)")
+    measured = (
+        f"the {spec.precision.upper()} {fmt.title} model runs at {speedup:.2f}× the float "
+        f"model's speed ({optimized_ms:.2f} ms against {float_ms:.2f} ms, medians of {ROUNDS} "
+        f"interleaved runs with the package's runtime; faster means ≥ {MIN_SPEEDUP}×)"
+    )
     if goal == "size":
         report["kept_for"] = "size"
         return report
     raise ValidationFailed(
         f"speed gate failed: {measured}, so it is not handed over. Export it with the goal "
         "'size' (--goal size) to keep it for its smaller file, or keep FP32 for speed",
-        details={"speed": report})
+        details={"speed": report},
+    )

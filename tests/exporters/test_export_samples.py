@@ -59,6 +59,8 @@ def test_package_is_complete_and_passed_parity(name: str, exported: Callable[[st
     assert model_files | {"metadata.json", "labels.txt", "README.md",
                           "runtimes/python/model_wrapper.py"} <= names
     assert set(result["timings"]) == {"load", "optimize", "convert", "parity", "validate", "speed", "package"}
+    # every stage before packaging, in the package's record too
+    assert set(metadata["export"]["stage_seconds"]) == set(result["timings"]) - {"package"}
 
 
 def test_detector_wrapper_matches_ultralytics_predict(exported: Callable[[str], CliRun]) -> None:
@@ -178,3 +180,10 @@ def test_mobile_optimization_works_or_says_why(tmp_path: Path) -> None:
     else:  # e.g. the CUDA build of torch on these machines
         assert run.code == 3 and "need a torch build with XNNPACK" in run.stderr
         assert not (tmp_path / "pkg" / "model.torchscript").exists()
+
+
+def test_the_cli_says_how_long_each_stage_took(tmp_path: Path) -> None:
+    run = slipway("export", *EXPORTS["timm-onnx"], "--out", str(tmp_path / "pkg"), home=tmp_path)
+    assert run.code == 0, run.stderr[-2000:]
+    line = next(line for line in run.stderr.splitlines() if line.startswith("time per stage: "))
+    assert all(f"{stage} " in line for stage in ("load", "convert", "parity", "speed", "package")), line

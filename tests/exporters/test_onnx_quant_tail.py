@@ -34,3 +34,25 @@ def test_the_tail_is_what_feeds_no_weighted_layer_whatever_the_node_order(tmp_pa
         path = tmp_path / "m.onnx"
         onnx.save(_graph(order), str(path))
         assert set(postprocessing_nodes(path)) == expected, order
+
+
+def test_a_fixed_projection_is_decoding_not_a_learned_layer(tmp_path: Path) -> None:
+    """YOLO's DFL: softmax over distance bins, then a 1×1 conv with weights 0..15 (their
+    expectation). It and its softmax stay float; the learned conv before them does not."""
+    learned = numpy_helper.from_array(np.full((16, 1, 1, 1), 0.5, np.float32), "w")
+    bins = numpy_helper.from_array(np.arange(16, dtype=np.float32).reshape(1, 16, 1, 1), "bins")
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["c"], name="learned_conv"),
+        helper.make_node("Softmax", ["c"], ["p"], name="dfl_softmax", axis=1),
+        helper.make_node("Conv", ["p", "bins"], ["y"], name="dfl_conv"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "dfl",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 4, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 1, 4, 4])],
+        [learned, bins],
+    )
+    path = tmp_path / "dfl.onnx"
+    onnx.save(helper.make_model(graph), str(path))
+    assert set(postprocessing_nodes(path)) == {"dfl_softmax", "dfl_conv"}

@@ -44,7 +44,11 @@ def test_static_int8_detector_keeps_its_accuracy_and_says_what_it_did(int8_detec
     assert quant["method"] == "static" and quant["calibration_images"] == 32
     assert quant["calibration_method"] == "percentile"
     assert {c["quant_format"] for c in quant["candidates"]} == {"qoperator", "qdq"}
-    assert len(quant["candidates"]) == 4 and all(0 <= c["agreement"] <= 1 for c in quant["candidates"])
+    # 2 forms × 2 channel settings, then weighted-only and float-depthwise on the winner
+    assert len(quant["candidates"]) == 6 and all(0 <= c["agreement"] <= 1 for c in quant["candidates"])
+    assert {c["ops"] for c in quant["candidates"]} == {"all", "weighted-only", "float-depthwise"}
+    assert quant["calibration_passes"] == 1 and quant["seconds"]["calibrate"] > 0
+    assert "/model.23/dfl/conv/Conv" in quant["postprocessing_in_float"]  # DFL is decoding
     assert quant["postprocessing_in_float"], "box decoding must stay float"
     stats = meta["optimization_stats"]
     speed = stats["speed"]  # the speed gate passed it: faster than the float model, here
@@ -175,6 +179,9 @@ def test_openvino_int8_through_nncf_keeps_decoding_float(tmp_path: Path) -> None
     meta = metadata(out)
     quant = meta["optimization_stats"]["quantization"]
     assert quant["tool"].startswith("NNCF") and quant["postprocessing_in_float"]
+    assert any("dfl" in name for name in quant["postprocessing_in_float"])
+    assert {c["preset"] for c in quant["candidates"]} == {"mixed", "performance"}
+    assert quant["model_type"] == "default" and quant["preset"] in ("mixed", "performance")
     assert (out / "model.bin").stat().st_size < 0.5 * 10.4e6
     assert meta["parity"]["precision"] == "int8" and meta["parity"]["passed"]
     assert meta["runtime"]["openvino"] == {"INFERENCE_PRECISION_HINT": "f32"}

@@ -1,0 +1,142 @@
+"""Static INT8 for OpenVINO: NNCF post-training quantization with the options that fit the
+model, chosen by measuring.
+
+Fixed by the model's structure:
+- the decoding tail stays float (an ignored scope, as Ultralytics does for its detection
+  head): every operation that feeds no learned weighted layer, found from the graph's
+  edges; YOLO's DFL (a fixed 0..n-1 projection) counts as decoding, so it stays float too;
+- ``model_type`` TRANSFORMER for transformers (attention, and mostly matrix-product
+  layers), as NNCF asks;
+- fast bias correction (NNCF's default; the full one costs minutes on a 2-core machine).
+
+Measured: the preset. MIXED (asymmetric activations: SiLU outputs are far from symmetric
+around zero) against PERFORMANCE (symmetric), each quantized, its agreement with the float
+model taken on the calibration images, both timed together (interleaved) through the
+package's runtime. MIXED (Ultralytics' choice too) is kept unless PERFORMANCE agrees
+within a point of the best and is faster by the speed gate's margin.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from exporters.optimize.onnx_quant import AGREEMENT_SLACK, is_fixed_projection
+from exporters.optimize.speed import MIN_SPEEDUP
+
+WEIGHTED_OV_OPS = {"Convolution", "GroupConvolution", "MatMul", "ConvolutionBackpropData"}
+PASS_THROUGH = {"Convert", "Reshape", "Transpose", "Unsqueeze", "Squeeze"}
+STRUCTURAL = {"Constant", "Parameter", "Result"}
+PRESETS = ("mixed", "performance")
+
+
+def _constant(output: Any) -> Any:
+    """The constant array behind an op input (through converts and reshapes), or None."""
+    node = output.get_node()
+    while node.get_type_name() in PASS_THROUGH:
+        node = node.input_value(0).get_node()
+    return node.get_data() if node.get_type_name() == "Constant" else None
+
+
+def _learned(op: Any) -> bool:
+    if op.get_type_name() not in WEIGHTED_OV_OPS:
+        return False
+    weights = _constant(op.input_value(1))
+    if weights is None:
+        return op.get_type_name() != "MatMul"  # activation × activation: attention, not a layer
+    return not is_fixed_projection(weights)
+
+
+def postprocessing(model: Any) -> list[str]:
+    """Names of the IR's operations that feed no learned weighted layer (see onnx_quant)."""
+    ops = [op for op in model.get_ordered_ops() if op.get_type_name() not in STRUCTURAL]
+    feeds: set[str] = set()
+    stack = [op for op in ops if _learned(op)]
+    while stack:  # walk upstream from every learned weighted layer
+        op = stack.pop()
+        name = op.get_friendly_name()
+        if name in feeds:
+            continue
+        feeds.add(name)
+        stack.extend(value.get_node() for value in op.input_values())
+    if not feeds:
+        return []
+    return [
+        op.get_friendly_name()
+        for op in ops
+        if op.get_friendly_name() not in feeds and _constant(op.output(0)) is None
+    ]
+
+
+def is_transformer(model: Any) -> bool:
+    """Attention (a MatMul of two activations) in a network whose learned layers are mostly
+    matrix products: a ViT or DeiT, not a CNN with one attention block (YOLO11's PSA)."""
+    ops = model.get_ordered_ops()
+    attention = any(
+        op.get_type_name() == "MatMul"
+        and _constant(op.input_value(0)) is None
+        and _constant(op.input_value(1)) is None
+        for op in ops
+    )
+    learned = [op.get_type_name() for op in ops if _learned(op)]
+    return attention and learned.count("MatMul") > len(learned) - learned.count("MatMul")
+
+
+def preferred(agreements: list[float], latencies: list[float]) -> int:
+    """Index of the candidate kept: the first (the option that fits the model) among those
+    within AGREEMENT_SLACK of the best agreement, unless a later one is faster by at least
+    the speed gate's margin (a few percent either way is the noise of a shared machine)."""
+    best = max(agreements)
+    good = [i for i, a in enumerate(agreements) if a >= best - AGREEMENT_SLACK]
+    chosen = good[0]
+    for i in good[1:]:
+        if latencies[i] * MIN_SPEEDUP <= latencies[chosen]:
+            chosen = i
+    return chosen
+
+
+def quantize_candidates(
+    source: Path, work: Path, tensors: list[Any], exclude: list[str], evaluate: Any, measure: Any
+) -> tuple[Path, dict[str, Any]]:
+    """(the chosen quantized IR, its stats)."""
+    import nncf
+    import openvino as ov
+
+    core = ov.Core()
+    model = core.read_model(str(source))
+    tail = postprocessing(model)
+    transformer = is_transformer(model)
+    presets = {"mixed": nncf.QuantizationPreset.MIXED, "performance": nncf.QuantizationPreset.PERFORMANCE}
+    paths: list[Path] = []
+    for name in PRESETS:
+        quantized = nncf.quantize(
+            core.read_model(str(source)),
+            nncf.Dataset(tensors),
+            subset_size=len(tensors),
+            preset=presets[name],
+            fast_bias_correction=True,
+            model_type=nncf.ModelType.TRANSFORMER if transformer else None,
+            ignored_scope=nncf.IgnoredScope(
+                names=tail + [n for n in exclude if n not in tail], validate=False
+            ),
+        )
+        paths.append(work / f"static_{name}.xml")
+        ov.save_model(quantized, str(paths[-1]), compress_to_fp16=False)
+    latencies = measure(paths)
+    agreements = [round(evaluate(path), 4) for path in paths]
+    chosen = preferred(agreements, latencies)
+    stats = {
+        "method": "static",
+        "tool": f"NNCF {nncf.__version__} post-training quantization",
+        "calibration_images": len(tensors),
+        "postprocessing_in_float": tail,
+        "preset": PRESETS[chosen],
+        "model_type": "transformer" if transformer else "default",
+        "fast_bias_correction": True,
+        "agreement": agreements[chosen],
+        "candidates": [
+            {"preset": name, "latency_ms": round(ms, 3), "agreement": agreement}
+            for name, ms, agreement in zip(PRESETS, latencies, agreements, strict=True)
+        ],
+    }
+    return paths[chosen], stats
