@@ -49,6 +49,9 @@ NO_TFLITE = {"rt_detr": _DEFORMABLE_TFLITE, "rt_detr_v2": _DEFORMABLE_TFLITE, "d
                                 "to ONNX, OpenVINO or TorchScript instead",
              "mobilevitv2": "onnx2tf does not finish converting its patch folding (col2im): stopped "
                             "after 25 minutes; export to ONNX, OpenVINO or TorchScript instead",
+             "dab-detr": "onnx2tf cannot convert its decoder's anchor-box queries (a reshape of the "
+                         "(2, 256, queries) query tensor fails); export to ONNX, OpenVINO or TorchScript "
+                         "instead",
              "segformer": "onnx2tf's conversion computes something else (logits off by up to 7, top-1 "
                           "agreeing on 1 image of 16): the parity gate would refuse it; export to ONNX, "
                           "OpenVINO or TorchScript instead"}

@@ -82,6 +82,7 @@ REFUSALS = [  # (family, format, extra flags, words the refusal names)
     ("deformable_detr", "tflite", ("--imgsz", "640"), "6-D tensor"),
     ("segformer", "tflite", (), "parity gate"),
     ("mobilevitv2", "tflite", (), "col2im"),
+    ("dab-detr", "tflite", ("--imgsz", "640"), "anchor-box queries"),
     ("convnext", "onnx", ("--imgsz", "320"), "--imgsz 320"),
 ]
 
