@@ -52,6 +52,8 @@ NO_TFLITE = {"rt_detr": _DEFORMABLE_TFLITE, "rt_detr_v2": _DEFORMABLE_TFLITE, "d
              "dab-detr": "onnx2tf cannot convert its decoder's anchor-box queries (a reshape of the "
                          "(2, 256, queries) query tensor fails); export to ONNX, OpenVINO or TorchScript "
                          "instead",
+             "dpt": "onnx2tf's conversion computes something else (segmentation logits off by up to 21): "
+                    "the parity gate would refuse it; export to ONNX, OpenVINO or TorchScript instead",
              "segformer": "onnx2tf's conversion computes something else (logits off by up to 7, top-1 "
                           "agreeing on 1 image of 16): the parity gate would refuse it; export to ONNX, "
                           "OpenVINO or TorchScript instead"}

@@ -233,7 +233,7 @@ RECIPES: list[Recipe] = [
     Recipe("dpt", "semantic", "DPTForSemanticSegmentation",
            {**_VIT, "num_hidden_layers": 4, "backbone_out_indices": [0, 1, 2, 3], "use_auxiliary_head": False,
             "neck_hidden_sizes": [24, 48, 96, 96], "fusion_hidden_size": 64}, note="4 layers, width 96",
-           suffix="-semantic"),
+           suffix="-semantic", refused_formats={"tflite": "parity gate"}),
     Recipe("mobilenet_v2", "semantic", "MobileNetV2ForSemanticSegmentation", suffix="-semantic"),
     Recipe("mobilevit", "semantic", "MobileViTForSemanticSegmentation", suffix="-semantic"),
     Recipe("mobilevitv2", "semantic", "MobileViTV2ForSemanticSegmentation", suffix="-semantic",
