@@ -6,8 +6,12 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from tests.raycluster import RayCluster
 
 ROOT = Path(__file__).resolve().parents[1]
 NETGUARD = Path(__file__).resolve().parent / "netguard"
@@ -70,3 +74,17 @@ def exported(export_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Cal
         return cache[name]
 
     return get
+
+
+@pytest.fixture(scope="module")
+def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayCluster]:
+    """A loopback Ray cluster (tests/raycluster.py: a head and a second node), stopped after
+    the module's tests."""
+    pytest.importorskip("ray.job_submission", reason="the 'cluster' extra (Ray) is not installed")
+    from tests.raycluster import start_cluster
+
+    cluster = start_cluster(tmp_path_factory.mktemp("ray"))
+    try:
+        yield cluster
+    finally:
+        cluster.stop()

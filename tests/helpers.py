@@ -184,3 +184,14 @@ def shapes_folder(root: Path) -> Path:
     ordered = [names[i] for i in sorted(names)] if isinstance(names, dict) else list(names)
     (root / "classes.txt").write_text("\n".join(ordered) + "\n", encoding="utf-8")
     return root
+
+
+def recorded_jobs(home: Path) -> list[Any]:
+    """Every export job the data directory ``home`` has recorded (none without a database)."""
+    from core.db import Database, ExportJob
+
+    db = home / "slipway.db"
+    if not db.exists():
+        return []
+    with Database(db).session() as s:
+        return list(s.query(ExportJob))

@@ -12,15 +12,13 @@ import json
 import os
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from core.db import Database, ExportJob
 from core.samples import sample
-from tests.helpers import SLIPWAY, slipway
-from tests.raycluster import NODE_IPS, RayCluster, free_port, start_cluster
+from tests.helpers import SLIPWAY, recorded_jobs, slipway
+from tests.raycluster import NODE_IPS, RayCluster, free_port
 
 pytest.importorskip("ray.job_submission", reason="the 'cluster' extra (Ray) is not installed")
 
@@ -32,21 +30,6 @@ full = pytest.mark.skipif(not os.environ.get("SLIPWAY_CLUSTER_FULL"),
                           reason="the longer cluster tests run under `make test-cluster`")
 
 
-@pytest.fixture(scope="module")
-def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayCluster]:
-    cluster = start_cluster(tmp_path_factory.mktemp("ray"))
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
-
-
-def _jobs(home: Path) -> list[ExportJob]:
-    db = home / "slipway.db"
-    if not db.exists():
-        return []
-    with Database(db).session() as s:
-        return list(s.query(ExportJob))
 
 
 def _wait_for(predicate: object, timeout: float, what: str) -> None:
@@ -84,13 +67,13 @@ def test_an_unreachable_cluster_is_refused_before_any_job_exists(slipway_home: P
     assert run.code == 2, run.stderr
     assert address in run.stderr and "cannot be reached" in run.stderr
     assert run.result["status"] == "refused" and run.result["export_id"] is None
-    assert _jobs(slipway_home) == []
+    assert recorded_jobs(slipway_home) == []
     # the environment variable chooses the same way
     env_run = subprocess.run([*SLIPWAY, "export", *TIMM, "--format", "onnx"], capture_output=True,
                              text=True, env={**os.environ, "SLIPWAY_HOME": str(slipway_home),
                                              "SLIPWAY_CLUSTER": address}, timeout=120)
     assert env_run.returncode == 2 and address in env_run.stderr
-    assert _jobs(slipway_home) == []
+    assert recorded_jobs(slipway_home) == []
 
 
 def test_tensorrt_on_a_cluster_without_a_gpu_is_refused_naming_the_gpu(
@@ -100,12 +83,12 @@ def test_tensorrt_on_a_cluster_without_a_gpu_is_refused_naming_the_gpu(
                   home=slipway_home)
     assert run.code == 3, run.stderr
     assert "1 GPU" in run.stderr and ray_cluster.address in run.stderr and "tensorrt" in run.stderr
-    assert _jobs(slipway_home) == []
+    assert recorded_jobs(slipway_home) == []
     # a custom resource no node has is refused the same way, by name
     run = slipway("export", *TIMM, "--format", "onnx", "--cluster", ray_cluster.address,
                   "--cluster-resource", "big_memory=1", home=slipway_home)
     assert run.code == 3 and "big_memory" in run.stderr
-    assert _jobs(slipway_home) == []
+    assert recorded_jobs(slipway_home) == []
 
 
 def test_an_export_runs_on_the_second_node_with_its_package_and_history(
@@ -122,7 +105,7 @@ def test_an_export_runs_on_the_second_node_with_its_package_and_history(
     assert result["executed_on"].startswith(f"{NODE_IPS[0]} ")  # node b, not the head
     assert (out / "model.onnx").is_file() and (out / "metadata.json").is_file()
     assert not (out / ".staging").exists()
-    [job] = _jobs(slipway_home)
+    [job] = recorded_jobs(slipway_home)
     assert job.status == "completed" and job.progress_percent == 100.0
     assert job.cluster_address == ray_cluster.address and job.executed_on == result["executed_on"]
     shown = json.loads(slipway("jobs", "show", job.id, home=slipway_home).stdout)
@@ -143,16 +126,16 @@ def test_cancel_stops_the_remote_job(ray_cluster: RayCluster, slipway_home: Path
         env={**os.environ, "SLIPWAY_HOME": str(slipway_home)},
     )
     try:
-        _wait_for(lambda: any(j.status == "running" and j.executed_on for j in _jobs(slipway_home)),
+        _wait_for(lambda: any(j.status == "running" and j.executed_on for j in recorded_jobs(slipway_home)),
                   90, "the remote export to run")
-        [job] = _jobs(slipway_home)
+        [job] = recorded_jobs(slipway_home)
         cancel = slipway("jobs", "cancel", job.id, home=slipway_home)
         assert cancel.code == 0, cancel.stderr
         assert cli.wait(timeout=60) == 130
     finally:
         if cli.poll() is None:
             cli.kill()
-    [job] = _jobs(slipway_home)
+    [job] = recorded_jobs(slipway_home)
     assert job.status == "cancelled"
     status = JobSubmissionClient(ray_cluster.address).get_job_status(f"slipway-{job.id}")
     assert status.value == "STOPPED"
@@ -171,9 +154,9 @@ def test_a_node_that_dies_mid_export_ends_the_job_failed_with_the_reason(
         env={**os.environ, "SLIPWAY_HOME": str(slipway_home)},
     )
     try:
-        _wait_for(lambda: any(j.status == "running" and j.executed_on for j in _jobs(slipway_home)),
+        _wait_for(lambda: any(j.status == "running" and j.executed_on for j in recorded_jobs(slipway_home)),
                   90, "the remote export to run on the doomed node")
-        [job] = _jobs(slipway_home)
+        [job] = recorded_jobs(slipway_home)
         assert job.executed_on is not None and job.executed_on.startswith("127.0.0.19 ")
         doomed.kill()
         code = cli.wait(timeout=120)
@@ -181,7 +164,7 @@ def test_a_node_that_dies_mid_export_ends_the_job_failed_with_the_reason(
         if cli.poll() is None:
             cli.kill()
         doomed.kill()
-    [job] = _jobs(slipway_home)
+    [job] = recorded_jobs(slipway_home)
     assert code == 1, cli.stderr.read() if cli.stderr else ""
     print(f"dead node: {job.error_message}")  # shown with -rP: Ray's own reason
     assert job.status == "failed" and job.error_code == "internal"
@@ -203,7 +186,7 @@ def test_a_benchmark_fans_its_variants_out_over_both_nodes(
     nodes = {str(r["executed_on"]).split()[0] for r in rows}
     assert len(nodes) == 2, rows  # one CPU per node: the two exports ran at once, one on each
     assert all(r["latency_ms_p50"] for r in rows)  # measured side by side here afterwards
-    assert {j.executed_on for j in _jobs(slipway_home)} == {r["executed_on"] for r in rows}
+    assert {j.executed_on for j in recorded_jobs(slipway_home)} == {r["executed_on"] for r in rows}
 
 
 @full
@@ -230,7 +213,7 @@ def test_a_cluster_export_uploads_to_s3_and_no_credential_lands_anywhere(
     finally:
         with contextlib.suppress(StopIteration):
             next(environment)
-    [job] = _jobs(slipway_home)
+    [job] = recorded_jobs(slipway_home)
     info = JobSubmissionClient(ray_cluster.address).get_job_info(f"slipway-{job.id}")
     places = {"the Ray job": json.dumps([info.entrypoint, info.runtime_env, info.metadata]),
               "the spec": (slipway_home / "jobs" / job.id / "spec.json").read_text(),

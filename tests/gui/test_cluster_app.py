@@ -11,13 +11,11 @@ starts, and while the export runs) that leave the Ray job STOPPED.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from pytestqt.qtbot import QtBot
 
-from core.db import Database, ExportJob
 from core.samples import sample
 from core.settings import Settings
 from core.spec import ExportSpec
@@ -25,7 +23,8 @@ from gui.cluster_exports import start_on_cluster
 from gui.main_window import MainWindow
 from gui.models.history_model import COLUMNS
 from gui.views.settings import SettingsView
-from tests.raycluster import HEAD_IP, NODE_IPS, RayCluster, free_port, start_cluster
+from tests.helpers import recorded_jobs
+from tests.raycluster import HEAD_IP, NODE_IPS, RayCluster, free_port
 
 full = pytest.mark.skipif(not os.environ.get("SLIPWAY_CLUSTER_FULL"),
                           reason="the app on a real Ray cluster runs under `make test-cluster`")
@@ -33,22 +32,6 @@ TIMM = ExportSpec(checkpoint=sample("digits-timm").checkpoint, export_format="on
                   model_name="mobilenetv3_small_050")
 
 
-@pytest.fixture(scope="module")
-def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayCluster]:
-    pytest.importorskip("ray.job_submission", reason="the 'cluster' extra (Ray) is not installed")
-    cluster = start_cluster(tmp_path_factory.mktemp("ray"))
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
-
-
-def _jobs(home: Path) -> list[ExportJob]:
-    db = home / "slipway.db"
-    if not db.exists():
-        return []
-    with Database(db).session() as s:
-        return list(s.query(ExportJob))
 
 
 def _choose_cluster(qtbot: QtBot, address: str) -> SettingsView:
@@ -102,7 +85,7 @@ def test_an_unreachable_cluster_is_named_by_the_test_and_refuses_exports(
     qtbot.waitUntil(lambda: "not started" in window.notification.text.text(), timeout=30_000)
     message = window.notification.text.text()
     assert address in message and "Settings" in message, message
-    assert started == [] and _jobs(slipway_home) == []
+    assert started == [] and recorded_jobs(slipway_home) == []
     # this machine again: the wizard's export is not the cluster's business
     view.cluster.here.setChecked(True)
     assert view.save() and not start_on_cluster(window, TIMM)
@@ -124,7 +107,7 @@ def test_the_benchmark_panel_runs_on_the_cluster_settings_choose(
     assert child is not None and child.command[-2:] == ["--cluster", address]
     qtbot.waitUntil(lambda: panel.outcome != "", timeout=120_000)
     assert panel.outcome == "failed" and address in panel.status.text(), panel.status.text()
-    assert _jobs(slipway_home) == []
+    assert recorded_jobs(slipway_home) == []
 
 
 @full
@@ -142,7 +125,7 @@ def test_the_app_tests_the_cluster_and_refuses_tensorrt_without_a_gpu(
     assert not started.signal_triggered
     message = window.notification.text.text()
     assert "1 GPU" in message and "tensorrt" in message and ray_cluster.address in message, message
-    assert _jobs(slipway_home) == []
+    assert recorded_jobs(slipway_home) == []
 
 
 @full
@@ -172,7 +155,7 @@ def test_an_app_export_runs_on_the_cluster_and_its_node_is_in_the_history(
     window.history.select(job_id)
     summary = window.history.detail.summary.toPlainText()
     assert job.executed_on in summary and ray_cluster.address in summary, summary
-    [recorded] = _jobs(slipway_home)  # one row, recorded once
+    [recorded] = recorded_jobs(slipway_home)  # one row, recorded once
     assert recorded.status == "completed" and recorded.process_id is None
 
 
@@ -188,7 +171,7 @@ def test_a_cancel_as_the_conductor_starts_leaves_nothing_running(
         assert window.runner.cancel(job_id)  # before the conductor has marked its start
     assert finished.args[1].status == "cancelled"
     client = JobSubmissionClient(ray_cluster.address)
-    submitted = [j for j in client.list_jobs() if j.submission_id == f"slipway-{job_id}"]
+    submitted = [j for j in client.listrecorded_jobs() if j.submission_id == f"slipway-{job_id}"]
     if submitted:  # it got as far as submitting: stopped, not left to run
         qtbot.waitUntil(lambda: client.get_job_status(f"slipway-{job_id}").value == "STOPPED",
                         timeout=30_000)
@@ -203,8 +186,8 @@ def test_cancel_from_the_app_stops_the_ray_job(
     _choose_cluster(qtbot, ray_cluster.address)
     job_id = _start(qtbot, window)
     try:
-        qtbot.waitUntil(lambda: any(j.status == "running" and j.executed_on for j in _jobs(slipway_home)),
-                        timeout=120_000)
+        qtbot.waitUntil(lambda: any(j.status == "running" and j.executed_on
+                                    for j in recorded_jobs(slipway_home)), timeout=120_000)
         with qtbot.waitSignal(window.runner.sig_finished, timeout=90_000) as finished:
             assert window.runner.cancel(job_id)
     finally:
