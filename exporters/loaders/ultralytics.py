@@ -78,10 +78,6 @@ def _check_model(net: Any, task: str, kind: str, spec: ExportSpec) -> None:
     if spec.task not in ("auto", task):
         raise BadInput(f"task: the checkpoint is a '{task}' model, not '{spec.task}'")
     cfg = spec.export_config
-    if kind == "rtdetr" and spec.export_format == "tflite":
-        raise Unsupported("Ultralytics RT-DETR cannot be exported to tflite yet: TensorFlow Lite's converter "
-                          "fails on its decoder's output (boxes, scores and classes concatenated); export to "
-                          "ONNX, OpenVINO or TorchScript instead")
     if kind == "rtdetr" and isinstance(cfg, OnnxConfig) and cfg.embed_nms:
         raise BadInput("export_config.embed_nms: RT-DETR predicts a set of boxes without NMS; "
                        "export it without embed_nms")

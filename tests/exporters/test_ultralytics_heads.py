@@ -73,19 +73,3 @@ def test_unsupported_task_is_refused_naming_it(tmp_path: Path) -> None:
     (tmp_path / "work").mkdir()
     with pytest.raises(Unsupported, match="task 'semantic' is not supported"):
         load(spec, checkpoint, tmp_path / "work")
-
-
-def test_rtdetr_to_tflite_is_refused_by_the_loader_naming_the_way_out(tmp_path: Path) -> None:
-    """TensorFlow Lite's converter fails on RT-DETR's decoder output after minutes of work; the
-    loader refuses the route first, naming the formats that work."""
-    from core.errors import Unsupported
-    from core.spec import ExportSpec
-    from exporters.loaders.ultralytics import load
-    from tests.zoo.ultralytics_zoo import build_checkpoint
-
-    checkpoint = build_checkpoint("rtdetr-l.yaml", tmp_path / "ckpt")
-    spec = ExportSpec(checkpoint=checkpoint, export_format="tflite")
-    work = tmp_path / "work"
-    work.mkdir()
-    with pytest.raises(Unsupported, match=r"RT-DETR cannot be exported to tflite yet.*ONNX, OpenVINO"):
-        load(spec, checkpoint, work)

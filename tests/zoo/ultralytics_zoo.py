@@ -229,7 +229,6 @@ def _family(version: str, task: str, yaml: str) -> Family:
         framework_predict=lambda ckpt, rgb, conf: framework_predict(ckpt, rgb, conf, task, nms_free),
         in_slice=(version, task) in SLICE,
         note=", ".join(p for p in (head, f"imgsz {IMGSZ}") if p),
-        refused={"tflite": "RT-DETR"} if version == "rtdetr" else {},
     )
 
 
