@@ -136,9 +136,60 @@ def fold_fixed_shapes(model: Any, rounds: int = 8) -> tuple[Any, int]:
     return model, replaced
 
 
+def cubic_resizes_as_matmuls(model: Any) -> tuple[Any, int]:
+    """A bicubic ``Resize`` of a fixed-size NCHW tensor, written as the two matrix products it
+    is: ``A_h @ x @ A_w.T``, each matrix ONNX Runtime's own interpolation weights for that axis
+    (the node run on unit vectors, so every attribute is honoured). TFLite has no bicubic
+    resize (CrossViT scales its input for the second branch); matrix products it has."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import helper, numpy_helper
+
+    inferred = onnx.shape_inference.infer_shapes(model, data_prop=True).graph
+    fixed = {}
+    for value in (*inferred.value_info, *inferred.input, *inferred.output):
+        tensor = value.type.tensor_type
+        if tensor.HasField("shape") and all(d.HasField("dim_value") for d in tensor.shape.dim):
+            fixed[value.name] = [d.dim_value for d in tensor.shape.dim]
+    opset = next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
+
+    def weights(node: Any, n_in: int, n_out: int) -> np.ndarray:
+        """(n_out, n_in): the node's interpolation along one axis, read off unit vectors."""
+        sizes = numpy_helper.from_array(np.array([n_in, 1, n_out, 1], dtype=np.int64), "sizes")
+        probe = helper.make_node("Resize", ["x", "", "", "sizes"], ["y"])
+        probe.attribute.extend(node.attribute)
+        x = helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [n_in, 1, n_in, 1])
+        y = helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)
+        probe_model = helper.make_model(helper.make_graph([probe], "axis", [x], [y], [sizes]),
+                                        opset_imports=[helper.make_opsetid("", opset)])
+        session = ort.InferenceSession(probe_model.SerializeToString(), providers=["CPUExecutionProvider"])
+        unit = np.eye(n_in, dtype=np.float32).reshape(n_in, 1, n_in, 1)
+        return np.asarray(session.run(None, {"x": unit})[0]).reshape(n_in, n_out).T.copy()
+
+    graph, rewritten = model.graph, 0
+    for index, node in reversed(list(enumerate(graph.node))):
+        mode = next((a.s for a in node.attribute if a.name == "mode"), b"nearest")
+        shape_in, shape_out = fixed.get(node.input[0]), fixed.get(node.output[0])
+        if (node.op_type != "Resize" or mode != b"cubic" or shape_in is None or shape_out is None
+                or len(shape_in) != 4 or shape_in[:2] != shape_out[:2]):
+            continue
+        rows = numpy_helper.from_array(weights(node, shape_in[2], shape_out[2]), f"{node.name}/rows")
+        cols = numpy_helper.from_array(weights(node, shape_in[3], shape_out[3]).T.copy(), f"{node.name}/cols")
+        graph.initializer.extend([rows, cols])
+        middle = f"{node.output[0]}__rows_resized"
+        del graph.node[index]
+        graph.node.insert(index, helper.make_node("MatMul", [middle, cols.name], list(node.output),
+                                                  name=f"{node.name}/cols"))
+        graph.node.insert(index, helper.make_node("MatMul", [rows.name, node.input[0]], [middle],
+                                                  name=f"{node.name}/rows"))
+        rewritten += 1
+    return model, rewritten
+
+
 def _for_onnx2tf(source: Path, work: Path) -> Path:
     """The ONNX graph in forms onnx2tf converts: run-time shape arithmetic on fixed shapes
-    folded (:func:`fold_fixed_shapes`); ``ReduceL2`` over several axes (ConvNeXt V2's
+    folded (:func:`fold_fixed_shapes`); bicubic resizes as matrix products
+    (:func:`cubic_resizes_as_matmuls`); ``ReduceL2`` over several axes (ConvNeXt V2's
     global response norm) trips its TensorFlow call, so it becomes ``Sqrt(ReduceSumSquare)``,
     the same computation; GridSample's 2-D ``linear`` mode (opset 20's name, RT-DETR's and
     D-FINE's deformable attention) is written by its earlier name ``bilinear``, the only one
@@ -148,6 +199,8 @@ def _for_onnx2tf(source: Path, work: Path) -> Path:
 
     model = onnx.load(str(source))
     model, rewritten = fold_fixed_shapes(model)
+    model, resized = cubic_resizes_as_matmuls(model)
+    rewritten += resized
     graph = model.graph
     for node in (n for n in graph.node if n.op_type == "GridSample"):
         for attribute in node.attribute:
@@ -196,9 +249,10 @@ def refuse_unconvertible(source: Path, supported_ops: list[str]) -> None:
 def onnx2tflite(model: LoadedModel, spec: ExportSpec, source: Path | None, work: Path) -> Path:
     cfg = spec.export_config
     assert isinstance(cfg, TFLiteConfig) and source is not None
-    refuse_unconvertible(source, list(cfg.supported_ops))
+    prepared = _for_onnx2tf(source, work)
+    refuse_unconvertible(prepared, list(cfg.supported_ops))
     out = work / "tflite"
-    path = run_tf_convert(_for_onnx2tf(source, work), out, list(cfg.supported_ops))
+    path = run_tf_convert(prepared, out, list(cfg.supported_ops))
     if spec.optimization_config.quantization is not None:  # the quantizer converts it again
         keep = work.parent / QUANTIZATION_WORK / "saved_model"
         keep.parent.mkdir(parents=True, exist_ok=True)

@@ -151,25 +151,45 @@ def test_grid_sample_linear_is_given_to_onnx2tf_by_its_earlier_name(tmp_path: Pa
     assert [a.s for a in onnx.load(str(source)).graph.node[0].attribute if a.name == "mode"] == [b"linear"]
 
 
-def test_a_bicubic_resize_is_refused_before_the_conversion_unless_select_tf_ops(tmp_path: Path) -> None:
-    """CrossViT resizes its second branch bicubically: TensorFlow's converter failed on
-    'tf.ResizeBicubic' after minutes. Refused up front, naming the op set that has it."""
+def test_a_fixed_size_bicubic_resize_becomes_matrix_products_and_an_unknown_one_is_refused(
+        tmp_path: Path) -> None:
+    """CrossViT resizes its input bicubically for its second branch; TFLite has no bicubic
+    resize (TensorFlow's converter failed on 'tf.ResizeBicubic' after minutes). At a fixed size
+    it is two matrix products with ONNX Runtime's own weights: the same numbers. One whose
+    size is not known is refused up front, naming the op set that has it."""
+    import numpy as np
     import onnx
+    import onnxruntime as ort
     from onnx import TensorProto, helper
 
     from core.errors import Unsupported
-    from exporters.steps.tflite import refuse_unconvertible
+    from exporters.steps.tflite import _for_onnx2tf, refuse_unconvertible
 
-    scales = helper.make_tensor("scales", TensorProto.FLOAT, [4], [1, 1, 2, 2])
-    graph = helper.make_graph(
-        [helper.make_node("Resize", ["x", "", "scales"], ["y"], mode="cubic", name="/patch_embed/Resize")],
-        "branch", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 4, 4])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 8, 8])], [scales])
-    source = tmp_path / "cubic.onnx"
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(source))
+    def cubic(name: str, size: list[int | str], out: list[int | str]) -> Path:
+        scales = helper.make_tensor("scales", TensorProto.FLOAT, [4], [1, 1, 0.75, 1.5])
+        graph = helper.make_graph(
+            [helper.make_node("Resize", ["x", "", "scales"], ["y"], mode="cubic", cubic_coeff_a=-0.75,
+                              coordinate_transformation_mode="half_pixel", name="/patch_embed/Resize")],
+            "branch", [helper.make_tensor_value_info("x", TensorProto.FLOAT, size)],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, out)], [scales])
+        path = tmp_path / name
+        onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+        return path
+
+    fixed = cubic("fixed.onnx", [1, 3, 8, 8], [1, 3, 6, 12])
+    prepared = _for_onnx2tf(fixed, tmp_path)
+    assert "Resize" not in {n.op_type for n in onnx.load(str(prepared)).graph.node}
+    refuse_unconvertible(prepared, ["TFLITE_BUILTINS"])  # nothing left to refuse
+    x = np.random.default_rng(0).normal(size=(1, 3, 8, 8)).astype(np.float32)
+    before = ort.InferenceSession(str(fixed)).run(None, {"x": x})[0]
+    after = ort.InferenceSession(str(prepared)).run(None, {"x": x})[0]
+    assert after.shape == before.shape == (1, 3, 6, 12)
+    np.testing.assert_allclose(after, before, atol=1e-5)
+
+    unknown = _for_onnx2tf(cubic("unknown.onnx", ["n", 3, "h", "w"], ["n", 3, "H", "W"]), tmp_path)
     with pytest.raises(Unsupported, match=r"bicubic resize.*/patch_embed/Resize.*SELECT_TF_OPS"):
-        refuse_unconvertible(source, ["TFLITE_BUILTINS"])
-    refuse_unconvertible(source, ["TFLITE_BUILTINS", "SELECT_TF_OPS"])  # TensorFlow's op is allowed
+        refuse_unconvertible(unknown, ["TFLITE_BUILTINS"])
+    refuse_unconvertible(unknown, ["TFLITE_BUILTINS", "SELECT_TF_OPS"])  # TensorFlow's op is allowed
 
 
 @pytest.mark.slow
