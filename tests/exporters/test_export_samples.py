@@ -15,6 +15,7 @@ from core.inference import open_package
 from core.metadata import read_metadata
 from core.paths import size_of
 from core.samples import sample
+from core.spec import ExportSpec
 from tests.helpers import EXPORTS, STRUCTURE_ONLY, CliRun, export_pair, slipway
 
 pytestmark = pytest.mark.slow
@@ -60,7 +61,8 @@ def test_package_is_complete_and_passed_parity(name: str, exported: Callable[[st
                           "runtimes/python/model_wrapper.py"} <= names
     assert set(result["timings"]) == {"load", "optimize", "convert", "parity", "validate", "speed", "package"}
     # every stage before packaging, in the package's record too
-    assert set(metadata["export"]["stage_seconds"]) == set(result["timings"]) - {"package"}
+    assert set(metadata["performance"]["export_stage_seconds"]) == set(result["timings"]) - {"package"}
+    ExportSpec.model_validate(metadata["export"])  # the spec that made it, nothing else
 
 
 def test_detector_wrapper_matches_ultralytics_predict(exported: Callable[[str], CliRun]) -> None:
