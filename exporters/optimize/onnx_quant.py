@@ -160,30 +160,22 @@ def calibrate(prepared: Path, tensors: list[np.ndarray], cfg: QuantizationConfig
     return target
 
 
-def _static(
-    src: Path,
-    dst: Path,
-    ranges: Path,
-    cfg: QuantizationConfig,
-    fmt: str,
-    per_channel: bool,
-    exclude: list[str],
-    op_types: list[str] | None = None,
-) -> None:
+def _static(src: Path, dst: Path, ranges: Path, cfg: QuantizationConfig, setting: Setting) -> None:
+    """``src`` quantized as ``setting`` says, from the calibration ranges computed once."""
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
     quantize_static(
         str(src),
         str(dst),
         None,
-        quant_format=QuantFormat.QOperator if fmt == "qoperator" else QuantFormat.QDQ,
-        op_types_to_quantize=op_types,
-        per_channel=per_channel,
+        quant_format=QuantFormat.QOperator if setting.quant_format == "qoperator" else QuantFormat.QDQ,
+        op_types_to_quantize=list(setting.op_types) if setting.op_types else None,
+        per_channel=setting.per_channel,
         # uint8 activations with int8 weights: the combination x86 VNNI kernels are fast at
         activation_type=QuantType.QUInt8,
         weight_type=QuantType.QUInt8 if cfg.dtype == "quint8" else QuantType.QInt8,
         calibrate_method=_method(cfg),
-        nodes_to_exclude=exclude,
+        nodes_to_exclude=list(setting.exclude),
         calibration_cache_path=str(ranges),
     )
 
@@ -235,16 +227,7 @@ def _measured(
     paths = []
     for setting in settings:
         path = work / f"{setting.stem}.onnx"
-        _static(
-            prepared,
-            path,
-            ranges,
-            cfg,
-            setting.quant_format,
-            setting.per_channel,
-            list(setting.exclude),
-            list(setting.op_types) if setting.op_types else None,
-        )
+        _static(prepared, path, ranges, cfg, setting)
         paths.append(path)
     latencies = measure(paths)  # all in this process, interleaved
     return [
@@ -282,16 +265,7 @@ def quantize_static(
     work.mkdir(parents=True, exist_ok=True)
     if fixed is not None:
         setting = replace(fixed, exclude=tuple(dict.fromkeys([*fixed.exclude, *exclude])))
-        _static(
-            prepared,
-            dst,
-            ranges,
-            cfg,
-            setting.quant_format,
-            setting.per_channel,
-            list(setting.exclude),
-            list(setting.op_types) if setting.op_types else None,
-        )
+        _static(prepared, dst, ranges, cfg, setting)
         return _stats(cfg, setting, round(evaluate(dst), 4), []), setting
     formats = ["qoperator", "qdq"] if cfg.quant_format == "auto" else [cfg.quant_format]
     channels = [False, True] if cfg.per_channel is None else [cfg.per_channel]
@@ -412,7 +386,7 @@ def sensitive_nodes(
     )
 
     qdq = work / "sensitivity_qdq.onnx"
-    _static(prepared, qdq, ranges, cfg, "qdq", bool(cfg.per_channel), [])
+    _static(prepared, qdq, ranges, cfg, Setting("qdq", bool(cfg.per_channel), "all", ()))
     augmented = work / "sensitivity_augmented.onnx"
     modify_model_output_intermediate_tensors(str(qdq), str(augmented))
     sample = tensors[: min(len(tensors), 8)]
