@@ -28,6 +28,7 @@ from gui.preferences import Preferences
 from gui.theme import THEMES
 from gui.thread_task import run_in_thread
 from gui.widgets.cluster_settings import ClusterSettings
+from gui.widgets.connection_test import ConnectionTest
 from gui.widgets.jobs_settings import JobsSettings
 
 S3_FIELDS = ("s3_bucket", "s3_prefix", "s3_endpoint_url", "s3_region", "s3_profile")
@@ -81,14 +82,10 @@ class SettingsView(QWidget):
             self.s3[name] = line
         form.addRow("", QLabel("No secrets are stored: credentials come from boto3's chain "
                                "(environment, ~/.aws profiles, SSO)."))
-        self.test_button = QPushButton("Test connection")
+        self.storage_test = ConnectionTest()
+        self.test_button, self.connection = self.storage_test.button, self.storage_test.result
         self.test_button.clicked.connect(self.test_connection)
-        self.connection = QLabel()
-        self.connection.setWordWrap(True)
-        row = QHBoxLayout()
-        row.addWidget(self.test_button)
-        row.addWidget(self.connection, 1)
-        form.addRow(row)
+        form.addRow(self.storage_test)
         column.addWidget(storage)
         self.cluster = ClusterSettings()
         column.addWidget(self.cluster)
@@ -175,13 +172,11 @@ class SettingsView(QWidget):
         except (SlipwayError, ValueError) as err:
             self._show_connection(False, str(err))
             return
-        self.test_button.setEnabled(False)
-        self.connection.setText("Testing…")
+        self.storage_test.busy("Testing…")
         run_in_thread(settings.test_connection, what="Testing the storage connection", owner=self,
                       on_result=lambda answer: self.probe.sig_result.emit(*answer),
                       on_error=lambda message, _err: self.probe.sig_result.emit(False, message))
 
     def _show_connection(self, ok: bool, text: str) -> None:
         self.test_button.setEnabled(True)
-        self.connection.setText(("✓ " if ok else "✗ ") + text)
-        self.connection.setStyleSheet("color: #2e7d32;" if ok else "color: #c62828;")
+        self.storage_test.show_result(ok, text)

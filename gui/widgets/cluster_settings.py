@@ -18,7 +18,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QPushButton,
     QRadioButton,
     QWidget,
 )
@@ -26,6 +25,7 @@ from PySide6.QtWidgets import (
 from core.errors import SlipwayError
 from core.settings import Settings
 from gui.thread_task import run_in_thread
+from gui.widgets.connection_test import ConnectionTest
 
 
 class ClusterSettings(QGroupBox):
@@ -52,14 +52,10 @@ class ClusterSettings(QGroupBox):
                       "they read the model and write the package where this app keeps them.")
         note.setWordWrap(True)
         form.addRow("", note)
-        self.test_button = QPushButton("Test connection")
+        self.probe = ConnectionTest()
+        self.test_button, self.result = self.probe.button, self.probe.result
         self.test_button.clicked.connect(self.test_connection)
-        self.result = QLabel()
-        self.result.setWordWrap(True)
-        test_row = QHBoxLayout()
-        test_row.addWidget(self.test_button)
-        test_row.addWidget(self.result, 1)
-        form.addRow(test_row)
+        form.addRow(self.probe)
         self.cluster.toggled.connect(self._update)
         self.sig_tested.connect(self._show)
         self._update()
@@ -91,17 +87,14 @@ class ClusterSettings(QGroupBox):
             self.sig_tested.emit(False, err.message)
             return
         assert address is not None
-        self.test_button.setEnabled(False)
-        self.result.setStyleSheet("")
-        self.result.setText(f"Reaching {address}…")
+        self.probe.busy(f"Reaching {address}…")
         run_in_thread(lambda: describe(address), what=f"Testing the Ray cluster at {address}", owner=self,
                       notify=False, on_result=lambda text: self.sig_tested.emit(True, f"Reached {text}"),
                       on_error=lambda message, _err: self.sig_tested.emit(False, _sentence(message)))
 
     def _show(self, ok: bool, text: str) -> None:
         self._update()
-        self.result.setText(("✓ " if ok else "✗ ") + text)
-        self.result.setStyleSheet("color: #2e7d32;" if ok else "color: #c62828;")
+        self.probe.show_result(ok, text)
 
 
 def _sentence(message: str) -> str:
