@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QItemSelection, Qt, QUrl, Signal
 from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication
@@ -28,11 +28,13 @@ from gui.models.formatting import export_label
 from gui.models.history_model import COLUMNS, MODEL_COLUMN, PROGRESS_COLUMN, HistoryModel
 from gui.package_link import PackageLinker, s3_configured
 from gui.store_watcher import LiveRead, StoreWatcher
-from gui.widgets.benchmark_panel import BenchmarkDialog, open_benchmark
 from gui.widgets.confirm import confirm_destructive
 from gui.widgets.inspect_dialog import InspectDialog, inspect_export
 from gui.widgets.job_detail import JobDetailPane
 from gui.widgets.progress_delegate import ProgressDelegate
+
+if TYPE_CHECKING:  # the benchmark panel (and core.benchmark) load when first opened
+    from gui.widgets.benchmark_panel import BenchmarkDialog
 
 NO_STORAGE = "S3 storage is not configured: set a bucket in Settings → Storage"
 
@@ -235,6 +237,8 @@ class HistoryView(QWidget):
     def benchmark(self, checkpoint_id: str, report: Path | None = None) -> BenchmarkDialog:
         """The benchmark panel for this export's model, showing the package's report when it has one."""
         checkpoint = next((c for c in self.service.checkpoints() if c.id == checkpoint_id), None)
+        from gui.widgets.benchmark_panel import open_benchmark
+
         return open_benchmark(self, checkpoint, report)
 
     def deploy(self) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QItemSelection, Qt, Signal
 from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent
@@ -38,11 +38,13 @@ from gui.models.formatting import display_path, export_label, size_label
 from gui.models.history_model import COLUMNS, HistoryModel
 from gui.preferences import Preferences
 from gui.store_watcher import LiveRead, StoreWatcher
-from gui.widgets.benchmark_panel import BenchmarkDialog, open_benchmark
 from gui.widgets.confirm import confirm_destructive
 from gui.widgets.deployment_card import type_title
 from gui.widgets.inspect_dialog import InspectDialog, inspect_checkpoint, inspect_export
 from gui.window_state import existing_directory, open_file_names
+
+if TYPE_CHECKING:  # the benchmark panel (and core.benchmark) load when first opened
+    from gui.widgets.benchmark_panel import BenchmarkDialog
 
 EXPORT_COLUMNS = ("Version", "Format", "Precision", "Status", "Size", "Parity")
 
@@ -398,6 +400,8 @@ class ModelsView(QWidget):
 
     def benchmark(self) -> BenchmarkDialog | None:
         checkpoint = self.current()
+        from gui.widgets.benchmark_panel import open_benchmark
+
         return open_benchmark(self, checkpoint) if checkpoint is not None else None
 
     def _request_evaluation(self) -> None:

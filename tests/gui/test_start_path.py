@@ -39,6 +39,8 @@ LATER_PAGES = (
     "gui.views.capabilities",
     "gui.views.settings",
     "gui.wizard.export_wizard",
+    "gui.views.evaluate",
+    "gui.widgets.benchmark_panel",  # and core.benchmark behind it: built when first opened
 )
 
 START = """
