@@ -99,6 +99,19 @@ def run_tf_convert(onnx: Path | None, out: Path, supported_ops: list[str], *extr
 _GRID_SAMPLE_MODES = {b"linear": b"bilinear", b"cubic": b"bicubic"}
 
 
+def fixed_shapes(model: Any) -> dict[str, list[int]]:
+    """Every tensor of the graph whose shape ONNX's shape inference knows in full."""
+    import onnx
+
+    inferred = onnx.shape_inference.infer_shapes(model, data_prop=True).graph
+    fixed = {init.name: list(init.dims) for init in inferred.initializer}
+    for value in (*inferred.value_info, *inferred.input, *inferred.output):
+        tensor = value.type.tensor_type
+        if tensor.HasField("shape") and all(d.HasField("dim_value") for d in tensor.shape.dim):
+            fixed[value.name] = [d.dim_value for d in tensor.shape.dim]
+    return fixed
+
+
 def fold_fixed_shapes(model: Any, rounds: int = 8) -> tuple[Any, int]:
     """``Shape`` of a tensor whose shape is fixed, replaced by that constant, and the shape
     arithmetic after it folded (onnxslim); how many were replaced.
@@ -107,18 +120,12 @@ def fold_fixed_shapes(model: Any, rounds: int = 8) -> tuple[Any, int]:
     time; traced at a fixed input size those are constants, but left in the graph they
     reach onnx2tf as unknown dimensions, and its conversion fails ('NoneType' has no
     'shape', or a constant of shape (None,))."""
-    import onnx
     import onnxslim
     from onnx import numpy_helper
 
     replaced = 0
     for _ in range(rounds):
-        inferred = onnx.shape_inference.infer_shapes(model, data_prop=True).graph
-        fixed = {init.name: list(init.dims) for init in inferred.initializer}
-        for value in (*inferred.value_info, *inferred.input, *inferred.output):
-            tensor = value.type.tensor_type
-            if tensor.HasField("shape") and all(d.HasField("dim_value") for d in tensor.shape.dim):
-                fixed[value.name] = [d.dim_value for d in tensor.shape.dim]
+        fixed = fixed_shapes(model)
         before = replaced
         graph = model.graph
         for index, node in reversed(list(enumerate(graph.node))):
@@ -145,12 +152,7 @@ def cubic_resizes_as_matmuls(model: Any) -> tuple[Any, int]:
     import onnxruntime as ort
     from onnx import helper, numpy_helper
 
-    inferred = onnx.shape_inference.infer_shapes(model, data_prop=True).graph
-    fixed = {}
-    for value in (*inferred.value_info, *inferred.input, *inferred.output):
-        tensor = value.type.tensor_type
-        if tensor.HasField("shape") and all(d.HasField("dim_value") for d in tensor.shape.dim):
-            fixed[value.name] = [d.dim_value for d in tensor.shape.dim]
+    fixed = fixed_shapes(model)
     opset = next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
 
     def weights(node: Any, n_in: int, n_out: int) -> np.ndarray:
