@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from core.parity import align_queries, align_rows, box_iou
+from core.parity import SelectionTies, align_queries, align_rows, box_iou
 
 BOX_IOU = 0.9  # the parity gate's default: a box at least this close is the same box
 MOVED_IOU = 0.3  # a same-class box overlapping at least this much, but less than BOX_IOU: moved
@@ -87,15 +87,19 @@ class ImageComparison:
 def output_error(original: list[np.ndarray], exported: list[np.ndarray], post_type: str,
                  tolerance: Tolerance = None) -> tuple[float | None, bool | None, str | None]:
     """(max abs difference over the raw outputs, whether every output is within the gate's
-    tolerance ``atol + rtol·max|original|`` when one is given, the reason when not computed)."""
+    tolerance ``atol + rtol·max|original|`` when one is given, a note: why it was not computed,
+    or the top-k rows left out as the gate leaves them out, see ``SelectionTies``)."""
     if len(original) != len(exported):
         return None, None, f"the export has {len(exported)} outputs, the original {len(original)}"
+    atol, rtol = tolerance or (None, None)
+    ties = SelectionTies(atol, rtol)
     if post_type == "yolo_end2end":
-        exported = [align_rows(original[0], exported[0]), *exported[1:]]
+        rows = align_rows(original[0], exported[0])
+        keep = ties.keep(original[0], rows)
+        original, exported = [original[0][keep], *original[1:]], [rows[keep], *exported[1:]]
     elif post_type == "set_prediction":
         exported = align_queries(original, exported)
     worst, within = 0.0, True
-    atol, rtol = tolerance or (None, None)
     for ref, exp in zip(original, exported, strict=True):
         if ref.shape != exp.shape:
             return None, None, f"output shapes differ: {list(exp.shape)} exported, {list(ref.shape)} original"
@@ -104,7 +108,7 @@ def output_error(original: list[np.ndarray], exported: list[np.ndarray], post_ty
             worst = max(worst, diff)
             if atol is not None and rtol is not None:
                 within = within and diff <= atol + rtol * float(np.max(np.abs(ref)))
-    return worst, (within if atol is not None and rtol is not None else None), None
+    return worst, (within if atol is not None and rtol is not None else None), ties.note()
 
 
 def match_boxes(original: list[dict[str, Any]], exported: list[dict[str, Any]],

@@ -23,7 +23,16 @@ import numpy as np
 
 from core.errors import ValidationFailed
 from core.inference import wrapper_module
-from core.parity import Agreement, OutputDiff, align_queries, align_rows, box_iou, compare, pixel_agreement
+from core.parity import (
+    Agreement,
+    OutputDiff,
+    SelectionTies,
+    align_queries,
+    align_rows,
+    box_iou,
+    compare,
+    pixel_agreement,
+)
 from core.spec import ExportSpec
 from exporters import localize
 from exporters.images import parity_images
@@ -171,6 +180,7 @@ def run_parity(
     # the preprocessing check compares the original with itself: fp32 strictness always
     framework = TaskComparison(task, spec.parity_for_precision("fp32"), conf)
     diffs = [OutputDiff(name) for name in model.output_names]
+    ties = SelectionTies(cfg.atol, cfg.rtol)
     exported_vs_original = Agreement(exported.metric)
     preprocessing = Agreement(exported.metric)
     input_diff = 0.0
@@ -188,12 +198,15 @@ def run_parity(
                 raise ValidationFailed(
                     f"the export has {len(exported_out)} outputs; the original has {len(original_out)}"
                 )
-            compared = exported_out
+            compared, reference = exported_out, original_out
             if post["type"] == "yolo_end2end":  # top-k rows: the order of near-equal scores is free
-                compared = [align_rows(original_out[0], exported_out[0]), *exported_out[1:]]
+                rows = align_rows(original_out[0], exported_out[0])
+                keep = ties.keep(original_out[0], rows)
+                compared = [rows[keep], *exported_out[1:]]
+                reference = [original_out[0][keep], *original_out[1:]]
             elif post["type"] == "set_prediction":  # queries picked by a top-k (RT-DETR): the same
                 compared = align_queries(original_out, exported_out)
-            for diff, ref, exp in zip(diffs, original_out, compared, strict=True):
+            for diff, ref, exp in zip(diffs, reference, compared, strict=True):
                 diff.add(ref, exp)
         shape = rgb.shape[:2]
         exported.add(exported_vs_original, name, reference_post, original_out, wrapper.postprocess,
@@ -229,6 +242,8 @@ def run_parity(
         report["task_agreement"]["note"] = note
     if not comparable:
         report["outputs_note"] = "raw outputs not compared: NMS runs inside the exported graph"
+    elif ties.rows:
+        report["outputs_note"] = ties.note()
     report["passed"] = all(o["passed"] for o in outputs.values()) and bool(
         report["task_agreement"]["passed"] and report["preprocessing_agreement"]["passed"]
     )

@@ -186,7 +186,7 @@ def build_checkpoint(arch: str, folder: Path, seed: int = 0) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     with reproducible(seed):
         model = timm.create_model(arch, pretrained=False).eval()
-        randomize_norms(model, seed)
+        randomize_norms(model, seed, small_branch_ends=True)
         calibrate_batch_norms(model, _batch(model))
     path = folder / f"{arch.replace('.', '-')}.pth"
     torch.save(model.state_dict(), path)

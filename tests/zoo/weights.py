@@ -52,9 +52,18 @@ def _generator(seed: int) -> Any:
     return torch.Generator().manual_seed(seed)
 
 
-def randomize_norms(module: Any, seed: int = 0) -> None:
+def randomize_norms(module: Any, seed: int = 0, small_branch_ends: bool = False) -> None:
     """Random scale (0.6..1.4) and shift for every normalization layer; layer scales
-    (``gamma`` parameters, timm's LayerScale) drawn around 0.5 instead of ~0."""
+    (``gamma`` parameters, timm's LayerScale) drawn around 0.5 instead of ~0.
+
+    ``small_branch_ends``: a norm the library initialised at zero ends a residual branch
+    (timm's ``zero_init_last``, LeViT's and HaloNet's ``bn_weight_init=0``); its scale is
+    drawn small (0.1..0.3), as training leaves them. At full scale every branch adds as much
+    as the trunk carries and a deep stack turns chaotic: LeViT's float32 logits were then
+    0.15-0.29 from its own float64 ones (HaloNet's 2.8), so no export could agree with it
+    (1.5e-4 and 3.2e-4 with small branch ends). The timm zoo draws them so; the Hugging Face
+    zoo's DETR backbones and timm_wrapper keep full scales (their results were recorded so,
+    and those stacks are not chaotic), other families have no such norm."""
     import torch
 
     g = _generator(seed)
@@ -65,7 +74,9 @@ def randomize_norms(module: Any, seed: int = 0) -> None:
             if isinstance(m, norms) or type(m).__name__.endswith(("Norm", "Norm2d", "NormAct2d")):
                 weight, bias = getattr(m, "weight", None), getattr(m, "bias", None)
                 if isinstance(weight, torch.Tensor) and weight.is_floating_point():
-                    weight.copy_(torch.empty_like(weight).uniform_(0.6, 1.4, generator=g))
+                    branch_end = small_branch_ends and weight.numel() > 0 and not bool(weight.any())
+                    low, high = (0.1, 0.3) if branch_end else (0.6, 1.4)
+                    weight.copy_(torch.empty_like(weight).uniform_(low, high, generator=g))
                 if isinstance(bias, torch.Tensor) and bias.is_floating_point():
                     bias.copy_(torch.randn(bias.shape, generator=g) * 0.2)
         for name, p in module.named_parameters():
