@@ -31,7 +31,13 @@ from exporters.formats import step
 from exporters.images import parity_images
 from exporters.loaders import load_model
 from exporters.optimize.calibration import calibration_images
-from exporters.optimize.fallback import agreement_fallback, can_fall_back, fall_back
+from exporters.optimize.fallback import (
+    agreement_fallback,
+    can_control_accuracy,
+    can_fall_back,
+    control_accuracy,
+    fall_back,
+)
 from exporters.optimize.prune import prune_model
 from exporters.optimize.quantize import quantizer_for, start_job
 from exporters.optimize.speed import judge_speed
@@ -181,7 +187,7 @@ def validate(ctx: ExportContext) -> None:
         ctx.validation = judge()
     except ValidationFailed as err:
         job, stats = ctx.quantization, ctx.quant_stats
-        if job is None or stats is None or not can_fall_back(job):
+        if job is None or stats is None or not (can_fall_back(job) or can_control_accuracy(job)):
             _keep_report(err, ctx.out_dir, "validation", "validation_report.json")
             raise
         ctx.emitter.log(f"{err.message}; trying with the most sensitive layers in float")
@@ -194,7 +200,10 @@ def validate(ctx: ExportContext) -> None:
                 failures.append(again)
                 return dict(again.details.get("validation", {}))
 
-        settled = fall_back(job, stats, judged, ctx.emitter.log)
+        if can_fall_back(job):
+            settled = fall_back(job, stats, judged, ctx.emitter.log)
+        else:
+            settled = control_accuracy(job, stats, dataset, judged, ctx.emitter.log)
         if settled is None:
             _keep_report(failures[-1], ctx.out_dir, "validation", "validation_report.json")
             raise failures[-1] from None

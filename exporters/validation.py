@@ -91,3 +91,24 @@ def run_validation(model: LoadedModel, model_path: Path, metadata_path: Path, sp
             details={"validation": report},
         )
     return report
+
+
+Runtime = Callable[[Any], list[Any]]  # an input tensor → the model's outputs
+
+
+def dataset_metric(wrapper: Any, task: str, metric: str) -> Callable[[Runtime, Any], float]:
+    """``metric`` of the model a runtime runs (tensor → outputs) over dataset items, through the
+    package wrapper's pre- and post-processing and the validation's own scoring: what NNCF's
+    accuracy control asks of a candidate model, on the subsets it chooses."""
+
+    def score(runtime: Runtime, items: Any) -> float:
+        scorer, truth = Scorer(task, wrapper.class_names), []
+        for item in items:
+            rgb = wrapper.load_image(str(item.image))
+            tensor, transform = wrapper.preprocess(rgb)
+            outputs = wrapper.forward(tensor, runtime=runtime)
+            scorer.add(wrapper.postprocess, outputs, transform, rgb.shape[:2])
+            truth.append(truth_of(item, rgb.shape[:2]))
+        return float(scorer.metrics(truth)[metric])
+
+    return score

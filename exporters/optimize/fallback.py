@@ -15,9 +15,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from core.datasets import Dataset
 from core.errors import ValidationFailed
+from core.registry import move_model
 from exporters.optimize import onnx_quant
 from exporters.optimize.quantize import QuantizationJob, quantizer_for
+from exporters.validation import dataset_metric, primary_metric
 
 _SUMMARY = ("passed", "metric", "exported_metric", "accuracy_drop", "agreement")
 Check = Callable[[], dict[str, Any]]  # judges the package's current model: {"passed": bool, ...}
@@ -27,6 +30,39 @@ BISECT_ROUNDS = 3
 
 def can_fall_back(job: QuantizationJob | None) -> bool:
     return job is not None and job.spec.export_format == "onnx" and job.config.method == "static"
+
+
+def can_control_accuracy(job: QuantizationJob | None) -> bool:
+    return job is not None and job.spec.export_format == "openvino" and job.config.method == "static"
+
+
+def control_accuracy(
+    job: QuantizationJob, stats: dict[str, Any], dataset: Dataset, check: Check, log: Log
+) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """OpenVINO's counterpart of ``fall_back``: NNCF's accuracy-aware quantization on the user's
+    labeled data, with the options the first round chose; (check report, stats) when the
+    model it gives passes the validation, None when it does not."""
+    from exporters.optimize import openvino_quant
+
+    tensors, _ = job.calibration()
+    cfg = job.spec.validation_config
+    metric = primary_metric(job.task, list(cfg.metrics))
+    limit = cfg.fail_threshold.accuracy_drop_max
+    score = dataset_metric(job.wrapper, job.task, metric)
+    before = openvino_quant.fake_quantize_count(job.model_file)
+    log(f"quantizing again with NNCF's accuracy control: {metric} on {len(dataset.items)} labeled "
+        f"images, operations back in float until the drop is within {limit}")
+    with job.timed("accuracy control"):
+        target, control = openvino_quant.quantize_with_accuracy_control(
+            job.source, job.work, tensors, job.exclude, list(dataset.items), score, limit, stats
+        )
+    move_model(target, job.model_file, copy=True)
+    report = check()
+    control["fake_quantize_nodes"] = {"before": before, "after": control["fake_quantize_nodes"]}
+    control["passed"] = bool(report["passed"])
+    if not report["passed"]:
+        return None
+    return report, {**stats, "accuracy_control": control}
 
 
 def fall_back(

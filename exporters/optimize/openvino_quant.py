@@ -28,6 +28,7 @@ WEIGHTED_OV_OPS = {"Convolution", "GroupConvolution", "MatMul", "ConvolutionBack
 PASS_THROUGH = {"Convert", "Reshape", "Transpose", "Unsqueeze", "Squeeze"}
 STRUCTURAL = {"Constant", "Parameter", "Result"}
 PRESETS = ("mixed", "performance")
+ACCURACY_CONTROL_ROUNDS = 8  # rounds of putting operations back in float, each one scored on the data
 
 
 def _constant(output: Any) -> Any:
@@ -140,3 +141,59 @@ def quantize_candidates(
         ],
     }
     return paths[chosen], stats
+
+
+def fake_quantize_count(path: Path) -> int:
+    import openvino as ov
+
+    ops = ov.Core().read_model(str(path)).get_ordered_ops()
+    return sum(op.get_type_name() == "FakeQuantize" for op in ops)
+
+
+def quantize_with_accuracy_control(
+    source: Path, work: Path, tensors: list[Any], exclude: list[str], items: list[Any],
+    score: Any, max_drop: float, chosen: dict[str, Any],
+) -> tuple[Path, dict[str, Any]]:
+    """NNCF's accuracy-aware quantization with the options the first round chose (preset,
+    model type, float tail): quantized, scored on the user's labeled ``items`` against the
+    float IR, and operations put back in float, most harmful first, until the drop is within
+    ``max_drop``. ``score(runtime, items)`` is the validation's metric of a runtime."""
+    import nncf
+    import openvino as ov
+    from nncf.quantization.advanced_parameters import AdvancedAccuracyRestorerParameters
+
+    def validate(compiled: Any, subset: Any) -> float:
+        request = compiled.create_infer_request()
+
+        def runtime(tensor: Any) -> list[Any]:
+            result = request.infer({0: tensor})
+            return [result[port] for port in compiled.outputs]
+
+        return float(score(runtime, list(subset)))
+
+    presets = {"mixed": nncf.QuantizationPreset.MIXED, "performance": nncf.QuantizationPreset.PERFORMANCE}
+    tail = list(chosen.get("postprocessing_in_float", []))
+    quantized = nncf.quantize_with_accuracy_control(
+        ov.Core().read_model(str(source)),
+        nncf.Dataset(tensors),
+        nncf.Dataset(items),
+        validate,
+        max_drop=max_drop,
+        drop_type=nncf.DropType.ABSOLUTE,
+        preset=presets[chosen.get("preset", "mixed")],
+        subset_size=len(tensors),
+        fast_bias_correction=True,
+        model_type=nncf.ModelType.TRANSFORMER if chosen.get("model_type") == "transformer" else None,
+        ignored_scope=nncf.IgnoredScope(names=tail + [n for n in exclude if n not in tail], validate=False),
+        advanced_accuracy_restorer_parameters=AdvancedAccuracyRestorerParameters(
+            max_num_iterations=ACCURACY_CONTROL_ROUNDS
+        ),
+    )
+    target = work / "static_accuracy_control.xml"
+    ov.save_model(quantized, str(target), compress_to_fp16=False)
+    return target, {
+        "tool": f"NNCF {nncf.__version__} quantize_with_accuracy_control",
+        "max_drop": max_drop,
+        "validation_images": len(items),
+        "fake_quantize_nodes": fake_quantize_count(target),
+    }

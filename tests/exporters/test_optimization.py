@@ -188,6 +188,27 @@ def test_openvino_int8_through_nncf_keeps_decoding_float(tmp_path: Path) -> None
     assert run.result["validation_metrics"]["passed"]
 
 
+def test_openvino_int8_that_drops_too_much_is_requantized_with_nncf_accuracy_control(tmp_path: Path) -> None:
+    """Calibrated on the wrong images (the digits), the detector's INT8 IR loses about 3 points
+    of mAP50-95 on its val split; NNCF's accuracy control, scored by the validation's own
+    metric on that split, puts operations back in float until the drop is within the limit."""
+    out = tmp_path / "pkg"
+    run = slipway("export", str(DET.checkpoint), "--format", "openvino", "--int8", "static",
+                  "--calib", str(TIMM.images), "--calib-samples", "8", "--validate", str(DET.dataset),
+                  "--max-drop", "0.01", "--goal", "size", "--out", str(out), "--json", home=tmp_path / "home")
+    assert run.code == 0, run.stderr[-3000:]
+    log = (out / "export.log").read_text()
+    first = float(log.split("mAP50-95 dropped by ")[1].split()[0])
+    assert first > 0.01, "the first INT8 model should have dropped past the limit"
+    quant = metadata(out)["optimization_stats"]["quantization"]
+    control = quant["accuracy_control"]
+    assert control["tool"].startswith("NNCF") and control["passed"] and control["validation_images"] > 0
+    assert control["fake_quantize_nodes"]["after"] < control["fake_quantize_nodes"]["before"]
+    assert "accuracy control" in quant["seconds"]
+    validation = run.result["validation_metrics"]
+    assert validation["passed"] and validation["accuracy_drop"] <= 0.01 < first
+
+
 def test_structured_pruning_shrinks_the_model_and_fine_tuning_recovers(tmp_path: Path) -> None:
     """Fine-tuned and validated on the sample's own split: the mechanism is checked here,
     not a held-out accuracy."""
