@@ -96,14 +96,18 @@ def align_queries(reference: list[np.ndarray], exported: list[np.ndarray]) -> li
     return [np.stack([e[b][order] for b, order in enumerate(orders)]) for e in exported]
 
 
+ROW_SCORE = 4  # the score's column in rows of final detections (box, score, class, extras)
+
+
 @dataclass
 class SelectionTies:
     """Rows of a top-k output (RT-DETR's queries, an NMS-free head's detections) that only
     one run selected. A graph that picks its rows with a top-k keeps, at the cut, whichever
     of two near-equal scores rounds higher: one runtime's row is another query than the
-    original's, and nothing pairs it. Up to ``max(2, rows // 100)`` such rows per image are
-    left out of the raw comparison (counted in the report); the detections the user sees are
-    still held to the box check. More than that is a divergence, compared as it is."""
+    original's, and nothing pairs it (nor the box it decodes to). Up to ``max(2, rows // 100)``
+    such rows per image are left out of the raw and the box comparison, and counted in the
+    report; more than that is a divergence, compared as it is. Only where the raw outputs are
+    held to a tolerance (not INT8)."""
 
     atol: float | None
     rtol: float | None
@@ -124,11 +128,22 @@ class SelectionTies:
                 self.rows += len(unpaired)
         return mask
 
+    @staticmethod
+    def silenced(rows: np.ndarray, keep: np.ndarray) -> np.ndarray:
+        """``rows`` (box, score, class, extras) with the score of the rows left out set to 0: a
+        detection only one run selected is not compared as a box either."""
+        if keep.all():
+            return rows
+        quiet = rows.copy()
+        quiet[..., ROW_SCORE][~keep] = 0
+        return quiet
+
     def note(self) -> str | None:
         if not self.rows:
             return None
         return (f"{self.rows} row(s) of the top-k output had no counterpart (near-equal scores at "
-                "the selection cut: another query in each run); raw values compared over the rest")
+                "the selection cut: another query in each run); raw values and boxes compared "
+                "over the rest")
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:

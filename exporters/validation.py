@@ -23,6 +23,7 @@ from exporters.loaders.base import LoadedModel
 from exporters.parity import reference_processing
 
 PRIMARY_METRIC = {"classify": "top1", "detect": "mAP50-95"}
+Runtime = Callable[[Any], list[Any]]  # an input tensor → the model's outputs
 
 
 def primary_metric(task: str, requested: list[str]) -> str:
@@ -91,9 +92,6 @@ def run_validation(model: LoadedModel, model_path: Path, metadata_path: Path, sp
             details={"validation": report},
         )
     return report
-
-
-Runtime = Callable[[Any], list[Any]]  # an input tensor → the model's outputs
 
 
 def dataset_metric(wrapper: Any, task: str, metric: str) -> Callable[[Runtime, Any], float]:
