@@ -132,7 +132,7 @@ TAGGED: dict[str, str] = {
 }
 # cheap families that also run in `make test`: a transformer that needs timm's switch away
 # from fused attention to trace (eva), a crop_mode squash configuration, a plain CNN
-SLICE = {"eva", "convnext-squash", "resnet"}
+SLICE = {"eva", "convnext-squash", "resnet", "levit"}
 # families the loader refuses up front (exporters/loaders/timm.py REFUSED), with the words
 # the refusal must contain
 FORMATS = ("onnx", "openvino", "tflite", "torchscript")

@@ -37,7 +37,7 @@ MODELS: dict[str, dict[str, str]] = {
     "rtdetr": {"detect": "rtdetr-l.yaml"},
 }
 NMS_FREE = ("yolov10", "yolo26")  # heads with a one-to-one branch: exported without NMS
-SLICE = {("yolo26", "detect"), ("yolo11", "obb")}
+SLICE = {("yolo26", "detect"), ("yolo11", "obb"), ("rtdetr", "detect")}
 DETECTIONS_PER_PHOTO = 6  # at most about this many boxes above 0.3 on most photos
 
 
