@@ -55,7 +55,9 @@ def _outputs(report: dict[str, Any]) -> str:
     rows = [([f"<code>{_e(name)}</code>", _num(o.get("max_abs_diff")), _num(o.get("mean_abs_diff")),
               _num(o.get("tolerance")), "✓" if o.get("passed") else "✗"], None if o.get("passed") else FAIL)
             for name, o in outputs.items()]
-    return _table(["output", "max abs diff", "mean abs diff", "tolerance", ""], rows)
+    table = _table(["output", "max abs diff", "mean abs diff", "tolerance", ""], rows)
+    note = report.get("outputs_note")  # e.g. the top-k rows only one run selected, left out
+    return table + (f"<p>{_e(note)}</p>" if note else "")
 
 
 def _agreement(title: str, part: dict[str, Any] | None) -> str:

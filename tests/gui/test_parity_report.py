@@ -52,6 +52,14 @@ def test_a_failed_report_reads_as_tables_with_the_first_divergent_layer_marked()
     assert '"max_abs_diff"' not in page and "{" not in page  # no JSON dump
 
 
+def test_the_rows_left_out_of_the_raw_comparison_are_said_under_its_table() -> None:
+    report = failed_report()
+    report["outputs_note"] = "1 row(s) of the top-k output had no counterpart"
+    page = parity_html(report)
+    assert page.index("<code>logits</code>") < page.index("1 row(s) of the top-k output had no counterpart")
+    assert "1 row(s)" not in parity_html(failed_report())
+
+
 def test_an_int8_report_lists_the_layers_that_lose_most() -> None:
     report = failed_report()
     report["layers"].update(first_divergent=None, most_sensitive=["classifier", "blocks.1.0.conv_pw"],
