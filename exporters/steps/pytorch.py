@@ -75,12 +75,18 @@ def torch2torchscript(model: LoadedModel, spec: ExportSpec, source: Path | None,
     path = work / "model.torchscript"
     module: Any = model.module
     try:
-        with warnings.catch_warnings():
+        # Hugging Face LeViT caches its attention biases (derived from parameters) on its first
+        # call in eval mode: one call first, without gradients, so the trace records the steady
+        # graph (the first call's differs, and the tracer's check fails) and that cached tensor
+        # is a plain constant (with gradients it cannot be one)
+        with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")
             if cfg.method == "script":
                 scripted = torch.jit.script(module)
             else:
-                scripted = torch.jit.trace(module, model.dummy_input(spec.batch_size), strict=False)
+                example = model.dummy_input(spec.batch_size)
+                module(example)
+                scripted = torch.jit.trace(module, example, strict=False)
     except Exception as err:  # TorchScript raises many unrelated types
         alternative = "trace" if cfg.method == "script" else "script"
         raise Unsupported(
