@@ -87,6 +87,8 @@ def load(ctx: ExportContext) -> None:
         offers.check(spec, ctx.framework, model.task)  # what only loading could tell
     ctx.emitter.log(f"loaded {ctx.framework} {model.task} model '{model.model_name}', "
                     f"{len(model.class_names)} classes, input {model.input_size}")
+    for note in model.notes:
+        ctx.emitter.log(note)
     ctx.dataset = load_validation_data(spec, model) if spec.validation_config.enabled else None
     quantization = spec.optimization_config.quantization
     if quantization is not None and quantization.calibration_data is not None:
@@ -112,6 +114,7 @@ def convert(ctx: ExportContext) -> None:
     assert ctx.route is not None
     work = ctx.staging / "work"
     path: Path | None = None
+    noted = len(model.notes)  # what the steps add to the model's notes is logged after them
     for index, name in enumerate(ctx.route.steps):
         emitter.progress(index / len(ctx.route.steps), name)
         previous = path
@@ -127,6 +130,8 @@ def convert(ctx: ExportContext) -> None:
         if previous is not None and spec.format.keeps_onnx and previous.suffix == ".onnx":
             shutil.copyfile(previous, ctx.staging / "model.onnx")
     assert path is not None
+    for note in model.notes[noted:]:
+        emitter.log(note)
     if not path.exists() or (path.is_file() and path.stat().st_size == 0):
         raise InternalError(f"the converter wrote no model file ({path.name})")
     ctx.model_file = ctx.staging / f"model{spec.format.suffix}"

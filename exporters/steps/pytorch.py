@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -93,7 +94,10 @@ def torch2torchscript(model: LoadedModel, spec: ExportSpec, source: Path | None,
             f"TorchScript {cfg.method} failed for this model ({str(err).splitlines()[0]}); "
             f"try export_config.method '{alternative}'"
         ) from err
-    scripted = torch.jit.freeze(scripted.eval())
+    parity = spec.parity_for_precision()
+    scripted, note = freeze_checked(scripted.eval(), _gate_inputs(model, spec), parity.atol, parity.rtol)
+    if note:
+        model.notes.append(note)
     torch.jit.save(scripted, str(path))
     if cfg.optimize_for_mobile:
         optimize_torchscript_for_mobile(path)
@@ -120,3 +124,49 @@ def xnnpack_available() -> bool:
 
     probe = getattr(torch._C, "_is_xnnpack_enabled", None)
     return bool(probe and probe())
+
+
+def _tensors(out: Any) -> list[Any]:
+    """The tensors of a module's output (a tensor, or tuples, lists and dicts of them)."""
+    if isinstance(out, dict):
+        return [t for v in out.values() for t in _tensors(v)]
+    if isinstance(out, (list, tuple)):
+        return [t for v in out for t in _tensors(v)]
+    return [out] if hasattr(out, "abs") else []
+
+
+def freeze_checked(scripted: Any, inputs: Iterable[Any], atol: float | None, rtol: float | None
+                   ) -> tuple[Any, str | None]:
+    """``torch.jit.freeze`` with its numerics optimizations (batch norms folded into the
+    convolutions: 3-10% faster on CPU), unless on ``inputs`` they move an output by more than
+    half the parity tolerance ``atol + rtol·max|output|`` (an ill-conditioned network: folding
+    rescales weights by gamma/sqrt(var)); then frozen without them, exactly. Returns the module
+    and, when it was frozen exactly, why."""
+    import torch
+
+    folded = torch.jit.freeze(scripted)
+    if atol is None or rtol is None:
+        return folded, None
+    with torch.no_grad():
+        for x in inputs:
+            for ref, got in zip(_tensors(scripted(x)), _tensors(folded(x)), strict=True):
+                tolerance = atol + rtol * float(ref.abs().max())
+                drift = float((ref.float() - got.float()).abs().max())
+                if drift > tolerance / 2:
+                    return torch.jit.freeze(scripted, optimize_numerics=False), (
+                        f"TorchScript frozen without folding batch norms: folded, an output moved by "
+                        f"{drift:.3g} on a parity image (tolerance {tolerance:.3g})")
+    return folded, None
+
+
+def _gate_inputs(model: LoadedModel, spec: ExportSpec) -> Iterator[Any]:
+    """The parity gate's images as the export's input tensors (metadata.json's preprocessing)."""
+    import torch
+
+    from core.inference import wrapper_module
+    from exporters.images import parity_images
+
+    preprocess = wrapper_module().Preprocessor({**model.preprocessing, "embedded": False},
+                                               {"dtype": "float32", "format": "NCHW"})
+    for _, rgb in parity_images(spec, model.task):
+        yield torch.from_numpy(preprocess(rgb)[0]).repeat(spec.batch_size, 1, 1, 1)
