@@ -263,7 +263,8 @@ def test_a_row_only_one_run_selected_is_left_out_of_the_raw_comparison_but_many_
     assert ties.rows == 1 and int((~keep).sum()) == 1
     assert "1 row(s)" in (ties.note() or "")
     quiet = SelectionTies.silenced(rows, keep)  # nor is its box compared: it scores 0 in both runs
-    assert quiet[0, 120, 4] == 0 and np.array_equal(np.delete(quiet, 120, axis=1), np.delete(rows, 120, axis=1))
+    assert quiet[0, 120, 4] == 0
+    assert np.array_equal(np.delete(quiet, 120, axis=1), np.delete(rows, 120, axis=1))
     assert rows[0, 120, 4] > 0  # the input is left as it was
     diff, within, note = output_error([rows], [exported], "yolo_end2end", (1e-4, 1e-3))
     assert within is True and diff is not None and diff < 1e-6 and note
