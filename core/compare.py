@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from core.parity import SelectionTies, align_queries, align_rows, box_iou
+from core.parity import SelectionTies, align_queries, box_iou
 
 BOX_IOU = 0.9  # the parity gate's default: a box at least this close is the same box
 MOVED_IOU = 0.3  # a same-class box overlapping at least this much, but less than BOX_IOU: moved
@@ -94,8 +94,7 @@ def output_error(original: list[np.ndarray], exported: list[np.ndarray], post_ty
     atol, rtol = tolerance or (None, None)
     ties = SelectionTies(atol, rtol)
     if post_type == "yolo_end2end":
-        rows = align_rows(original[0], exported[0])
-        keep = ties.keep(original[0], rows)
+        rows, keep = ties.paired(original[0], exported[0])
         original, exported = [original[0][keep], *original[1:]], [rows[keep], *exported[1:]]
     elif post_type == "set_prediction":
         exported = align_queries(original, exported)

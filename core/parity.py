@@ -113,6 +113,11 @@ class SelectionTies:
     rtol: float | None
     rows: int = 0
 
+    def paired(self, reference: np.ndarray, exported: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(the exported rows aligned to the reference's, the mask of the pairs to compare)."""
+        rows = align_rows(reference, exported)
+        return rows, self.keep(reference, rows)
+
     def keep(self, reference: np.ndarray, exported: np.ndarray) -> np.ndarray:
         """A (batch, rows) mask of the row pairs to compare, exported rows already aligned."""
         mask = np.ones(reference.shape[:2], dtype=bool)

@@ -28,7 +28,6 @@ from core.parity import (
     OutputDiff,
     SelectionTies,
     align_queries,
-    align_rows,
     box_iou,
     compare,
     pixel_agreement,
@@ -37,6 +36,7 @@ from core.spec import ExportSpec
 from exporters import localize
 from exporters.images import parity_images
 from exporters.loaders.base import LoadedModel
+from exporters.preprocessing import tensor_preprocessor
 
 # detectors: exported candidates are decoded at a lower threshold, so a box that
 # sits right at the confidence threshold in the original is not a false alarm
@@ -52,8 +52,7 @@ def reference_processing(module: Any, meta: dict[str, Any], model: LoadedModel) 
     the export turned it into (OpenVINO's reversed input channels)."""
     color_space = model.preprocessing.get("format", {}).get("color_space", "RGB")
     planes = {**meta["preprocessing"]["format"], "color_space": color_space}
-    pre = module.Preprocessor({**meta["preprocessing"], "embedded": False, "format": planes},
-                              {"dtype": "float32", "format": "NCHW"})
+    pre = tensor_preprocessor({**meta["preprocessing"], "format": planes})
     post = meta["postprocessing"]
     return pre, module.Postprocessor({**post, "type": post.get("decoded_type", post["type"])},
                                      meta["classes"])
@@ -201,8 +200,7 @@ def run_parity(
                 )
             compared, reference = exported_out, original_out
             if post["type"] == "yolo_end2end":  # top-k rows: the order of near-equal scores is free
-                rows = align_rows(original_out[0], exported_out[0])
-                keep = ties.keep(original_out[0], rows)
+                rows, keep = ties.paired(original_out[0], exported_out[0])
                 compared = [rows[keep], *exported_out[1:]]
                 reference = [original_out[0][keep], *original_out[1:]]
                 # and a row only one run selected is no box of either (see SelectionTies)

@@ -96,6 +96,20 @@ def preferred(agreements: list[float], latencies: list[float]) -> int:
     return chosen
 
 
+def _options(preset: str, transformer: bool, tail: list[str], exclude: list[str]) -> dict[str, Any]:
+    """The NNCF options of one candidate: its preset, the model type, and the float operations
+    (the decoding tail, then what a fallback excludes)."""
+    import nncf
+
+    return {
+        "preset": {"mixed": nncf.QuantizationPreset.MIXED,
+                   "performance": nncf.QuantizationPreset.PERFORMANCE}[preset],
+        "model_type": nncf.ModelType.TRANSFORMER if transformer else None,
+        "ignored_scope": nncf.IgnoredScope(names=[*tail, *(n for n in exclude if n not in tail)],
+                                           validate=False),
+    }
+
+
 def quantize_candidates(
     source: Path, work: Path, tensors: list[Any], exclude: list[str], evaluate: Any, measure: Any
 ) -> tuple[Path, dict[str, Any]]:
@@ -107,19 +121,14 @@ def quantize_candidates(
     model = core.read_model(str(source))
     tail = postprocessing(model)
     transformer = is_transformer(model)
-    presets = {"mixed": nncf.QuantizationPreset.MIXED, "performance": nncf.QuantizationPreset.PERFORMANCE}
     paths: list[Path] = []
     for name in PRESETS:
         quantized = nncf.quantize(
             core.read_model(str(source)),
             nncf.Dataset(tensors),
             subset_size=len(tensors),
-            preset=presets[name],
             fast_bias_correction=True,
-            model_type=nncf.ModelType.TRANSFORMER if transformer else None,
-            ignored_scope=nncf.IgnoredScope(
-                names=tail + [n for n in exclude if n not in tail], validate=False
-            ),
+            **_options(name, transformer, tail, exclude),
         )
         paths.append(work / f"static_{name}.xml")
         ov.save_model(quantized, str(paths[-1]), compress_to_fp16=False)
@@ -171,8 +180,6 @@ def quantize_with_accuracy_control(
 
         return float(score(runtime, list(subset)))
 
-    presets = {"mixed": nncf.QuantizationPreset.MIXED, "performance": nncf.QuantizationPreset.PERFORMANCE}
-    tail = list(chosen.get("postprocessing_in_float", []))
     quantized = nncf.quantize_with_accuracy_control(
         ov.Core().read_model(str(source)),
         nncf.Dataset(tensors),
@@ -180,11 +187,10 @@ def quantize_with_accuracy_control(
         validate,
         max_drop=max_drop,
         drop_type=nncf.DropType.ABSOLUTE,
-        preset=presets[chosen.get("preset", "mixed")],
         subset_size=len(tensors),
         fast_bias_correction=True,
-        model_type=nncf.ModelType.TRANSFORMER if chosen.get("model_type") == "transformer" else None,
-        ignored_scope=nncf.IgnoredScope(names=tail + [n for n in exclude if n not in tail], validate=False),
+        **_options(chosen["preset"], chosen["model_type"] == "transformer",
+                   list(chosen["postprocessing_in_float"]), exclude),
         advanced_accuracy_restorer_parameters=AdvancedAccuracyRestorerParameters(
             max_num_iterations=ACCURACY_CONTROL_ROUNDS
         ),

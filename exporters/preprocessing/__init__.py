@@ -67,15 +67,21 @@ def normalize(scale: float, mean: Any = 0.0, std: Any = 1.0) -> Normalize:
     return Normalize(scale=float(scale), mean=three(mean), std=three(std))
 
 
+def tensor_preprocessor(section: dict[str, Any]) -> Any:
+    """The packaged wrapper's preprocessing of a metadata.json ``preprocessing`` section, giving
+    the float32 NCHW tensor the original model takes (never the embedded, uint8 form)."""
+    from core.inference import wrapper_module
+
+    return wrapper_module().Preprocessor({**section, "embedded": False},
+                                         {"dtype": "float32", "format": "NCHW"})
+
+
 def verify(read: ReadPreprocessing, probes: Sequence[np.ndarray] | None = None) -> dict[str, float]:
     """Run the reading (through the packaged wrapper) and the framework on the probe images;
     refuse when they differ in shape or by more than half a uint8 level on average.
     Returns the worst mean and max difference, in uint8 levels."""
-    from core.inference import wrapper_module
-
     pre = read.preprocessing
-    wrapper = wrapper_module().Preprocessor(
-        {**read.section(), "embedded": False}, {"dtype": "float32", "format": "NCHW"})
+    wrapper = tensor_preprocessor(read.section())
     level = np.abs(wrapper.mul).reshape(1, 3, 1, 1)  # one uint8 step, per channel of the tensor
     worst = {"mean_levels": 0.0, "max_levels": 0.0}
     for image in probes if probes is not None else probe_images():

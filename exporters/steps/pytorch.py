@@ -163,10 +163,9 @@ def _gate_inputs(model: LoadedModel, spec: ExportSpec) -> Iterator[Any]:
     """The parity gate's images as the export's input tensors (metadata.json's preprocessing)."""
     import torch
 
-    from core.inference import wrapper_module
     from exporters.images import parity_images
+    from exporters.preprocessing import tensor_preprocessor
 
-    preprocess = wrapper_module().Preprocessor({**model.preprocessing, "embedded": False},
-                                               {"dtype": "float32", "format": "NCHW"})
+    preprocess = tensor_preprocessor(model.preprocessing)
     for _, rgb in parity_images(spec, model.task):
         yield torch.from_numpy(preprocess(rgb)[0]).repeat(spec.batch_size, 1, 1, 1)
