@@ -284,8 +284,14 @@ class DeploymentsView(QWidget):
 
     def show_history(self, deployment_id: str) -> None:
         self.selected = deployment_id
-        target = self.deployments.get(deployment_id)
-        self.timeline.show_history(target.name, self.deployments.history(deployment_id))
+        try:
+            target = self.deployments.get(deployment_id)
+            history = self.deployments.history(deployment_id)
+        except BadInput:  # purged since its card was read (its export deleted): the next read drops it
+            self.timeline.show_history("—", [])
+            self.keys.set_deployment(None)
+            return
+        self.timeline.show_history(target.name, history)
         self.keys.set_deployment(deployment_id)
 
     # --- actions -------------------------------------------------------------------------------

@@ -289,3 +289,18 @@ def test_a_package_that_needs_another_format_offers_to_make_that_export(
     assert export_wizard.checkpoint.id == detector
     if export_wizard.format_page.cards["coreml"].available:
         assert export_wizard.format_page.chosen == "coreml"
+
+
+def test_a_read_older_than_a_purge_shows_no_error(qtbot: QtBot, tmp_path: Path) -> None:
+    """The store watcher's read can finish after the export was deleted (its deployments purged
+    for good): the stale card's history is gone, and selecting it clears the timeline, no error."""
+    view, deployments, export_id = make_view(qtbot, tmp_path)
+    target = deployments.create(export_id, ENDPOINT)
+    view.refresh()
+    stale = view.read_cards(None)  # read before the purge ...
+    deployments.delete(target.id)
+    deployments.purge_export(export_id)
+    view.show_cards(stale)  # ... applied after it
+    assert view.timeline.lines() == [] and view.selected == target.id
+    view.refresh()
+    assert view.cards == {} and view.empty.isVisible()
