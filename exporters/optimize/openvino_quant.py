@@ -10,8 +10,9 @@ Fixed by the model's structure:
 - fast bias correction (NNCF's default; the full one costs minutes on a 2-core machine).
 
 Measured: the preset. MIXED (asymmetric activations: SiLU outputs are far from symmetric
-around zero) against PERFORMANCE (symmetric), each quantized, its agreement with the float
-model taken on the calibration images, both timed together (interleaved) through the
+around zero) against PERFORMANCE (symmetric), both quantized from one pass of statistics over
+the calibration images (``quantized_once``), each one's agreement with the float model taken on
+those images, both timed together (interleaved) through the
 package's runtime. MIXED (Ultralytics' choice too) is kept unless PERFORMANCE agrees
 within a point of the best and is faster by the speed gate's margin.
 """
@@ -96,7 +97,7 @@ def preferred(agreements: list[float], latencies: list[float]) -> int:
     return chosen
 
 
-def _options(preset: str, transformer: bool, tail: list[str], exclude: list[str]) -> dict[str, Any]:
+def nncf_options(preset: str, transformer: bool, tail: list[str], exclude: list[str]) -> dict[str, Any]:
     """The NNCF options of one candidate: its preset, the model type, and the float operations
     (the decoding tail, then what a fallback excludes)."""
     import nncf
@@ -121,15 +122,9 @@ def quantize_candidates(
     model = core.read_model(str(source))
     tail = postprocessing(model)
     transformer = is_transformer(model)
+    candidates = [nncf_options(name, transformer, tail, exclude) for name in PRESETS]
     paths: list[Path] = []
-    for name in PRESETS:
-        quantized = nncf.quantize(
-            core.read_model(str(source)),
-            nncf.Dataset(tensors),
-            subset_size=len(tensors),
-            fast_bias_correction=True,
-            **_options(name, transformer, tail, exclude),
-        )
+    for name, quantized in zip(PRESETS, quantized_once(model, tensors, candidates), strict=True):
         paths.append(work / f"static_{name}.xml")
         ov.save_model(quantized, str(paths[-1]), compress_to_fp16=False)
     latencies = measure(paths)
@@ -150,6 +145,36 @@ def quantize_candidates(
         ],
     }
     return paths[chosen], stats
+
+
+def quantized_once(model: Any, tensors: list[Any], candidates: list[dict[str, Any]]) -> list[Any]:
+    """The model quantized with each candidate's options, from one pass over the calibration
+    images: what ``nncf.quantize`` does per call, with every candidate's statistic points
+    registered on one aggregator (the candidates differ in how ranges become quantizers, not in
+    what is measured). A later pipeline step (SmoothQuant's, for transformers) still collects
+    its own statistics on its own model. Models with ``If`` go through ``nncf.quantize``."""
+    import nncf
+    from nncf.openvino.graph.model_utils import remove_friendly_name_duplicates
+    from nncf.openvino.graph.nncf_graph_builder import GraphConverter
+    from nncf.openvino.graph.node_utils import get_number_if_op
+    from nncf.quantization.algorithms.pipeline import collect_statistics
+    from nncf.quantization.algorithms.post_training.algorithm import PostTrainingQuantization
+    from openvino._offline_transformations import compress_quantize_weights_transformation
+
+    dataset = nncf.Dataset(tensors)
+    if get_number_if_op(model) > 0:
+        return [nncf.quantize(model.clone(), dataset, subset_size=len(tensors), fast_bias_correction=True,
+                              **options) for options in candidates]
+    model = remove_friendly_name_duplicates(model)
+    graph = GraphConverter.create_nncf_graph(model)
+    algorithms = [PostTrainingQuantization(subset_size=len(tensors), fast_bias_correction=True, **options)
+                  for options in candidates]
+    statistics = collect_statistics([a.get_statistic_points(model, graph) for a in algorithms],
+                                    model, graph, dataset)
+    quantized = [a.apply(model, graph, statistics, dataset) for a in algorithms]
+    for each in quantized:
+        compress_quantize_weights_transformation(each)  # int8 weights, as nncf.quantize stores them
+    return quantized
 
 
 def fake_quantize_count(path: Path) -> int:
@@ -189,7 +214,7 @@ def quantize_with_accuracy_control(
         drop_type=nncf.DropType.ABSOLUTE,
         subset_size=len(tensors),
         fast_bias_correction=True,
-        **_options(chosen["preset"], chosen["model_type"] == "transformer",
+        **nncf_options(chosen["preset"], chosen["model_type"] == "transformer",
                    list(chosen["postprocessing_in_float"]), exclude),
         advanced_accuracy_restorer_parameters=AdvancedAccuracyRestorerParameters(
             max_num_iterations=ACCURACY_CONTROL_ROUNDS

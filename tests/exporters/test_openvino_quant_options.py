@@ -8,7 +8,14 @@ import numpy as np
 import openvino as ov
 import openvino.opset13 as ops
 
-from exporters.optimize.openvino_quant import is_transformer, postprocessing, preferred
+from exporters.optimize.openvino_quant import (
+    PRESETS,
+    is_transformer,
+    nncf_options,
+    postprocessing,
+    preferred,
+    quantized_once,
+)
 
 
 def _named(node: ov.Node, name: str) -> ov.Node:
@@ -61,3 +68,43 @@ def test_the_fitting_preset_stays_unless_another_is_clearly_faster() -> None:
     assert preferred([0.98, 0.98], [120.0, 100.0]) == 1
     assert preferred([0.90, 0.98], [100.0, 120.0]) == 1  # the first agrees too little
     assert preferred([0.98, 0.975], [120.0, 100.0]) == 1  # within a point of the best
+
+
+def _conv_net(channels: int = 8, layers: int = 4) -> ov.Model:
+    rng = np.random.default_rng(0)
+    x = ops.parameter([1, 3, 16, 16], np.float32, name="image")
+    y: ov.Node = x
+    inputs = 3
+    for _ in range(layers):
+        kernel = rng.normal(0, 0.3, size=(channels, inputs, 3, 3)).astype(np.float32)
+        bias = rng.normal(0, 0.1, size=(1, channels, 1, 1)).astype(np.float32)
+        y = ops.convolution(y, ops.constant(kernel), [1, 1], [1, 1], [1, 1], [1, 1])
+        y = ops.swish(ops.add(y, ops.constant(bias)))
+        inputs = channels
+    return ov.Model([ops.result(y)], [x])
+
+
+def test_candidates_from_one_statistics_pass_equal_nncf_quantize_for_each() -> None:
+    """One pass over the calibration images serves every preset, and gives what a separate
+    nncf.quantize per preset gives: the same quantizers, bit for bit the same outputs."""
+    import nncf
+
+    model = _conv_net()
+    rng = np.random.default_rng(1)
+    tensors = [rng.uniform(0, 1, size=(1, 3, 16, 16)).astype(np.float32) for _ in range(6)]
+    candidates = [nncf_options(preset, False, [], []) for preset in PRESETS]
+    shared = quantized_once(model, tensors, candidates)
+    separate = [nncf.quantize(model.clone(), nncf.Dataset(tensors), subset_size=len(tensors),
+                              fast_bias_correction=True, **options) for options in candidates]
+    probe = rng.uniform(0, 1, size=(1, 3, 16, 16)).astype(np.float32)
+    core = ov.Core()
+    outputs = []
+    for ours, theirs in zip(shared, separate, strict=True):
+        def fake_quantizers(m: ov.Model) -> int:
+            return sum(op.get_type_name() == "FakeQuantize" for op in m.get_ordered_ops())
+        assert fake_quantizers(ours) == fake_quantizers(theirs) > 0
+        a = core.compile_model(ours, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})(probe)[0]
+        b = core.compile_model(theirs, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})(probe)[0]
+        np.testing.assert_array_equal(a, b)
+        outputs.append(a)
+    assert not np.array_equal(outputs[0], outputs[1])  # the presets did differ
