@@ -191,7 +191,7 @@ def run_parity(
         exported_out, transform = wrapper.run(rgb)
         latencies.append((time.perf_counter() - start) * 1000)
         tensor, _ = reference_pre(rgb)
-        original_out = model.forward(tensor)
+        original_out = model.reference(tensor)
         boxes_of = original_out
         if comparable:
             if len(exported_out) != len(original_out):
@@ -217,7 +217,7 @@ def run_parity(
         gap = np.abs(framework_tensor - tensor)
         input_diff = max(input_diff, float(gap.max(initial=0.0)))
         input_gaps.append(float(gap.mean()) if gap.size else 0.0)
-        framework.add(preprocessing, name, reference_post, model.forward(framework_tensor), reference_post,
+        framework.add(preprocessing, name, reference_post, model.reference(framework_tensor), reference_post,
                       original_out, transform, shape)
         progress((index + 1) / len(images), f"image {index + 1}/{len(images)}")
     atol, rtol = cfg.atol, cfg.rtol

@@ -60,7 +60,7 @@ def run_validation(model: LoadedModel, model_path: Path, metadata_path: Path, sp
         outputs, transform = wrapper.run(rgb)
         exported.add(wrapper.postprocess, outputs, transform, shape)
         tensor, _ = reference_pre(rgb)
-        original.add(reference_post, model.forward(tensor, checkpoint=True), transform, shape)
+        original.add(reference_post, model.reference(tensor, checkpoint=True), transform, shape)
         truth.append(truth_of(item, shape))
         if index % 8 == 7 or index == len(items) - 1:
             progress((index + 1) / len(items), f"image {index + 1}/{len(items)}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,6 +12,8 @@ import numpy as np
 
 if TYPE_CHECKING:
     import torch
+
+REMEMBERED_BYTES = 512 * 2**20  # outputs kept by LoadedModel.reference, at most
 
 # The framework's own preprocessing: RGB uint8 image → the model's input tensor.
 FrameworkPreprocess = Callable[[np.ndarray], np.ndarray]
@@ -35,16 +38,37 @@ class LoadedModel:
     notes: list[str] = field(default_factory=list)
     unpruned: Any = None  # the module as loaded, when pruning changed ``module``
     min_opset: tuple[int, str] | None = None  # the ONNX opset the family's graph needs, and why
+    _remembered: dict[tuple[Any, ...], list[np.ndarray]] = field(default_factory=dict, init=False, repr=False)
+    _remembered_bytes: int = field(default=0, init=False, repr=False)
 
     def forward(self, tensor: np.ndarray, checkpoint: bool = False) -> list[np.ndarray]:
         """Run the model the export was made from (or, with ``checkpoint``, the model as
         loaded, before any pruning) on an input tensor; outputs in the exported order."""
         import torch
 
-        module = self.unpruned if checkpoint and self.unpruned is not None else self.module
         with torch.inference_mode():
-            out = module(torch.from_numpy(np.ascontiguousarray(tensor)))
+            out = self._reference(checkpoint)(torch.from_numpy(np.ascontiguousarray(tensor)))
         return [t.detach().float().numpy() for t in flatten_outputs(self.framework, out)]
+
+    def reference(self, tensor: np.ndarray, checkpoint: bool = False) -> list[np.ndarray]:
+        """``forward``, each distinct input run once per export: the parity gate's images are
+        the validation set's first ones, its framework-preprocessed tensor is often the
+        wrapper's own, and every fallback step validates again. Outputs are copies (callers
+        may change them); timing code calls ``forward``."""
+        tensor = np.ascontiguousarray(tensor)
+        key = (id(self._reference(checkpoint)), tensor.dtype.str, tensor.shape,
+               hashlib.blake2b(tensor.data, digest_size=16).digest())
+        outputs = self._remembered.get(key)
+        if outputs is None:
+            outputs = self.forward(tensor, checkpoint)
+            size = sum(o.nbytes for o in outputs)
+            if self._remembered_bytes + size <= REMEMBERED_BYTES:
+                self._remembered[key] = outputs
+                self._remembered_bytes += size
+        return [o.copy() for o in outputs]
+
+    def _reference(self, checkpoint: bool) -> torch.nn.Module:
+        return self.unpruned if checkpoint and self.unpruned is not None else self.module
 
     def dummy_input(self, batch: int = 1) -> torch.Tensor:
         import torch
