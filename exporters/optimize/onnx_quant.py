@@ -20,6 +20,7 @@ import numpy as np
 
 from core.errors import missing_extra
 from core.spec import QuantizationConfig
+from exporters.optimize import percentile_ranges
 
 Evaluate = Callable[[Path], float]  # model file → agreement with the float model (0..1)
 Measure = Callable[[list[Path]], list[float]]  # model files → latencies in ms, timed together
@@ -154,7 +155,10 @@ def calibrate(prepared: Path, tensors: list[np.ndarray], cfg: QuantizationConfig
             augmented_model_path=str(Path(tmp) / "augmented.onnx"),
             calibrate_method=_method(cfg),
         )
-        calibrator.collect_data(_Reader(_input_name(prepared), tensors))
+        if cfg.calibration_method == "percentile":  # the same histograms, one image at a time
+            percentile_ranges.collect(calibrator, _input_name(prepared), tensors)
+        else:
+            calibrator.collect_data(_Reader(_input_name(prepared), tensors))
         save_tensors_data(calibrator.compute_data(), target)
         del calibrator
     return target

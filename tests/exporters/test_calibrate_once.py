@@ -19,6 +19,7 @@ from onnxruntime.quantization import calibrate
 
 from core.inference import wrapper_module
 from core.spec import ExportSpec
+from exporters.optimize import percentile_ranges
 from exporters.optimize.fallback import fall_back
 from exporters.optimize.onnx_quant import AGREEMENT_SLACK
 from exporters.optimize.quantize import QuantizationJob, onnx_static, start_job
@@ -99,6 +100,13 @@ def passes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
             return _original(self, reader)
 
         monkeypatch.setattr(cls, "collect_data", counted)
+    streamed = percentile_ranges.collect  # percentile ranges are collected one image at a time
+
+    def counted_stream(calibrator: Any, *args: Any) -> None:
+        seen.append(type(calibrator).__name__)
+        streamed(calibrator, *args)
+
+    monkeypatch.setattr(percentile_ranges, "collect", counted_stream)
     return seen
 
 
