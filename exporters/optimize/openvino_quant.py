@@ -10,11 +10,11 @@ Fixed by the model's structure:
 - fast bias correction (NNCF's default; the full one costs minutes on a 2-core machine).
 
 Measured: the preset. MIXED (asymmetric activations: SiLU outputs are far from symmetric
-around zero) against PERFORMANCE (symmetric), both quantized from one pass of statistics over
-the calibration images (``quantized_once``), each one's agreement with the float model taken on
-those images, both timed together (interleaved) through the
-package's runtime. MIXED (Ultralytics' choice too) is kept unless PERFORMANCE agrees
-within a point of the best and is faster by the speed gate's margin.
+around zero) against PERFORMANCE (symmetric), both quantized from one pass of statistics
+over the calibration images (``quantized_once``), each one's agreement with the float model
+taken on those images, both timed together (interleaved) through the package's runtime.
+MIXED (Ultralytics' choice too) is kept unless PERFORMANCE agrees within a point of the
+best and is faster by the speed gate's margin.
 """
 
 from __future__ import annotations
@@ -215,7 +215,7 @@ def quantize_with_accuracy_control(
         subset_size=len(tensors),
         fast_bias_correction=True,
         **nncf_options(chosen["preset"], chosen["model_type"] == "transformer",
-                   list(chosen["postprocessing_in_float"]), exclude),
+                       list(chosen["postprocessing_in_float"]), exclude),
         advanced_accuracy_restorer_parameters=AdvancedAccuracyRestorerParameters(
             max_num_iterations=ACCURACY_CONTROL_ROUNDS
         ),
