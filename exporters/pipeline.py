@@ -31,13 +31,7 @@ from exporters.formats import step
 from exporters.images import parity_images
 from exporters.loaders import load_model
 from exporters.optimize.calibration import calibration_images
-from exporters.optimize.fallback import (
-    agreement_fallback,
-    can_control_accuracy,
-    can_fall_back,
-    control_accuracy,
-    fall_back,
-)
+from exporters.optimize.fallback import accuracy_recovery, agreement_fallback
 from exporters.optimize.prune import prune_model
 from exporters.optimize.quantize import quantizer_for, start_job
 from exporters.optimize.speed import judge_speed
@@ -191,8 +185,8 @@ def validate(ctx: ExportContext) -> None:
     try:
         ctx.validation = judge()
     except ValidationFailed as err:
-        job, stats = ctx.quantization, ctx.quant_stats
-        if job is None or stats is None or not (can_fall_back(job) or can_control_accuracy(job)):
+        recover = accuracy_recovery(ctx.quantization, ctx.quant_stats)
+        if recover is None:
             _keep_report(err, ctx.out_dir, "validation", "validation_report.json")
             raise
         ctx.emitter.log(f"{err.message}; trying with the most sensitive layers in float")
@@ -205,10 +199,7 @@ def validate(ctx: ExportContext) -> None:
                 failures.append(again)
                 return dict(again.details.get("validation", {}))
 
-        if can_fall_back(job):
-            settled = fall_back(job, stats, judged, ctx.emitter.log)
-        else:
-            settled = control_accuracy(job, stats, dataset, judged, ctx.emitter.log)
+        settled = recover(dataset, judged, ctx.emitter.log)
         if settled is None:
             _keep_report(failures[-1], ctx.out_dir, "validation", "validation_report.json")
             raise failures[-1] from None

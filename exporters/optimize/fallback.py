@@ -25,6 +25,8 @@ from exporters.validation import dataset_metric, primary_metric
 _SUMMARY = ("passed", "metric", "exported_metric", "accuracy_drop", "agreement")
 Check = Callable[[], dict[str, Any]]  # judges the package's current model: {"passed": bool, ...}
 Log = Callable[[str], None]
+Settled = tuple[dict[str, Any], dict[str, Any]]  # (the passing check's report, the quantization stats)
+Recovery = Callable[[Dataset, Check, Log], Settled | None]
 BISECT_ROUNDS = 3
 
 
@@ -32,13 +34,22 @@ def can_fall_back(job: QuantizationJob | None) -> bool:
     return job is not None and job.spec.export_format == "onnx" and job.config.method == "static"
 
 
-def can_control_accuracy(job: QuantizationJob | None) -> bool:
-    return job is not None and job.spec.export_format == "openvino" and job.config.method == "static"
+def accuracy_recovery(job: QuantizationJob | None, stats: dict[str, Any] | None) -> Recovery | None:
+    """How a static INT8 model that failed validation gets its accuracy back, where its format
+    has a way: ONNX keeps its most sensitive nodes in float (``fall_back``), OpenVINO runs
+    NNCF's accuracy control (``control_accuracy``); None where neither applies."""
+    if job is None or stats is None:
+        return None
+    if can_fall_back(job):
+        return lambda _dataset, check, log: fall_back(job, stats, check, log)
+    if job.spec.export_format == "openvino" and job.config.method == "static":
+        return lambda dataset, check, log: control_accuracy(job, stats, dataset, check, log)
+    return None
 
 
 def control_accuracy(
     job: QuantizationJob, stats: dict[str, Any], dataset: Dataset, check: Check, log: Log
-) -> tuple[dict[str, Any], dict[str, Any]] | None:
+) -> Settled | None:
     """OpenVINO's counterpart of ``fall_back``: NNCF's accuracy-aware quantization on the user's
     labeled data, with the options the first round chose; (check report, stats) when the
     model it gives passes the validation, None when it does not."""
@@ -65,9 +76,7 @@ def control_accuracy(
     return report, {**stats, "accuracy_control": control}
 
 
-def fall_back(
-    job: QuantizationJob, stats: dict[str, Any], check: Check, log: Log
-) -> tuple[dict[str, Any], dict[str, Any]] | None:
+def fall_back(job: QuantizationJob, stats: dict[str, Any], check: Check, log: Log) -> Settled | None:
     """(check report, quantization stats) of the fewest float nodes that pass, or None
     when even reverting every sensitive node fails (the last failing setting stays)."""
     tensors, _ = job.calibration()
@@ -81,7 +90,7 @@ def fall_back(
     assert quantize is not None
     attempts: list[dict[str, Any]] = []
 
-    def attempt(count: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    def attempt(count: int) -> Settled:
         job.exclude = order[:count]
         log(f"keeping the {count} most sensitive of {len(order)} node(s) in float")
         result = quantize(job)

@@ -98,11 +98,12 @@ def preferred(agreements: list[float], latencies: list[float]) -> int:
 
 
 def nncf_options(preset: str, transformer: bool, tail: list[str], exclude: list[str]) -> dict[str, Any]:
-    """The NNCF options of one candidate: its preset, the model type, and the float operations
-    (the decoding tail, then what a fallback excludes)."""
+    """The NNCF options of one candidate: its preset, the model type, the float operations
+    (the decoding tail, then what a fallback excludes), and fast bias correction."""
     import nncf
 
     return {
+        "fast_bias_correction": True,
         "preset": {"mixed": nncf.QuantizationPreset.MIXED,
                    "performance": nncf.QuantizationPreset.PERFORMANCE}[preset],
         "model_type": nncf.ModelType.TRANSFORMER if transformer else None,
@@ -137,7 +138,7 @@ def quantize_candidates(
         "postprocessing_in_float": tail,
         "preset": PRESETS[chosen],
         "model_type": "transformer" if transformer else "default",
-        "fast_bias_correction": True,
+        "fast_bias_correction": candidates[chosen]["fast_bias_correction"],
         "agreement": agreements[chosen],
         "candidates": [
             {"preset": name, "latency_ms": round(ms, 3), "agreement": agreement}
@@ -163,11 +164,11 @@ def quantized_once(model: Any, tensors: list[Any], candidates: list[dict[str, An
 
     dataset = nncf.Dataset(tensors)
     if get_number_if_op(model) > 0:
-        return [nncf.quantize(model.clone(), dataset, subset_size=len(tensors), fast_bias_correction=True,
-                              **options) for options in candidates]
+        return [nncf.quantize(model.clone(), dataset, subset_size=len(tensors), **options)
+                for options in candidates]
     model = remove_friendly_name_duplicates(model)
     graph = GraphConverter.create_nncf_graph(model)
-    algorithms = [PostTrainingQuantization(subset_size=len(tensors), fast_bias_correction=True, **options)
+    algorithms = [PostTrainingQuantization(subset_size=len(tensors), **options)
                   for options in candidates]
     statistics = collect_statistics([a.get_statistic_points(model, graph) for a in algorithms],
                                     model, graph, dataset)
@@ -213,7 +214,6 @@ def quantize_with_accuracy_control(
         max_drop=max_drop,
         drop_type=nncf.DropType.ABSOLUTE,
         subset_size=len(tensors),
-        fast_bias_correction=True,
         **nncf_options(chosen["preset"], chosen["model_type"] == "transformer",
                        list(chosen["postprocessing_in_float"]), exclude),
         advanced_accuracy_restorer_parameters=AdvancedAccuracyRestorerParameters(

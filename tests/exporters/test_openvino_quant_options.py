@@ -94,8 +94,8 @@ def test_candidates_from_one_statistics_pass_equal_nncf_quantize_for_each() -> N
     tensors = [rng.uniform(0, 1, size=(1, 3, 16, 16)).astype(np.float32) for _ in range(6)]
     candidates = [nncf_options(preset, False, [], []) for preset in PRESETS]
     shared = quantized_once(model, tensors, candidates)
-    separate = [nncf.quantize(model.clone(), nncf.Dataset(tensors), subset_size=len(tensors),
-                              fast_bias_correction=True, **options) for options in candidates]
+    separate = [nncf.quantize(model.clone(), nncf.Dataset(tensors), subset_size=len(tensors), **options)
+                for options in candidates]
     probe = rng.uniform(0, 1, size=(1, 3, 16, 16)).astype(np.float32)
     core = ov.Core()
     outputs = []
